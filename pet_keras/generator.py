@@ -1,0 +1,85 @@
+"""The masked-token data generator for PET training (a bert4keras DataGenerator).
+
+Labeled examples get the pattern, their slot masked and the label word as
+target; unlabeled examples get no pattern (as in the reference) and only random
+masking. Training batches also mask ~15% of the other tokens (80% [MASK], 10%
+random, 10% unchanged), never special tokens nor the slot. Batches carry the
+positions to predict and their targets (see ``positions_batch``), so the
+vocabulary projection runs only there.
+"""
+import numpy as np
+import tensorflow as tf
+
+from pet_keras import compat  # noqa: F401
+from bert4keras.snippets import DataGenerator, sequence_padding
+from pet_keras.masking import RandomMasker
+
+
+def positions_batch(sources, targets, multiple=16):
+    """((token ids, segment ids, positions, targets at positions), None) from
+    padded (batch, length) sources/targets; positions are padded with 0 and
+    target 0 (ignored) to a multiple of ``multiple`` (few distinct shapes)."""
+    where = targets > 0
+    width = -(-max(1, int(where.sum(1).max())) // multiple) * multiple
+    positions = np.zeros((len(sources), width), dtype='int32')
+    gathered = np.zeros((len(sources), width), dtype='int32')
+    for i, row in enumerate(where):
+        p = np.flatnonzero(row)
+        positions[i, :len(p)] = p
+        gathered[i, :len(p)] = targets[i, p]
+    return sources, positions, gathered
+
+
+class PetDataGenerator(DataGenerator):
+    """Batches ``((token_ids, segment_ids, positions, targets), None)``.
+
+    ``labeled``/``unlabeled`` are ``data.Example`` lists; they are encoded
+    once here. With several words for a label, each epoch draws one of them as
+    the slot's target. ``mask_rate=0`` turns random masking off.
+    """
+
+    def __init__(self, pvp, labeled=(), unlabeled=(), batch_size=32, mask_rate=0.15, seed=None):
+        encoded = [pvp.encode(e) for e in labeled] + [pvp.encode_plain(e) for e in unlabeled]
+        if not encoded:
+            raise ValueError('no training examples')
+        super().__init__(encoded, batch_size=batch_size)
+        self.pvp = pvp
+        self.mask_rate = mask_rate
+        self.masker = RandomMasker(pvp.tokenizer, mask_rate, seed=seed)
+        self.rng = self.masker.rng
+        self.words_of_label = [np.flatnonzero(pvp.word_label == i) for i in range(len(pvp.labels))]
+
+    def example_arrays(self, item):
+        """(source ids, segment ids, target ids) of one encoded example."""
+        token_ids = np.asarray(item.token_ids, dtype='int64')
+        if self.mask_rate > 0:
+            source, target = self.masker(token_ids, exclude=item.slots)
+        else:
+            source, target = token_ids.copy(), np.zeros_like(token_ids)
+        if item.label is not None:
+            word = self.rng.choice(self.words_of_label[item.label])
+            target[item.slots] = self.pvp.label_token_ids[word]
+        return source, item.segment_ids, target
+
+    def __iter__(self, random=False):
+        sources, segments, targets = [], [], []
+        for is_end, item in self.sample(random):
+            source, segment, target = self.example_arrays(item)
+            sources.append(source)
+            segments.append(segment)
+            targets.append(target)
+            if len(sources) == self.batch_size or is_end:
+                ids, positions, gathered = positions_batch(sequence_padding(sources), sequence_padding(targets))
+                yield [ids, sequence_padding(segments), positions, gathered], None
+                sources, segments, targets = [], [], []
+
+    def to_dataset(self, random=True):
+        """An endless, prefetched tf.data pipeline over the batches."""
+        spec = tf.TensorSpec((None, None), tf.int32)
+
+        def batches():
+            for x, _ in self.forfit(random):
+                yield tuple(np.asarray(a, dtype='int32') for a in x)
+
+        dataset = tf.data.Dataset.from_generator(batches, output_signature=(spec,) * 4)
+        return dataset.map(lambda *x: (x,)).prefetch(tf.data.AUTOTUNE)

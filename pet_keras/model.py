@@ -1,0 +1,232 @@
+"""A BERT-family masked LM whose MLM head comes from the checkpoint.
+
+``MaskedLM`` wraps bert4keras' ``build_transformer_model(..., with_mlm=True)``
+(the backbone) and builds the Keras models PET needs on the same layers:
+
+- ``training_model``: logits over the vocabulary only at the positions that are
+  predicted (gathered before the projection), with the masked-LM loss;
+- ``scoring_model``: the logits of the label tokens only, at the mask slot;
+- ``full_model``: bert4keras' own model, a softmax over the vocabulary at every
+  position (the reference approach).
+"""
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from pet_keras import compat  # noqa: F401  (before bert4keras)
+from pet_keras.compat import keras
+from bert4keras.models import build_transformer_model
+from bert4keras.tokenizers import Tokenizer, load_vocab
+
+MLM_HEAD_LAYERS = ('MLM-Dense', 'MLM-Norm', 'MLM-Bias')
+
+
+def load_config(config_path):
+    """A model config (JSON) as a dict, with the file named in any error."""
+    try:
+        with open(config_path, encoding='utf-8') as f:
+            config = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError('%s:%d: not valid JSON (%s)' % (config_path, e.lineno, e.msg)) from None
+    for key in ('vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads'):
+        if key not in config:
+            raise ValueError('%s: config has no "%s"' % (config_path, key))
+    return config
+
+
+def load_tokenizer(dict_path, config=None, config_path=None):
+    """bert4keras' Tokenizer (lower-cased), checked against the config's vocab_size."""
+    token_dict = load_vocab(dict_path)
+    if config is not None and config['vocab_size'] != len(token_dict):
+        raise ValueError(
+            'vocab_size mismatch: %s says %d, %s has %d tokens'
+            % (config_path or 'config', config['vocab_size'], dict_path, len(token_dict))
+        )
+    for token in ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'):
+        if token not in token_dict:
+            raise ValueError('%s: vocabulary has no %s token' % (dict_path, token))
+    return Tokenizer(token_dict, do_lower_case=True)
+
+
+class GatherPositions(keras.layers.Layer):
+    """``hidden[b, positions[b, i]]``: (batch, length, dim) × (batch, n) → (batch, n, dim)."""
+
+    def call(self, inputs):
+        hidden, positions = inputs
+        return tf.gather(hidden, tf.cast(positions, 'int32'), batch_dims=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+class LabelTokenLogits(keras.layers.Layer):
+    """MLM logits of the label tokens only.
+
+    ``label_token_ids`` has shape (words, slot_length): word w is read at slot
+    position s as token ``label_token_ids[w, s]``. The output (batch, words) is
+    each word's summed logit over the slot. Every word of a slot has the same
+    length, so this differs from the word's log-probability (the sum of
+    log-softmaxes) by the same constant for all words: ratios of word
+    probabilities are exact without the vocabulary-wide softmax.
+    """
+
+    def __init__(self, embedding_layer, bias_layer, label_token_ids, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_layer = embedding_layer
+        self.bias_layer = bias_layer
+        self.label_token_ids = np.asarray(label_token_ids, dtype='int32')
+
+    def call(self, slot_hidden):
+        ids = tf.constant(self.label_token_ids)  # (words, slot)
+        table = tf.gather(self.embedding_layer.embeddings, ids)  # (words, slot, dim)
+        bias = tf.gather(self.bias_layer.beta, ids)  # (words, slot)
+        logits = tf.einsum('bsd,wsd->bw', slot_hidden, table)
+        return logits + tf.reduce_sum(bias, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+class MaskedLM:
+    """A bert4keras transformer with its MLM head, and the models built on it."""
+
+    def __init__(self, transformer):
+        self.transformer = transformer
+        self.layers = transformer.layers
+        self.inputs = transformer.model.inputs[:2]
+        # The encoder output is what the MLM head reads (one call, any model family).
+        self.hidden = self.layers['MLM-Dense'].input
+        self.full_model = transformer.model
+
+    def mlm_transform(self, hidden):
+        """The head before the vocabulary projection: dense, activation, LayerNorm."""
+        return self.layers['MLM-Norm'](self.layers['MLM-Dense'](hidden))
+
+    def vocab_logits(self, hidden):
+        """Vocabulary logits from encoder outputs (tied embeddings + output bias)."""
+        x = self.layers['Embedding-Token'](self.mlm_transform(hidden), mode='dense')
+        return self.layers['MLM-Bias'](x)
+
+    def training_model(self):
+        """Inputs: token ids, segment ids, positions to predict, their targets
+        (0 = padding). Output: vocabulary logits at those positions; the
+        masked-LM loss and accuracy are attached."""
+        from pet_keras.losses import MaskedLMLoss
+
+        positions = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Positions')
+        targets = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Targets')
+        gathered = GatherPositions(name='Gather-Positions')([self.hidden, positions])
+        logits = self.vocab_logits(gathered)
+        logits = MaskedLMLoss(output_axis=1, name='MLM-Loss')([targets, logits])
+        return keras.Model(self.inputs + [positions, targets], logits, name='mlm_training')
+
+    def scoring_model(self, label_token_ids):
+        """Inputs: token ids, segment ids, slot positions (batch, slot_length).
+        Output: each label word's summed slot logit (batch, words)."""
+        label_token_ids = np.asarray(label_token_ids)
+        slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
+        gathered = GatherPositions(name='Gather-Slots')([self.hidden, slots])
+        scores = LabelTokenLogits(
+            self.layers['Embedding-Token'], self.layers['MLM-Bias'], label_token_ids,
+            name='Label-Token-Logits',
+        )(self.mlm_transform(gathered))
+        return keras.Model(self.inputs + [slots], scores, name='pet_scoring')
+
+    def save_checkpoint(self, directory, config, dict_path=None):
+        """Write a Google-format checkpoint folder: bert_config.json,
+        bert_model.ckpt.*, vocab.txt (copied from ``dict_path``)."""
+        os.makedirs(directory, exist_ok=True)
+        self.transformer.save_weights_as_checkpoint(os.path.join(directory, 'bert_model.ckpt'))
+        tmp = os.path.join(directory, 'bert_config.json.tmp')
+        with open(tmp, 'w', encoding='utf-8') as f:
+            json.dump(config, f, indent=2, ensure_ascii=False)
+        os.replace(tmp, os.path.join(directory, 'bert_config.json'))
+        if dict_path and os.path.abspath(dict_path) != os.path.abspath(os.path.join(directory, 'vocab.txt')):
+            with open(dict_path, encoding='utf-8') as src:
+                vocab = src.read()
+            with open(os.path.join(directory, 'vocab.txt'), 'w', encoding='utf-8') as dst:
+                dst.write(vocab)
+
+
+def checkpoint_variables(checkpoint_path):
+    """{name: shape} of a checkpoint (reads the .index only)."""
+    try:
+        return {name: tuple(shape) for name, shape in tf.train.list_variables(checkpoint_path)}
+    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
+        raise FileNotFoundError('%s: not a readable TF checkpoint (%s)' % (checkpoint_path, e)) from None
+
+
+def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
+    """Compare the checkpoint with what the model will load from it: every
+    variable present with the model's shape; the MLM head present unless the
+    user accepts a random one. Returns the mapping to load."""
+    available = checkpoint_variables(checkpoint_path)
+    mapping = {
+        layer: names for layer, names in transformer.variable_mapping().items()
+        if transformer.prefixed(layer) in transformer.layers
+    }
+    missing, mismatched = [], []
+    for layer, names in mapping.items():
+        weights = transformer.layers[transformer.prefixed(layer)].trainable_weights
+        for weight, name in zip(weights, names):
+            if name not in available:
+                missing.append(name)
+                continue
+            want = tuple(weight.shape)
+            have = available[name]
+            if name == 'cls/seq_relationship/output_weights':
+                have = have[::-1]
+            if transformer.keep_tokens is None and have != want:
+                mismatched.append('%s: checkpoint %s, model (from config) %s' % (name, have, want))
+    if mismatched:
+        raise ValueError(
+            'checkpoint %s does not match the config:\n  %s'
+            % (checkpoint_path, '\n  '.join(mismatched))
+        )
+    head = [n for layer in MLM_HEAD_LAYERS for n in mapping.get(layer, []) if n in missing]
+    body = [n for n in missing if n not in head]
+    if body:
+        hint = ''
+        if any('layer_shared' in n for n in available):
+            hint = ('\nThis is brightmart\'s early ALBERT layout, which bert4keras does not read; '
+                    'use the Google-layout release (albert_*_google).')
+        raise ValueError(
+            'checkpoint %s lacks %d variable(s) that model=%r needs, e.g.:\n  %s%s'
+            % (checkpoint_path, len(body), getattr(transformer, 'model_type', '?'),
+               '\n  '.join(body[:8]), hint)
+        )
+    if head:
+        if not allow_random_mlm_head:
+            raise ValueError(
+                'checkpoint %s has no MLM head: missing %s.\nPET reads the masked-LM '
+                'predictions, so a random head gives meaningless zero-shot results. '
+                'Use a checkpoint that keeps cls/predictions/* (see checkpoints/README.md), '
+                'or pass allow_random_mlm_head=True (--allow-random-mlm-head) to train it '
+                'from scratch.' % (checkpoint_path, ', '.join(head))
+            )
+        mapping = {k: v for k, v in mapping.items() if k not in MLM_HEAD_LAYERS}
+    return mapping
+
+
+def build_mlm(config_path, checkpoint_path=None, model='bert', allow_random_mlm_head=False, dict_path=None,
+              **kwargs):
+    """Build a ``MaskedLM`` from a bert4keras config (+ checkpoint).
+
+    ``model`` is any bert4keras BERT-family name (bert, roberta, albert, nezha …).
+    Without ``checkpoint_path`` the weights are random (for pretraining).
+    ``dict_path`` (vocab.txt) is remembered for the checkpoints it saves.
+    """
+    config = load_config(config_path)
+    transformer = build_transformer_model(
+        config_path, None, model=model, with_mlm='linear', return_keras_model=False, **kwargs
+    )
+    transformer.model_type = model
+    if checkpoint_path is not None:
+        mapping = check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head)
+        transformer.load_weights_from_checkpoint(checkpoint_path, mapping=mapping)
+    mlm = MaskedLM(transformer)
+    mlm.config = config
+    mlm.dict_path = dict_path
+    return mlm
