@@ -35,7 +35,12 @@ if not tf.keras.__name__.startswith('tf_keras'):
         'TF_USE_LEGACY_KERAS=1 before TensorFlow is imported (import pet_keras first).'
     )
 
-import bert4keras.backend  # noqa: E402  (sets sys.modules['keras'] = tf.keras)
+try:
+    import bert4keras.backend  # noqa: E402  (sets sys.modules['keras'] = tf.keras)
+except ModuleNotFoundError as e:
+    if e.name != 'bert4keras':
+        raise
+    raise ImportError('bert4keras is not installed: pip install --no-deps bert4keras==0.11.5') from None
 
 keras = bert4keras.backend.keras  # the tf.keras API bert4keras itself uses
 

@@ -223,10 +223,13 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
     """
     os.makedirs(out_dir, exist_ok=True)
     state_path = os.path.join(out_dir, 'pretraining.json')
-    resuming = os.path.exists(os.path.join(out_dir, 'resume', 'checkpoint'))
     dict_path = os.path.join(out_dir, 'vocab.txt')
     config_path = os.path.join(out_dir, 'bert_config.json')
-    if resuming:
+    saved_weights = os.path.join(out_dir, 'bert_model.ckpt')
+    # Resume with the optimizer state when it is there, else from the saved weights.
+    resuming = os.path.exists(os.path.join(out_dir, 'resume', 'checkpoint'))
+    continuing = not resuming and os.path.exists(state_path) and os.path.exists(saved_weights + '.index')
+    if resuming or continuing:
         with open(state_path, encoding='utf-8') as f:
             state = json.load(f)
     else:
@@ -260,9 +263,9 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
     heldout = [blocks.batch(10**9 + i, heldout_ids[i:i + batch_size])
                for i in range(0, heldout_blocks, batch_size)]
 
-    mlm = build_mlm(config_path, None if resuming else
-                    (os.path.join(init_checkpoint, 'bert_model.ckpt') if init_checkpoint else None),
-                    dropout_rate=state['dropout'], attention_dropout_rate=state['dropout'])
+    initial = saved_weights if continuing else \
+        os.path.join(init_checkpoint, 'bert_model.ckpt') if init_checkpoint and not resuming else None
+    mlm = build_mlm(config_path, initial, dropout_rate=state['dropout'], attention_dropout_rate=state['dropout'])
     model = mlm.training_model()
     optimizer = extend_with_piecewise_linear_lr(Adam, name='AdamLR')(
         learning_rate=state['learning_rate'],
@@ -277,6 +280,11 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
         resume.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         start = int(optimizer.iterations.numpy())
         print('resuming at step %d' % start)
+    elif continuing:
+        start = int(state['steps'])
+        optimizer.iterations.assign(start)
+        print('no optimizer state in %s: continuing from the saved weights at step %d with fresh '
+              'Adam moments' % (os.path.join(out_dir, 'resume'), start))
     if start >= steps:
         return state
 
