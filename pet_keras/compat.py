@@ -20,6 +20,8 @@ applied once, here, and nowhere else:
 import os
 import sys
 
+if 'bert4keras.backend' in sys.modules:
+    raise ImportError('import pet_keras before bert4keras: its compatibility layer must run first')
 os.environ.setdefault('TF_KERAS', '1')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')

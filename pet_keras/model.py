@@ -163,6 +163,10 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
     variable present with the model's shape; the MLM head present unless the
     user accepts a random one. Returns the mapping to load."""
     available = checkpoint_variables(checkpoint_path)
+    if any('/layer_shared/' in n for n in available):
+        raise ValueError(
+            'checkpoint %s has brightmart\'s early ALBERT layout (bert/encoder/layer_shared/*), which '
+            'bert4keras does not read; use the Google-layout release (albert_*_zh_google).' % checkpoint_path)
     mapping = {
         layer: names for layer, names in transformer.variable_mapping().items()
         if transformer.prefixed(layer) in transformer.layers
@@ -188,14 +192,9 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
     head = [n for layer in MLM_HEAD_LAYERS for n in mapping.get(layer, []) if n in missing]
     body = [n for n in missing if n not in head]
     if body:
-        hint = ''
-        if any('layer_shared' in n for n in available):
-            hint = ('\nThis is brightmart\'s early ALBERT layout, which bert4keras does not read; '
-                    'use the Google-layout release (albert_*_google).')
         raise ValueError(
-            'checkpoint %s lacks %d variable(s) that model=%r needs, e.g.:\n  %s%s'
-            % (checkpoint_path, len(body), getattr(transformer, 'model_type', '?'),
-               '\n  '.join(body[:8]), hint)
+            'checkpoint %s lacks %d variable(s) that model=%r needs, e.g.:\n  %s'
+            % (checkpoint_path, len(body), getattr(transformer, 'model_type', '?'), '\n  '.join(body[:8]))
         )
     if head:
         if not allow_random_mlm_head:

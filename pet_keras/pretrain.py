@@ -39,7 +39,9 @@ def basic_tokens(text):
                 words.append(word)
                 word = ''
             words.append(ch)
-        elif Tokenizer._is_space(ch) or ord(ch) == 0 or ord(ch) == 0xfffd or Tokenizer._is_control(ch):
+        elif ord(ch) == 0 or ord(ch) == 0xfffd or Tokenizer._is_control(ch):
+            continue  # dropped by the tokenizer without ending the word
+        elif Tokenizer._is_space(ch):
             if word:
                 words.append(word)
                 word = ''
@@ -61,6 +63,8 @@ def build_vocab(docs, max_size=8000, min_count=3, unused=20):
             counts.update('##' + ch for ch in word[1:])
     tokens = SPECIAL_TOKENS + ['[unused%d]' % i for i in range(1, unused + 1)]
     room = max_size - len(tokens)
+    if room <= 0:
+        raise ValueError('max_size %d leaves no room beside %d special and [unused*] tokens' % (max_size, len(tokens)))
     ranked = sorted(((c, t) for t, c in counts.items() if c >= min_count), key=lambda x: (-x[0], x[1]))
     return tokens + [t for _, t in ranked[:room]]
 
@@ -256,6 +260,9 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
     ids, words = tokenize_corpus(corpus, tokenizer, state['whole_word_masking'])
     state['corpus_tokens'] = int(len(ids))
     n_blocks = len(ids) // (state['seq_len'] - 2)
+    if n_blocks < heldout_blocks + state['batch_size']:
+        raise ValueError('corpus too small: %d tokens make %d blocks of %d, fewer than %d held-out + one batch of %d'
+                         % (len(ids), n_blocks, state['seq_len'], heldout_blocks, state['batch_size']))
     blocks = BlockBatches(ids, words, tokenizer, state['seq_len'], state['batch_size'],
                           np.arange(n_blocks - heldout_blocks), seed=state['seed'],
                           whole_word=state['whole_word_masking'])
@@ -297,7 +304,7 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
     dataset = dataset.map(lambda *x: (x,)).prefetch(4)
     tokens_per_step = state['batch_size'] * state['seq_len']
     model.fit(
-        dataset, steps_per_epoch=save_every, epochs=steps // save_every,
+        dataset, steps_per_epoch=save_every, epochs=-(-steps // save_every),
         initial_epoch=start // save_every,
         callbacks=[SaveAndReport(mlm, out_dir, manager, state, heldout, tokens_per_step)],
     )

@@ -1,0 +1,282 @@
+"""pet_keras.generator: the masked-token batches PET trains on."""
+import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pet_keras.generator import PetDataGenerator, positions_batch
+from pet_keras.pattern import PVP
+from tiny import ex, make_tokenizer
+
+POOL = '我你他她们这那有在人大小上中来去说到天年日月水火山石木花草风雨春夏秋冬东西南北红黄蓝白黑'
+
+
+@pytest.fixture(scope='module')
+def tok():
+    return make_tokenizer()
+
+
+@pytest.fixture(scope='module')
+def pvp(tok):
+    return PVP('____满意。{text}', {'positive': '很', 'negative': '不'}, tok, 40)
+
+
+def random_texts(n, seed=0, low=5, high=30):
+    rng = np.random.default_rng(seed)
+    return [''.join(rng.choice(list(POOL), rng.integers(low, high))) for _ in range(n)]
+
+
+def labeled_examples(n, seed=0):
+    return [ex(t, 'positive' if i % 3 else 'negative', 'train:%d' % (i + 1))
+            for i, t in enumerate(random_texts(n, seed))]
+
+
+def unlabeled_examples(n, seed=1):
+    return [ex(t, None, 'unlabeled:%d' % (i + 1)) for i, t in enumerate(random_texts(n, seed))]
+
+
+def full_targets(ids, positions, targets):
+    """(batch, length) targets from the gathered form; checks the padding."""
+    T = np.zeros(ids.shape, dtype='int64')
+    for i in range(len(ids)):
+        valid = targets[i] > 0
+        n = int(valid.sum())
+        # predicted positions come first, distinct and increasing; the padding has target 0
+        assert valid[:n].all() and not valid[n:].any()
+        assert (np.diff(positions[i, :n]) > 0).all()
+        assert (positions[i, n:] == 0).all()
+        T[i, positions[i, :n]] = targets[i, :n]
+    return T
+
+
+def batches(gen, random=False):
+    for x, y in gen.__iter__(random):
+        assert y is None
+        assert len(x) == 4
+        yield [np.asarray(a) for a in x]
+
+
+def test_batch_structure(pvp):
+    labeled = labeled_examples(10)
+    gen = PetDataGenerator(pvp, labeled, batch_size=4, seed=0)
+    assert len(gen) == 3
+    sizes = []
+    for ids, segs, positions, targets in batches(gen):
+        assert ids.ndim == segs.ndim == positions.ndim == targets.ndim == 2
+        assert ids.shape == segs.shape
+        assert positions.shape == targets.shape and positions.shape[0] == ids.shape[0]
+        assert positions.shape[1] % 16 == 0
+        assert (segs == 0).all()
+        sizes.append(len(ids))
+    assert sizes == [4, 4, 2]
+
+
+def test_slot_is_mask_with_the_label_word_as_target(pvp, tok):
+    labeled = labeled_examples(24)
+    encoded = [pvp.encode(e) for e in labeled]
+    word_id = {'positive': tok.token_to_id('很'), 'negative': tok.token_to_id('不')}
+    specials = [tok._token_start_id, tok._token_end_id, tok._token_pad_id]
+    gen = PetDataGenerator(pvp, labeled, batch_size=8, mask_rate=0.15, seed=0)
+    for _ in range(20):  # many draws of the random masking
+        row = 0
+        for ids, segs, positions, targets in batches(gen):
+            T = full_targets(ids, positions, targets)
+            for i in range(len(ids)):
+                e, orig = encoded[row], np.array(encoded[row].token_ids)
+                L = len(orig)
+                slot = e.slots[0]
+                assert slot == 1 and ids[i, slot] == tok._token_mask_id
+                assert T[i, slot] == word_id[labeled[row].label]
+                # [CLS], [SEP] and padding keep their ids and are never targets
+                assert ids[i, 0] == tok._token_start_id and ids[i, L - 1] == tok._token_end_id
+                assert (ids[i, L:] == 0).all() and (T[i, L:] == 0).all()
+                predicted = np.flatnonzero(T[i])
+                assert not np.isin(orig[predicted[predicted != slot]], specials).any()
+                assert T[i, 0] == 0 and T[i, L - 1] == 0
+                # other targets are the original tokens; unmasked tokens are unchanged
+                others = predicted[predicted != slot]
+                np.testing.assert_array_equal(T[i, others], orig[others])
+                untouched = np.setdiff1d(np.arange(L), predicted)
+                np.testing.assert_array_equal(ids[i, untouched], orig[untouched])
+                row += 1
+        assert row == len(labeled)
+
+
+def test_slot_never_replaced_even_at_full_mask_rate(pvp, tok):
+    labeled = labeled_examples(16)
+    gen = PetDataGenerator(pvp, labeled, batch_size=16, mask_rate=1.0, seed=3)
+    word_ids = {tok.token_to_id('很'), tok.token_to_id('不')}
+    for _ in range(30):
+        ids, segs, positions, targets = next(batches(gen))
+        T = full_targets(ids, positions, targets)
+        assert (ids[:, 1] == tok._token_mask_id).all()
+        assert set(T[:, 1].tolist()) <= word_ids
+        # every ordinary token is a target at rate 1
+        for i, e in enumerate(labeled):
+            orig = np.array(pvp.encode(e).token_ids)
+            ordinary = np.flatnonzero(~np.isin(orig, [tok._token_start_id, tok._token_end_id, tok._token_mask_id]))
+            assert (T[i, ordinary] == orig[ordinary]).all()
+        # many targets: the gathered width is still a multiple of 16
+        assert positions.shape[1] % 16 == 0 and positions.shape[1] >= (targets > 0).sum(1).max()
+
+
+def test_random_mask_rate_and_80_10_10(pvp, tok):
+    labeled = labeled_examples(32, seed=5)
+    encoded = [pvp.encode(e) for e in labeled]
+    gen = PetDataGenerator(pvp, labeled, batch_size=32, mask_rate=0.15, seed=11)
+    chosen = ordinary = as_mask = unchanged = 0
+    literal = set(pvp._literals[1])  # '满意。' tokens are ordinary tokens too
+    assert literal
+    for _ in range(150):
+        ids, segs, positions, targets = next(batches(gen))
+        T = full_targets(ids, positions, targets)
+        for i, e in enumerate(encoded):
+            orig = np.array(e.token_ids)
+            idx = np.arange(2, len(orig) - 1)  # neither [CLS], the slot nor [SEP]
+            ordinary += len(idx)
+            hit = idx[T[i, idx] > 0]
+            chosen += len(hit)
+            as_mask += int((ids[i, hit] == tok._token_mask_id).sum())
+            unchanged += int((ids[i, hit] == orig[hit]).sum())
+    assert ordinary > 50000
+    assert abs(chosen / ordinary - 0.15) < 0.01
+    assert abs(as_mask / chosen - 0.8) < 0.02
+    # 10% unchanged, plus random replacements that happen to draw the same token
+    assert 0.08 < unchanged / chosen < 0.13
+
+
+def test_unlabeled_get_no_pattern_only_random_masking(pvp, tok):
+    unlabeled = unlabeled_examples(12)
+    gen = PetDataGenerator(pvp, unlabeled=unlabeled, batch_size=12, mask_rate=0.15, seed=0)
+    saw_target = False
+    for _ in range(10):
+        ids, segs, positions, targets = next(batches(gen))
+        T = full_targets(ids, positions, targets)
+        for i, e in enumerate(unlabeled):
+            plain = np.array(tok.encode(e.fields['text'])[0])
+            L = len(plain)
+            assert L == len(e.fields['text']) + 2
+            assert (ids[i, L:] == 0).all() and (T[i, L:] == 0).all()
+            predicted = np.flatnonzero(T[i])
+            np.testing.assert_array_equal(T[i, predicted], plain[predicted])
+            untouched = np.setdiff1d(np.arange(L), predicted)
+            np.testing.assert_array_equal(ids[i, untouched], plain[untouched])
+            assert T[i, 0] == 0 and T[i, L - 1] == 0
+            # no pattern: [MASK] only where a token is predicted
+            assert not (ids[i, untouched] == tok._token_mask_id).any()
+            saw_target |= len(predicted) > 0
+    assert saw_target
+
+
+def test_mask_rate_zero_only_slot_targets(pvp, tok):
+    labeled, unlabeled = labeled_examples(6), unlabeled_examples(4)
+    gen = PetDataGenerator(pvp, labeled, unlabeled, batch_size=10, mask_rate=0, seed=0)
+    ids, segs, positions, targets = next(batches(gen))
+    T = full_targets(ids, positions, targets)
+    for i, e in enumerate(labeled):
+        assert np.flatnonzero(T[i]).tolist() == [1]
+        assert ids[i, :len(pvp.encode(e).token_ids)].tolist() == pvp.encode(e).token_ids
+    for i, e in enumerate(unlabeled, len(labeled)):
+        assert not T[i].any()
+        assert ids[i, :len(e.fields['text']) + 2].tolist() == tok.encode(e.fields['text'])[0]
+    assert positions.shape == (10, 16)
+
+
+def test_mixed_batch_rows_keep_their_kind(pvp, tok):
+    labeled, unlabeled = labeled_examples(5), unlabeled_examples(5)
+    gen = PetDataGenerator(pvp, labeled, unlabeled, batch_size=10, mask_rate=0.15, seed=2)
+    ids, segs, positions, targets = next(batches(gen))
+    T = full_targets(ids, positions, targets)
+    assert (ids[:5, 1] == tok._token_mask_id).all() and (T[:5, 1] > 0).all()
+    for i, e in enumerate(unlabeled, 5):
+        assert T[i, 1] == 0 or T[i, 1] == tok.token_to_id(e.fields['text'][0])
+
+
+def test_same_seed_same_batches_different_seed_different(pvp):
+    labeled = labeled_examples(16)
+
+    def run(seed):
+        gen = PetDataGenerator(pvp, labeled, batch_size=8, seed=seed)
+        return [a.tolist() for _ in range(3) for x in batches(gen) for a in x]
+
+    assert run(4) == run(4)
+    assert run(4) != run(5)
+
+
+def test_several_words_per_label(tok):
+    pvp = PVP('____满意。{text}', {'positive': ['很', '好'], 'negative': ['不', '低', '冷']}, tok, 40)
+    labeled = labeled_examples(30)
+    gen = PetDataGenerator(pvp, labeled, batch_size=30, mask_rate=0, seed=0)
+    allowed = {'positive': {tok.token_to_id(w) for w in '很好'},
+               'negative': {tok.token_to_id(w) for w in '不低冷'}}
+    counts = {}
+    for _ in range(40):
+        ids, segs, positions, targets = next(batches(gen))
+        T = full_targets(ids, positions, targets)
+        for i, e in enumerate(labeled):
+            assert T[i, 1] in allowed[e.label]
+            counts[T[i, 1]] = counts.get(T[i, 1], 0) + 1
+    # every word of a label is drawn, about equally often
+    assert set(counts) == allowed['positive'] | allowed['negative']
+    pos_total = sum(counts[w] for w in allowed['positive'])
+    for w in allowed['positive']:
+        assert abs(counts[w] / pos_total - 0.5) < 0.1
+    neg_total = sum(counts[w] for w in allowed['negative'])
+    for w in allowed['negative']:
+        assert abs(counts[w] / neg_total - 1 / 3) < 0.1
+
+
+def test_multi_token_slot_targets(tok):
+    words = {'体育': '体育', '财经': '财经', '故事': '故事'}
+    pvp = PVP('下面报导一则____新闻。{text}', words, tok, 40)
+    labeled = [ex('春夏秋冬', label, 'n:%d' % i) for i, label in enumerate(['体育', '财经', '故事', '体育'])]
+    gen = PetDataGenerator(pvp, labeled, batch_size=4, mask_rate=0.15, seed=0)
+    for _ in range(10):
+        ids, segs, positions, targets = next(batches(gen))
+        T = full_targets(ids, positions, targets)
+        for i, e in enumerate(labeled):
+            assert (ids[i, [7, 8]] == tok._token_mask_id).all()
+            assert tok.ids_to_tokens(T[i, [7, 8]].tolist()) == list(e.label)
+
+
+def test_positions_batch_padding_and_width():
+    sources = np.arange(2 * 40).reshape(2, 40)
+    targets = np.zeros((2, 40), dtype='int64')
+    targets[0, [3, 5, 9]] = [7, 8, 9]
+    targets[1, np.arange(1, 39)] = 5  # 38 targets: width 48
+    src, positions, gathered = positions_batch(sources, targets)
+    assert src is sources
+    assert positions.shape == gathered.shape == (2, 48)
+    assert positions[0, :3].tolist() == [3, 5, 9] and gathered[0, :3].tolist() == [7, 8, 9]
+    assert not positions[0, 3:].any() and not gathered[0, 3:].any()
+    assert positions[1, :38].tolist() == list(range(1, 39)) and (gathered[1, :38] == 5).all()
+    # no target at all still gives a (batch, 16) array
+    _, p, g = positions_batch(sources, np.zeros_like(targets))
+    assert p.shape == g.shape == (2, 16) and not g.any()
+
+
+def test_no_examples_is_an_error(pvp):
+    with pytest.raises(ValueError, match='no training examples'):
+        PetDataGenerator(pvp, [], [])
+
+
+def test_to_dataset(pvp, tok):
+    labeled = labeled_examples(10)
+    gen = PetDataGenerator(pvp, labeled, batch_size=4, seed=0)
+    dataset = gen.to_dataset(random=True)
+    elements = list(dataset.take(5))  # endless: more batches than one epoch
+    assert len(elements) == 5
+    for element in elements:
+        assert isinstance(element, tuple) and len(element) == 1  # (x,): no y
+        x = element[0]
+        assert len(x) == 4
+        for t in x:
+            assert isinstance(t, tf.Tensor) and t.dtype == tf.int32 and t.shape.rank == 2
+        ids, segs, positions, targets = (t.numpy() for t in x)
+        assert ids.shape == segs.shape and positions.shape == targets.shape
+        assert positions.shape[1] % 16 == 0
+        assert (ids[:, 1] == tok._token_mask_id).all()
+        T = full_targets(ids, positions, targets)
+        assert set(T[:, 1].tolist()) <= {tok.token_to_id('很'), tok.token_to_id('不')}
+    assert [len(e[0][0]) for e in elements[:3]] == [4, 4, 2]
