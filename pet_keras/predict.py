@@ -15,6 +15,10 @@ class Scorer:
     """
 
     def __init__(self, mlm, pvp, batch_size=64, bucket=True):
+        max_position = getattr(mlm.transformer, 'max_position', None)
+        if max_position is not None and pvp.maxlen > max_position:
+            raise ValueError('maxlen %d exceeds the model\'s %d positions (max_position_embeddings in its config)'
+                             % (pvp.maxlen, max_position))
         self.pvp = pvp
         self.batch_size = batch_size
         self.bucket = bucket
@@ -56,4 +60,6 @@ class Scorer:
         if any(e.label is None for e in encoded):
             raise ValueError('accuracy needs labeled examples')
         probs = self.predict_encoded(encoded, verbose)
-        return float(np.mean(probs.argmax(1) == np.array([e.label for e in encoded])))
+        # a diverged model (non-finite probabilities) gets nothing right
+        predicted = np.where(np.isfinite(probs).all(1), probs.argmax(1), -1)
+        return float(np.mean(predicted == np.array([e.label for e in encoded])))

@@ -48,6 +48,11 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             os.replace(tmp, final)
 
 
+def _finite(value):
+    """A float, or None for a missing or non-finite value (strict JSON)."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
 class Evaluator(keras.callbacks.Callback):
     """Validation accuracy every epoch; test accuracy at each new best."""
 
@@ -63,7 +68,11 @@ class Evaluator(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         record = {'epoch': epoch + 1, 'seconds_train': round(time.time() - self.started, 2),
-                  'loss': float(logs.get('loss', np.nan)), 'masked_accuracy': float(logs.get('accuracy', np.nan))}
+                  'loss': float(logs.get('loss', np.nan)), 'masked_accuracy': _finite(logs.get('accuracy'))}
+        if not np.isfinite(record['loss']):
+            record['loss'] = None  # diverged: TerminateOnNaN stops; this epoch is never the best
+            self.history.append(record)
+            return
         logs['val_accuracy'] = record['valid'] = self.scorer.accuracy(self.valid, verbose=False)
         if record['valid'] > self.best:
             self.best = record['valid']
@@ -71,7 +80,7 @@ class Evaluator(keras.callbacks.Callback):
                 logs['test_accuracy'] = record['test'] = self.scorer.accuracy(self.test, verbose=False)
         self.history.append(record)
         print(' - '.join(['epoch %d' % record['epoch']] + ['%s %.4f' % (k, record[k]) for k in
-                         ('loss', 'masked_accuracy', 'valid', 'test') if k in record]), flush=True)
+                         ('loss', 'masked_accuracy', 'valid', 'test') if record.get(k) is not None]), flush=True)
 
 
 def fit_pet(mlm, pvp, generator, valid, test=None, epochs=10, learning_rate=1e-5, patience=3,
@@ -110,14 +119,14 @@ def fit_pet(mlm, pvp, generator, valid, test=None, epochs=10, learning_rate=1e-5
         history = evaluator.history
         model.load_weights(best_path)
         for record in history:
-            if record['valid'] > best['valid']:
+            if record.get('valid') is not None and record['valid'] > best['valid']:
                 best_epoch, best = record['epoch'], {'valid': record['valid'], 'test': record.get('test')}
     results.update({'epochs': history, 'best_epoch': best_epoch, 'valid': best['valid'],
                     'test': best.get('test'), 'wall_seconds': round(time.time() - started, 1)})
     mlm.save_checkpoint(out_dir, mlm.config, getattr(mlm, 'dict_path', None))
     pvp.save(os.path.join(out_dir, 'pvp.json'))
     with open(os.path.join(out_dir, 'results.json'), 'w', encoding='utf-8') as f:
-        json.dump(results, f, ensure_ascii=False, indent=2)
+        json.dump(results, f, ensure_ascii=False, indent=2, allow_nan=False)
     print('best epoch %d: valid %.4f, test %s; results in %s'
           % (best_epoch, best['valid'], '%.4f' % best['test'] if best.get('test') is not None else '-',
              os.path.join(out_dir, 'results.json')))

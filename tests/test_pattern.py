@@ -310,9 +310,9 @@ def test_class_logits_one_word_per_label_is_identity(tok):
 # ---------------------------------------------------------------- scoring against the full-vocabulary model
 
 @pytest.fixture(scope='module')
-def sharp_mlm(tok):
+def sharp_mlm(tok, tmp_path_factory):
     tf.random.set_seed(7)
-    mlm = make_mlm(len(tok._token_dict), hidden=32, layers=2)
+    mlm = make_mlm(len(tok._token_dict), tmp_path_factory.mktemp('sharp'), hidden=32, layers=2)
     sharpen(mlm, seed=3)
     return mlm
 

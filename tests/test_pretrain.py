@@ -84,9 +84,82 @@ def test_basic_tokens_match_the_tokenizer_split():
     assert basic_tokens('我很满意 CPU abc123！ok') == ['我', '很', '满', '意', 'cpu', 'abc123', '！', 'ok']
 
 
-    assert saved['steps'] == state['steps'] == 60
-    assert [h['steps'] for h in saved['history']] == [20, 40, 60]
-    assert saved['hours'] >= hours
-    assert saved['tokens_seen'] == 60 * 4 * 32
+
+def test_build_vocab_agrees_with_tokenizer_on_format_characters():
+    docs = ['ab\u200bcd'] * 3
+    vocab = build_vocab(docs, min_count=1, unused=0)
+    tokenizer = Tokenizer({t: i for i, t in enumerate(vocab)}, do_lower_case=True)
+    assert tokenizer._token_unk_id not in tokenizer.encode(docs[0])[0]
+
+
+def test_build_vocab_refuses_a_size_without_room():
+    with pytest.raises(ValueError, match='no room'):
+        build_vocab(DOCS, max_size=10, unused=20)
+
+
+def test_positions_batch_gathers_targets_and_pads_to_16():
+    sources = np.array([[2, 4, 5, 6, 3], [2, 7, 8, 3, 0]], dtype='int32')
+    targets = np.array([[0, 9, 0, 11, 0], [0, 0, 12, 0, 0]])
+    ids, positions, gathered = positions_batch(sources, targets)
+    assert positions.shape == gathered.shape == (2, 16)
+    assert positions[0, :2].tolist() == [1, 3] and gathered[0, :2].tolist() == [9, 11]
+    assert positions[1, :1].tolist() == [2] and gathered[1, :1].tolist() == [12]
+    assert (gathered[0, 2:] == 0).all() and (gathered[1, 1:] == 0).all()
+    np.testing.assert_array_equal(ids, sources)
+
+
+def sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def resume_iterations(out):
+    reader = tf.train.load_checkpoint(os.path.join(out, 'resume'))
+    name = next(n for n in reader.get_variable_to_shape_map() if n.startswith('optimizer/iter'))
+    return int(reader.get_tensor(name))
+
+
+def test_pretraining_lowers_the_loss_and_writes_a_loadable_checkpoint(tmp_path):
+    out = str(tmp_path / 'mlm')
+    tf.random.set_seed(0)
+    state = pretrain(out, DOCS, steps=40, **RUN)
+    losses = [h['train_loss'] for h in state['history']]
+    assert [h['steps'] for h in state['history']] == [20, 40]
+    assert losses[-1] < losses[0] and losses[-1] < math.log(state['vocab_size'])  # below a uniform guess
+    with open(os.path.join(out, 'pretraining.json'), encoding='utf-8') as f:
+        saved = json.load(f)
+    assert saved['steps'] == 40 and saved['tokens_seen'] == 40 * 4 * 32
+    for name, digest in saved['sha256'].items():
+        assert sha256(os.path.join(out, name)) == digest
+    config_path = os.path.join(out, 'bert_config.json')
+    with open(config_path, encoding='utf-8') as f:
+        config = json.load(f)
+    tokenizer = load_tokenizer(os.path.join(out, 'vocab.txt'), config, config_path)
+    mlm = build_mlm(config_path, os.path.join(out, 'bert_model.ckpt'))
+    ids, segments = tokenizer.encode(SENTENCES[0])
+    ids[3] = tokenizer._token_mask_id
+    logits = mlm.full_model.predict([np.array([ids]), np.array([segments])], verbose=0)
+    again = build_mlm(config_path, os.path.join(out, 'bert_model.ckpt'))
+    np.testing.assert_allclose(again.full_model.predict([np.array([ids]), np.array([segments])], verbose=0),
+                               logits, rtol=1e-5, atol=1e-5)
+
+
+def test_a_resumed_run_continues_from_its_step(tmp_path, capsys):
+    out = str(tmp_path / 'mlm')
+    pretrain(out, DOCS, steps=20, **RUN)
+    state = pretrain(out, DOCS, steps=40, **RUN)
+    assert 'resuming at step 20' in capsys.readouterr().out
+    assert [h['steps'] for h in state['history']] == [20, 40]
+    assert resume_iterations(out) == 40
+    # without the optimizer state (a fresh machine): continue from the saved weights
+    import shutil
+    shutil.rmtree(os.path.join(out, 'resume'))
+    state = pretrain(out, DOCS, steps=60, **RUN)
+    assert 'continuing from the saved weights at step 40' in capsys.readouterr().out
+    assert [h['steps'] for h in state['history']] == [20, 40, 60]
     assert resume_iterations(out) == 60
-    assert not np.array_equal(ckpt_weights(out)['cls/predictions/output_bias'], resumed['cls/predictions/output_bias'])
+
+
+def test_a_corpus_too_small_is_refused(tmp_path):
+    with pytest.raises(ValueError, match='corpus too small'):
+        pretrain(str(tmp_path / 'mlm'), DOCS[:3], steps=20, **RUN)
