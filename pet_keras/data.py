@@ -7,8 +7,9 @@ Rows whose text is empty or whitespace are skipped and counted (``skipped``
 on the returned ``Dataset``), never passed on as empty inputs.
 """
 import json
+import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,6 @@ TNEWS_LABELS = {
 def load_sentiment(data_dir):
     """(train, valid, test) of the bert4keras sentiment set:
     ``sentiment.{train,valid,test}.data``, ``text<TAB>label`` with 0/1 labels."""
-    import os
     return tuple(read_tsv(os.path.join(data_dir, 'sentiment.%s.data' % split), SENTIMENT_LABELS)
                  for split in ('train', 'valid', 'test'))
 

@@ -184,7 +184,7 @@ class SaveAndReport(keras.callbacks.Callback):
             logs['tokens/s'] = (batch + 1) * self.tokens_per_step / (time.time() - self.epoch_started)
 
     def on_epoch_end(self, epoch, logs=None):
-        losses, hits, count = [], 0.0, 0.0
+        hits, count = 0.0, 0.0
         for x, _ in self.heldout:
             logits = self.model.predict_on_batch(x)
             targets = x[3]

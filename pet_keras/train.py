@@ -12,7 +12,6 @@ import os
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from pet_keras.compat import keras
 from pet_keras.predict import Scorer

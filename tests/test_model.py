@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_CONFIG, bert_variable_shapes, write_folder, write_random_checkpoint
+from conftest import bert_variable_shapes, write_folder, write_random_checkpoint
 from pet_keras.model import build_mlm, checkpoint_variables, load_tokenizer
 
 ATOL = 1e-5

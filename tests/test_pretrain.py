@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 from bert4keras.tokenizers import Tokenizer
 
-from pet_keras import pretrain as pretrain_module
 from pet_keras.generator import positions_batch
 from pet_keras.model import build_mlm, load_tokenizer
 from pet_keras.pretrain import (
@@ -163,3 +162,31 @@ def test_a_resumed_run_continues_from_its_step(tmp_path, capsys):
 def test_a_corpus_too_small_is_refused(tmp_path):
     with pytest.raises(ValueError, match='corpus too small'):
         pretrain(str(tmp_path / 'mlm'), DOCS[:3], steps=20, **RUN)
+
+
+def test_tokenize_corpus_joins_documents_with_sep_and_numbers_words():
+    vocab = build_vocab(DOCS, min_count=1)
+    tokenizer = Tokenizer({t: i for i, t in enumerate(vocab)}, do_lower_case=True)
+    docs = ['我们去公园散步。', '今天天气很好']
+    ids, words = tokenize_corpus(docs, tokenizer, whole_word=True)
+    assert len(ids) == len(words) == 8 + 1 + 6 + 1
+    assert ids[8] == ids[-1] == tokenizer._token_end_id
+    assert words[1] == words[0]  # 我们 is one jieba word
+    assert len(set(words[:8].tolist())) < 8
+    plain_ids, plain_words = tokenize_corpus(docs, tokenizer)
+    np.testing.assert_array_equal(plain_ids, ids)
+    assert len(set(plain_words.tolist())) == len(plain_words)  # one "word" per token
+
+
+def test_block_batches_are_the_same_for_the_same_step():
+    vocab = build_vocab(DOCS, min_count=1)
+    tokenizer = Tokenizer({t: i for i, t in enumerate(vocab)}, do_lower_case=True)
+    ids, words = tokenize_corpus(DOCS, tokenizer)
+    blocks = BlockBatches(ids, words, tokenizer, seq_len=32, batch_size=4, blocks=np.arange(20), seed=3)
+    (a, _, pa, ta), _ = blocks.batch(7)
+    (b, _, pb, tb), _ = blocks.batch(7)
+    (c, _, _, _), _ = blocks.batch(8)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ta, tb)
+    assert a.shape == (4, 32) and not np.array_equal(a, c)
+    assert (a[:, 0] == tokenizer._token_start_id).all() and (a[:, -1] == tokenizer._token_end_id).all()
