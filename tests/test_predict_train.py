@@ -154,12 +154,18 @@ def read_results(out):
         return json.load(f)
 
 
-def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
+def synthetic_setup(tok, tmp_path):
+    """The seeded synthetic task, its P1-style PVP and a fresh tiny model."""
     seed_all(0)
     train, valid, test = task(0)
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
     mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'),
                    hidden=64, intermediate=128)
+    return train, valid, test, pvp, mlm
+
+
+def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
+    train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path)
     generator = PetDataGenerator(pvp, train, batch_size=16, mask_rate=0.15, seed=0)
     out = str(tmp_path / 'run')
     results = fit_pet(mlm, pvp, generator, valid, test, epochs=25, learning_rate=3e-3, patience=8,
@@ -219,11 +225,7 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
 
 
 def test_nan_after_some_epochs_keeps_the_pre_nan_best(tok, tmp_path):
-    seed_all(0)
-    train, valid, test = task(0)
-    pvp = PVP('____满意。{text}', WORDS, tok, 32)
-    mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'),
-                   hidden=64, intermediate=128)
+    train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path)
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
     steps = len(generator)
     # a sane rate for 6 epochs, then an absurd one: the loss becomes NaN in epoch 7
