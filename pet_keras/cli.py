@@ -8,8 +8,9 @@ from pet_keras.train import MODES
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chinese_bert_mini_pet'
 
 
-def parser(description, patterns, default_pattern, data_help):
-    """An argparse parser with the flags every PET script takes."""
+def parser(description, patterns, default_pattern, data_help, several_patterns=False):
+    """An argparse parser with the flags every PET script takes; with
+    ``several_patterns`` it takes ``--patterns`` (a list) instead of ``--pattern``."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     m = p.add_argument_group('model (bert4keras names; default: the embedded checkpoint)')
     m.add_argument('--checkpoint-dir', help='a folder with bert_config.json, bert_model.ckpt.*, vocab.txt '
@@ -30,9 +31,14 @@ def parser(description, patterns, default_pattern, data_help):
     t.add_argument('--mode', choices=MODES, default='few-shot',
                    help='zero-shot: no training; unsupervised: MLM on the unlabeled text, then zero-shot; '
                         'few-shot: labeled only; semi-supervised: labeled + unlabeled (default few-shot)')
-    t.add_argument('--pattern', default=default_pattern,
-                   help='a preset (%s) or a template with a ____ slot and {text}, e.g. "____满意。{text}" '
-                        '(default %s)' % (', '.join('%s = %s' % kv for kv in patterns.items()), default_pattern))
+    presets = ', '.join('%s = %s' % kv for kv in patterns.items())
+    if several_patterns:
+        t.add_argument('--patterns', nargs='+', default=list(patterns),
+                       help='presets (%s) or templates with a ____ slot (default: all presets)' % presets)
+    else:
+        t.add_argument('--pattern', default=default_pattern,
+                       help='a preset (%s) or a template with a ____ slot and {text}, e.g. "____满意。{text}" '
+                            '(default %s)' % (presets, default_pattern))
     t.add_argument('--maxlen', type=int, default=128)
     r = p.add_argument_group('training')
     r.add_argument('--epochs', type=int, default=10, help='at most this many epochs (early stopping)')

