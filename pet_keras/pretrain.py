@@ -236,6 +236,14 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
     if resuming or continuing:
         with open(state_path, encoding='utf-8') as f:
             state = json.load(f)
+        # The recipe is fixed by the first run (the batches and held-out split depend on it).
+        asked = {'seq_len': seq_len, 'batch_size': batch_size, 'learning_rate': learning_rate,
+                 'warmup_steps': warmup, 'whole_word_masking': whole_word, 'dropout': dropout, 'seed': seed,
+                 'heldout_blocks': heldout_blocks}
+        state.setdefault('heldout_blocks', 128)  # runs before it was recorded used 128
+        ignored = ['%s %s (recorded %s)' % (k, v, state[k]) for k, v in asked.items() if v != state[k]]
+        if ignored:
+            print('note: %s continues its recorded recipe; ignoring %s' % (out_dir, ', '.join(ignored)))
     else:
         if init_checkpoint:
             with open(os.path.join(init_checkpoint, 'vocab.txt'), encoding='utf-8') as f:
@@ -253,9 +261,10 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
             'corpus_characters': int(sum(len(d) for d in corpus)), 'vocab_size': len(tokens),
             'seq_len': seq_len, 'batch_size': batch_size, 'learning_rate': learning_rate,
             'warmup_steps': warmup, 'schedule_steps': steps, 'whole_word_masking': whole_word,
-            'mask_rate': 0.15, 'dropout': dropout, 'seed': seed, 'hours': 0.0,
+            'mask_rate': 0.15, 'dropout': dropout, 'seed': seed, 'heldout_blocks': heldout_blocks, 'hours': 0.0,
         }
     config = state['config']
+    heldout_blocks = state['heldout_blocks']
     tokenizer = load_tokenizer(dict_path, config, config_path)
     ids, words = tokenize_corpus(corpus, tokenizer, state['whole_word_masking'])
     state['corpus_tokens'] = int(len(ids))
@@ -267,8 +276,8 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
                           np.arange(n_blocks - heldout_blocks), seed=state['seed'],
                           whole_word=state['whole_word_masking'])
     heldout_ids = np.arange(n_blocks - heldout_blocks, n_blocks)
-    heldout = [blocks.batch(10**9 + i, heldout_ids[i:i + batch_size])
-               for i in range(0, heldout_blocks, batch_size)]
+    heldout = [blocks.batch(10**9 + i, heldout_ids[i:i + state['batch_size']])
+               for i in range(0, heldout_blocks, state['batch_size'])]
 
     initial = saved_weights if continuing else \
         os.path.join(init_checkpoint, 'bert_model.ckpt') if init_checkpoint and not resuming else None

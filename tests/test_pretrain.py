@@ -159,6 +159,23 @@ def test_a_resumed_run_continues_from_its_step(tmp_path, capsys):
     assert resume_iterations(out) == 60
 
 
+def test_a_resumed_run_keeps_its_recipe_and_says_what_it_ignores(tmp_path, capsys):
+    out = str(tmp_path / 'mlm')
+    first = pretrain(out, DOCS, steps=20, **RUN)
+    assert first['heldout_blocks'] == 8
+    changed = dict(RUN, batch_size=8, heldout_blocks=16, learning_rate=1e-3)
+    state = pretrain(out, DOCS, steps=40, **changed)
+    printed = capsys.readouterr().out
+    assert 'continues its recorded recipe' in printed
+    for note in ('batch_size 8 (recorded 4)', 'heldout_blocks 16 (recorded 8)', 'learning_rate 0.001 (recorded 0.005)'):
+        assert note in printed, note
+    assert (state['batch_size'], state['heldout_blocks'], state['learning_rate']) == (4, 8, 5e-3)
+    assert state['tokens_seen'] == 40 * 4 * RUN['seq_len']
+    # the held-out split and its masks are the first run's: the same accuracy on the same weights
+    assert state['history'][0]['heldout_masked_accuracy'] == first['history'][0]['heldout_masked_accuracy']
+    assert state['heldout_masked_tokens'] == first['heldout_masked_tokens']
+
+
 def test_a_corpus_too_small_is_refused(tmp_path):
     with pytest.raises(ValueError, match='corpus too small'):
         pretrain(str(tmp_path / 'mlm'), DOCS[:3], steps=20, **RUN)
