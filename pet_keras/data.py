@@ -47,27 +47,37 @@ def read_lines(path):
             yield number, line.rstrip('\r\n')
 
 
-def read_tsv(path, label_names=None):
-    """``text<TAB>label`` lines (the sentiment format). ``label_names`` maps the
-    file's label values to names, e.g. {'0': 'negative', '1': 'positive'}."""
+def read_tsv(path, label_names=None, fields=('text',), labeled=True):
+    """Tab-separated rows: the ``fields``, then (when ``labeled``) the label.
+    ``text<TAB>label`` is the sentiment format; ``fields=('a', 'b')`` reads
+    sentence pairs ``a<TAB>b<TAB>label``. ``label_names`` maps the file's label
+    values to names, e.g. {'0': 'negative', '1': 'positive'}. A single text
+    field keeps any tabs inside it (the label is after the last tab); with
+    several fields a row must have exactly one column per field (+ label).
+    A row with any empty field is skipped."""
+    columns = list(fields) + (['label'] if labeled else [])
+    layout = '<TAB>'.join(columns)
     examples, skipped = [], 0
     for number, line in read_lines(path):
         if not line.strip():
             skipped += 1
             continue
-        text, tab, label = line.rpartition('\t')
-        if not tab:
-            raise ValueError('%s:%d: expected "text<TAB>label", found no tab' % (path, number))
-        label = label.strip()
-        if label_names is not None:
+        # a lone text field keeps its tabs: only the last one separates the label
+        values = line.rsplit('\t', len(columns) - 1) if len(fields) == 1 else line.split('\t')
+        if len(values) != len(columns):
+            raise ValueError('%s:%d: expected "%s", found %s' % (
+                path, number, layout, '%d columns' % len(values) if len(values) > 1 else 'no tab'))
+        label = values.pop().strip() if labeled else None
+        if labeled and label_names is not None:
             if label not in label_names:
                 raise ValueError('%s:%d: label %r is not one of %s'
                                  % (path, number, label, sorted(label_names)))
             label = label_names[label]
-        if not text.strip():
+        texts = [value.strip() for value in values]
+        if not all(texts):
             skipped += 1
             continue
-        examples.append(Example({'text': text.strip()}, label, '%s:%d' % (path, number)))
+        examples.append(Example(dict(zip(fields, texts)), label, '%s:%d' % (path, number)))
     return Dataset(examples, skipped)
 
 
@@ -174,3 +184,23 @@ def read_news(path, labeled=True):
     Chinese name)."""
     names = dict(TNEWS_LABELS, **{v: v for v in TNEWS_LABELS.values()})
     return read_jsonl(path, {'text': ('sentence', 'text')}, ('label_desc', 'label_name'), names, labeled)
+
+
+
+# TNEWS files in a folder: FewCLUE's names first, then the reference's; for each split the first found is read
+TNEWS_FILES = {'train': ('train_few_all.json', 'train.json'), 'valid': ('dev_few_all.json', 'dev.json'),
+               'test': ('test_public.json', 'test.json'), 'unlabeled': ('unlabeled.json',)}
+
+# Paraphrase labels (LCQMC, BUSTM, AFQMC): 1 = the two sentences mean the same.
+PAIR_LABELS = {'0': 'different', '1': 'same'}
+
+
+def read_pairs(path, labeled=True):
+    """Sentence pairs with 0/1 labels (``PAIR_LABELS``: 0 → 'different',
+    1 → 'same'; numbers or strings). ``.json``/``.jsonl`` files are JSON lines
+    ``{"sentence1", "sentence2", "label"}`` (CLUE LCQMC/AFQMC, FewCLUE BUSTM);
+    any other file is tab-separated ``a<TAB>b<TAB>label`` (LCQMC's release),
+    or ``a<TAB>b`` with ``labeled=False``. Fields are ``a`` and ``b``."""
+    if path.endswith(('.json', '.jsonl')):
+        return read_jsonl(path, {'a': 'sentence1', 'b': 'sentence2'}, 'label', PAIR_LABELS, labeled)
+    return read_tsv(path, PAIR_LABELS, ('a', 'b'), labeled)

@@ -26,11 +26,15 @@ SENTIMENT_PATTERNS = {
     'P5': '感觉如何？____满意。{text}',
 }
 SENTIMENT_WORDS = {'negative': ['不'], 'positive': ['很']}
+# several words per label (each one token in the Chinese BERT vocabulary)
+SENTIMENT_WORDS_MULTI = {'negative': ['不', '难'], 'positive': ['很', '挺', '太']}
 NEWS_PATTERNS = {
     'N1': '下面报导一则____新闻。{text}',
     'N2': '{text}（____新闻）',
 }
-PAIR_PATTERNS = {'Q1': '{a}？____，{b}'}
+# sentence pairs (fields a, b), answered yes (是的) or no (不是)
+PAIR_PATTERNS = {'Q1': '{a}？____，{b}', 'Q2': '{a}；{b}。两句话意思相同吗？____。'}
+PAIR_WORDS = {'different': ['不是'], 'same': ['是的']}
 AGGREGATIONS = ('sum', 'mean', 'max')
 
 
@@ -62,21 +66,30 @@ class Pattern:
 
 
 class Verbalizer:
-    """Label → words. ``aggregation`` combines several words of one label:
-    ``sum`` of their probabilities, ``mean`` of their log-probabilities, or ``max``."""
+    """Label → words. ``aggregation`` combines several words of one label
+    into its score: ``sum`` of their probabilities, ``mean`` of their
+    log-probabilities (a geometric mean), or ``max`` (the likeliest word); the
+    label distribution is the scores normalised over the labels."""
 
     def __init__(self, label_words, aggregation='sum'):
         if not label_words:
             raise ValueError('verbalizer has no labels')
         if aggregation not in AGGREGATIONS:
             raise ValueError('aggregation must be one of %s, got %r' % (AGGREGATIONS, aggregation))
-        self.label_words = {
-            str(label): [words] if isinstance(words, str) else list(words)
-            for label, words in label_words.items()
-        }
+        self.label_words = {}
+        for label, words in label_words.items():
+            words = [words] if isinstance(words, str) else words
+            if not isinstance(words, (list, tuple)) or not words \
+                    or not all(isinstance(w, str) and w.strip() for w in words):
+                raise ValueError('label %r has no (non-empty) words: expected a word or a list of words, got %r'
+                                 % (label, words))
+            self.label_words[str(label)] = list(words)
+        seen = {}
         for label, words in self.label_words.items():
-            if not words or not all(isinstance(w, str) and w.strip() for w in words):
-                raise ValueError('label %r has no (non-empty) words: %r' % (label, words))
+            for word in words:
+                if word in seen:  # one word scoring two labels (or twice one) makes the scores ambiguous
+                    raise ValueError('label word %r is given twice (labels %r and %r)' % (word, seen[word], label))
+                seen[word] = label
         self.labels = list(self.label_words)
         self.aggregation = aggregation
 
@@ -123,6 +136,10 @@ class PVP:
             i: tokenizer.tokens_to_ids(tokenizer.tokenize(text)[1:-1])
             for i, (kind, text) in enumerate(self.pattern.parts) if kind == 'literal'
         }
+        for i, ids in self._literals.items():
+            if tokenizer._token_unk_id in ids:  # e.g. curly quotes, absent from the Chinese BERT vocabulary
+                raise ValueError('pattern %r: its text %r tokenizes to %s: not in the vocabulary'
+                                 % (self.pattern.template, self.pattern.parts[i][1], tokenizer.ids_to_tokens(ids)))
         fixed = 2 + self.slot_length + sum(len(ids) for ids in self._literals.values())
         if fixed + len(self.pattern.fields) > maxlen:
             raise ValueError('maxlen %d leaves no room for text in pattern %r (%d tokens without the text)'
@@ -170,7 +187,12 @@ class PVP:
 
     def class_logits(self, word_scores):
         """Per-label scores (batch, labels) from per-word slot logits (batch, words),
-        up to one constant per example, so their softmax is the label distribution."""
+        up to one constant per example, so their softmax is the label distribution.
+
+        A word's log-probability is its logit minus the slot's log-normaliser,
+        the same for every word, so: ``sum`` → logsumexp of the label's logits
+        (log of the summed probabilities), ``mean`` → their mean (mean
+        log-probability), ``max`` → their maximum."""
         member = tf.one_hot(self.word_label, len(self.labels), dtype=word_scores.dtype)  # (words, labels)
         if self.verbalizer.aggregation == 'mean':
             return tf.matmul(word_scores, member) / tf.reduce_sum(member, 0)

@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""PET for Chinese sentence pairs: do two sentences mean the same (LCQMC, BUSTM, AFQMC)?
+
+    python scripts/pair.py --data-dir path/to/bustm --mode few-shot
+    python scripts/pair.py --data-dir path/to/lcqmc --labeled-fraction 0.001 --pattern Q2
+
+Data (in --data-dir; for each split the first name found is read):
+  train      train_few_all.json, train.json, train.tsv, train.txt
+  valid      dev_few_all.json, dev.json, dev.tsv, dev.txt
+  test       test_public.json, test.json, test.tsv, test.txt
+  unlabeled  unlabeled.json, unlabeled.tsv (optional)
+.json files are JSON lines {"sentence1", "sentence2", "label"} (FewCLUE BUSTM,
+CLUE LCQMC/AFQMC); other files are tab-separated sentence1<TAB>sentence2<TAB>label
+(LCQMC's release), unlabeled ones sentence1<TAB>sentence2. Labels 0/1 (numbers or
+strings) are 'different'/'same'; train, valid and test must be labeled (CLUE's
+own test.json is not: use its dev file as test). Patterns have the fields {a}
+(sentence1) and {b} (sentence2); when too long, the longer sentence is cut
+first, never the pattern or the slot. Label words: 是的 (same) / 不是 (different).
+"""
+from pet_keras import cli
+from pet_keras.data import read_pairs, split_labeled
+from pet_keras.generator import PetDataGenerator
+from pet_keras.model import build_mlm, load_config, load_tokenizer
+from pet_keras.pattern import PAIR_PATTERNS, PAIR_WORDS, PVP
+from pet_keras.train import fit_pet, training_sets
+
+FILES = {'train': ('train_few_all.json', 'train.json', 'train.tsv', 'train.txt'),
+         'valid': ('dev_few_all.json', 'dev.json', 'dev.tsv', 'dev.txt'),
+         'test': ('test_public.json', 'test.json', 'test.tsv', 'test.txt'),
+         'unlabeled': ('unlabeled.json', 'unlabeled.tsv')}
+
+p = cli.parser(__doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)')
+p.set_defaults(labeled_fraction=1.0, maxlen=64)
+args = p.parse_args()
+if not args.data_dir:
+    p.error('--data-dir is required (a folder with train/dev/test pair files)')
+strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
+cli.seed_everything(args.seed)
+
+# data: FewCLUE keeps unlabeled pairs in their own file; otherwise --labeled-fraction splits train
+train, valid, test = (read_pairs(cli.data_file(args.data_dir, FILES[s])) for s in ('train', 'valid', 'test'))
+labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
+unlabeled_file = cli.data_file(args.data_dir, FILES['unlabeled'], required=False)
+if unlabeled_file:
+    unlabeled = unlabeled + list(read_pairs(unlabeled_file, labeled=False))
+labeled, unlabeled = training_sets(args.mode, labeled, unlabeled)
+print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
+
+# tokenizer
+config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
+tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+
+# pattern and verbalizer
+pvp = PVP(cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), tokenizer, args.maxlen)
+
+# generator
+train_generator = None
+if labeled or unlabeled:
+    train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
+
+# model, built (and trained) under the strategy
+with strategy.scope():
+    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+
+# train and evaluate
+fit_pet(mlm, pvp, train_generator, valid, test, epochs=args.epochs if train_generator else 0,
+        learning_rate=args.lr, patience=args.patience, resume=args.resume,
+        out_dir=args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom'),
+        settings=vars(args), tensorboard=args.tensorboard, calibrate=args.calibrate)
