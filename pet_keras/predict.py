@@ -1,9 +1,34 @@
-"""Scoring examples with a PVP: label probabilities from the MLM at the slot."""
+"""Scoring examples with a PVP, and using a trained model.
+
+``Scorer`` gives label probabilities for examples: the MLM's scores of the
+label words at the slot, optionally with contextual calibration. ``load``
+opens a run folder written by ``fit_pet`` for prediction (``.predict(texts)``);
+``export_saved_model`` writes it as a TensorFlow SavedModel for serving.
+Both go through ``Scorer``: there is one scoring path.
+"""
+import json
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from pet_keras.compat import keras
 from bert4keras.snippets import sequence_padding
+from pet_keras.data import Example
+
+# Content-free inputs for contextual calibration (Zhao et al. 2021, "Calibrate
+# before use"): every text field empty, and every field "N/A"; their label
+# probabilities are averaged, as in the paper. The paper's third input,
+# "[MASK]", is left out: our tokenizer reads it as the characters [ mask ],
+# not as a mask token, so it would be one more arbitrary text.
+CONTENT_FREE_TEXTS = ('', 'N/A')
+
+
+def calibrated(log_probs, content_free_log_probs):
+    """Contextual calibration: p(label | x) / p_cf(label), renormalised.
+    Done in log space, so a content-free probability that underflows to 0 in
+    float32 cannot make the result infinite."""
+    return tf.nn.softmax(log_probs - content_free_log_probs, axis=-1)
 
 
 class Scorer:
@@ -11,22 +36,48 @@ class Scorer:
 
     By default only the label tokens' logits are computed at the slot
     (``MaskedLM.scoring_model``) and examples are batched by length, so
-    padding is small; ``bucket=False`` keeps file order.
+    padding is small; ``bucket=False`` keeps file order, and
+    ``label_tokens_only=False`` reads the label logits from the vocabulary
+    logits at every position (``MaskedLM.full_scoring_model``): the same
+    probabilities, for speed comparisons.
+
+    With ``calibrate=True`` the probabilities are contextually calibrated:
+    divided by the label probabilities the model gives the ``content_free``
+    texts (each put in every field of the pattern, averaged), then
+    renormalised. These are computed with the model's current weights on
+    every call, so calibration follows training.
     """
 
-    def __init__(self, mlm, pvp, batch_size=64, bucket=True):
+    def __init__(self, mlm, pvp, batch_size=64, bucket=True, calibrate=False, content_free=CONTENT_FREE_TEXTS,
+                 label_tokens_only=True):
         max_position = getattr(mlm.transformer, 'max_position', None)
         if max_position is not None and pvp.maxlen > max_position:
             raise ValueError('maxlen %d exceeds the model\'s %d positions (max_position_embeddings in its config)'
                              % (pvp.maxlen, max_position))
+        if calibrate and not content_free:
+            raise ValueError('calibration needs at least one content-free text')
         self.pvp = pvp
         self.batch_size = batch_size
         self.bucket = bucket
-        scoring = mlm.scoring_model(pvp.label_token_ids)
-        probs = keras.layers.Softmax(name='Label-Probabilities')(
-            keras.layers.Lambda(pvp.class_logits, name='Label-Logits')(scoring.output))
-        self.model = keras.Model(scoring.inputs, probs, name='pet_classifier')
-        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self.calibrate = calibrate
+        self.content_free = [pvp.encode(Example({name: text for name in pvp.pattern.fields}, None,
+                                                'content-free input %r' % text)) for text in content_free]
+        scoring = (mlm.scoring_model if label_tokens_only else mlm.full_scoring_model)(pvp.label_token_ids)
+        log_probs = keras.layers.Lambda(lambda scores: tf.nn.log_softmax(pvp.class_logits(scores)),
+                                        name='Label-Log-Probabilities')(scoring.output)
+        # inputs: token ids, segment ids, slot positions; output: (batch, labels) log-probabilities
+        self.model = keras.Model(scoring.inputs, log_probs, name='pet_classifier')
+        self._log_proba = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self._proba = tf.function(self.probabilities, reduce_retracing=True)
+
+    def probabilities(self, inputs, content_free_log_probs=None):
+        """Label probabilities (batch, labels) of model inputs [token ids,
+        segment ids, slots] as tensors; calibrated by the given content-free
+        log-probabilities (labels,) when they are given."""
+        log_probs = self.model(inputs, training=False)
+        if content_free_log_probs is None:
+            return tf.exp(log_probs)
+        return calibrated(log_probs, content_free_log_probs)
 
     def batches(self, encoded):
         """(indices, inputs) batches; lengths padded to a multiple of 8."""
@@ -40,12 +91,19 @@ class Scorer:
                         sequence_padding([e.segment_ids for e in items], length).astype('int32'),
                         np.array([e.slots for e in items], dtype='int32'))
 
+    def content_free_log_proba(self):
+        """log of the mean label distribution of the content-free inputs (labels,),
+        with the current weights."""
+        log_probs = np.concatenate([self._log_proba(inputs).numpy() for _, inputs in self.batches(self.content_free)])
+        return tf.reduce_logsumexp(log_probs, axis=0) - np.log(len(log_probs))
+
     def predict_encoded(self, encoded, verbose=True):
+        content_free = self.content_free_log_proba() if self.calibrate else None
         probs = np.zeros((len(encoded), len(self.pvp.labels)), dtype='float32')
         bar = keras.utils.Progbar(len(encoded), unit_name='example') if verbose else None
         done = 0
         for idx, inputs in self.batches(encoded):
-            probs[idx] = self._predict(inputs).numpy()
+            probs[idx] = self._proba(inputs, content_free).numpy()
             done += len(idx)
             if bar:
                 bar.update(done)
@@ -63,3 +121,156 @@ class Scorer:
         # a diverged model (non-finite probabilities) gets nothing right
         predicted = np.where(np.isfinite(probs).all(1), probs.argmax(1), -1)
         return float(np.mean(predicted == np.array([e.label for e in encoded])))
+
+
+# ---------------------------------------------------------------- a trained model
+
+RUN_FILES = ('bert_config.json', 'bert_model.ckpt.index', 'vocab.txt', 'pvp.json')
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError('%s:%d: not valid JSON (%s)' % (path, e.lineno, e.msg)) from None
+
+
+class Predictor:
+    """A trained PET model ready to predict (made by ``load``).
+
+    ``labels`` are the label names in probability order, ``fields`` the
+    pattern's text fields (``['text']``, or e.g. ``['a', 'b']`` for pairs).
+    """
+
+    def __init__(self, model_dir, scorer):
+        self.model_dir = model_dir
+        self.scorer = scorer
+        self.pvp = scorer.pvp
+        self.labels = list(self.pvp.labels)
+        self.fields = list(self.pvp.pattern.fields)
+
+    def examples(self, texts):
+        """Examples from strings (single-field patterns) or dicts of the
+        pattern's fields; their source is "input:<1-based index>"."""
+        examples = []
+        for number, item in enumerate(texts, 1):
+            source = 'input:%d' % number
+            if isinstance(item, str):
+                if len(self.fields) != 1:
+                    raise ValueError('%s: pattern %r has fields %s: pass a dict with these keys, not a string'
+                                     % (source, self.pvp.pattern.template, ', '.join(self.fields)))
+                fields = {self.fields[0]: item}
+            elif isinstance(item, dict):
+                missing = [name for name in self.fields if not isinstance(item.get(name), str)]
+                if missing:
+                    raise ValueError('%s: expected a string for field %s of pattern %r, got %r'
+                                     % (source, ', '.join(missing), self.pvp.pattern.template, item))
+                fields = {name: item[name] for name in self.fields}
+            else:
+                raise TypeError('%s: expected a string or a dict of fields (%s), got %s'
+                                % (source, ', '.join(self.fields), type(item).__name__))
+            examples.append(Example(fields, None, source))
+        return examples
+
+    def predict_examples(self, examples, verbose=False):
+        """[{'label': best label, 'probabilities': {label: p}}] for examples."""
+        probs = self.scorer.predict_proba(examples, verbose)
+        return [{'label': self.labels[int(np.argmax(row))],
+                 'probabilities': {label: float(p) for label, p in zip(self.labels, row)}} for row in probs]
+
+    def predict(self, texts, verbose=False):
+        """Predictions for a list of texts: strings when the pattern has one
+        field, else dicts of its fields (e.g. ``{'a': …, 'b': …}``). Each is
+        ``{'label': best label, 'probabilities': {label: p}}``. An empty
+        string is scored like any other text (the pattern with the field empty)."""
+        return self.predict_examples(self.examples(texts), verbose)
+
+
+def load(model_dir, batch_size=64, calibrate=None, model=None):
+    """A ``Predictor`` for a run folder written by ``fit_pet`` (bert_config.json,
+    bert_model.ckpt.*, vocab.txt, pvp.json; results.json when present).
+
+    ``calibrate=None`` calibrates as the run did (``calibrate`` in results.json,
+    off when absent); ``model=None`` uses the model family the run recorded
+    (``settings.model`` in results.json, else ``bert``).
+    """
+    from pet_keras.model import build_mlm, load_config, load_tokenizer
+    from pet_keras.pattern import PVP
+
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError('%s: no such folder (expected a run folder written by fit_pet)' % model_dir)
+    missing = [name for name in RUN_FILES if not os.path.isfile(os.path.join(model_dir, name))]
+    if missing:
+        raise FileNotFoundError('%s: not a pet_keras run folder, missing %s (fit_pet writes %s)'
+                                % (model_dir, ', '.join(missing), ', '.join(RUN_FILES)))
+    results_path = os.path.join(model_dir, 'results.json')
+    results = _read_json(results_path) if os.path.isfile(results_path) else {}
+    if calibrate is None:
+        calibrate = bool(results.get('calibrate', False))
+    if model is None:
+        model = (results.get('settings') or {}).get('model') or 'bert'
+    config_path = os.path.join(model_dir, 'bert_config.json')
+    dict_path = os.path.join(model_dir, 'vocab.txt')
+    tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+    pvp_path = os.path.join(model_dir, 'pvp.json')
+    spec = _read_json(pvp_path)
+    try:
+        pvp = PVP.from_json(spec, tokenizer)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError('%s: expected {"pattern", "label_words", "aggregation", "maxlen"} (%s: %s)'
+                         % (pvp_path, type(e).__name__, e)) from None
+    mlm = build_mlm(config_path, os.path.join(model_dir, 'bert_model.ckpt'), model=model, dict_path=dict_path)
+    return Predictor(model_dir, Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate))
+
+
+# ---------------------------------------------------------------- SavedModel export
+
+SERVING_ASSETS = ('pvp.json', 'vocab.txt')
+
+
+class _Serving(tf.Module):
+    """The scorer's model as a SavedModel: signature ``serving_default``
+    (token_ids, segment_ids) → {probabilities, label}."""
+
+    def __init__(self, scorer, model_dir):
+        super().__init__()
+        pvp = scorer.pvp
+        self.model_variables = list(scorer.model.variables)  # tracked: saved with the function
+        labels = tf.constant(pvp.labels)
+        self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in SERVING_ASSETS]
+        # weights are frozen here, so the content-free distribution is a constant
+        content_free = tf.constant(scorer.content_free_log_proba()) if scorer.calibrate else None
+        mask_id, slot_length = pvp.tokenizer._token_mask_id, pvp.slot_length
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name='token_ids'),
+                                      tf.TensorSpec([None, None], tf.int32, name='segment_ids')])
+        def serve(token_ids, segment_ids):
+            # the slot is where the pattern put its [MASK] tokens (text never tokenizes to [MASK])
+            is_mask = tf.equal(token_ids, mask_id)
+            first = tf.argmax(tf.cast(is_mask, tf.int32), axis=1, output_type=tf.int32)
+            slots = first[:, None] + tf.range(slot_length)[None]
+            ok = tf.logical_and(tf.equal(tf.reduce_sum(tf.cast(is_mask, tf.int32), 1), slot_length),
+                                tf.reduce_all(tf.gather(is_mask, tf.minimum(slots, tf.shape(token_ids)[1] - 1),
+                                                        batch_dims=1), axis=1))
+            tf.debugging.Assert(tf.reduce_all(ok), [
+                'each row must hold the slot of the pattern: %d consecutive [MASK] tokens (id %d); rows without:'
+                % (slot_length, mask_id), tf.where(tf.logical_not(ok))[:, 0]])
+            probs = scorer.probabilities([token_ids, segment_ids, slots], content_free)
+            return {'probabilities': probs, 'label': tf.gather(labels, tf.argmax(probs, axis=1))}
+
+        self.serve = serve
+
+
+def export_saved_model(model_dir, out_dir, calibrate=None, model=None):
+    """Write the run folder ``model_dir`` as a TensorFlow SavedModel in
+    ``out_dir``. Its ``serving_default`` signature takes ``token_ids`` and
+    ``segment_ids`` (int32, [batch, length], padded with 0), finds the slot
+    from the [MASK] tokens, and returns ``probabilities`` (float32, [batch,
+    labels], in pvp.json's label order) and ``label`` (string, [batch]).
+    pvp.json and vocab.txt are copied into ``out_dir/assets/`` so a server can
+    build the inputs. Calibration as in ``load``. Returns ``out_dir``."""
+    predictor = load(model_dir, calibrate=calibrate, model=model)
+    module = _Serving(predictor.scorer, model_dir)
+    tf.saved_model.save(module, out_dir, signatures={'serving_default': module.serve})
+    return out_dir
