@@ -1,8 +1,10 @@
 """Command-line flags shared by the scripts, and the checkpoint they default to."""
 import argparse
+import json
 import os
 from pathlib import Path
 
+from pet_keras.pattern import AGGREGATIONS, Verbalizer
 from pet_keras.train import MODES
 
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chinese_bert_mini_pet'
@@ -40,6 +42,16 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
                        help='a preset (%s) or a template with a ____ slot and {text}, e.g. "____满意。{text}" '
                             '(default %s)' % (presets, default_pattern))
     t.add_argument('--maxlen', type=int, default=128)
+    t.add_argument('--label-words', default=None,
+                   help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
+                        '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: the script\'s '
+                        'words, in its description); one key per label of the task; all words the same token length')
+    t.add_argument('--aggregation', choices=AGGREGATIONS, default='sum',
+                   help='score of a label with several words: sum of their probabilities, mean of their '
+                        'log-probabilities, or max (default sum)')
+    t.add_argument('--calibrate', action='store_true',
+                   help='contextual calibration: divide the label probabilities by those of content-free inputs '
+                        '(the pattern with empty and "N/A" text), then renormalise')
     r = p.add_argument_group('training')
     r.add_argument('--epochs', type=int, default=10, help='at most this many epochs (early stopping)')
     r.add_argument('--patience', type=int, default=3, help='epochs without a better validation accuracy')
@@ -49,15 +61,50 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument('--out', default=None, help='output folder (default runs/<script>-<mode>-<pattern>)')
     r.add_argument('--tensorboard', action='store_true', help='write TensorBoard logs to <out>/tensorboard')
+    r.add_argument('--resume', action='store_true',
+                   help='continue the interrupted run in --out after its last completed epoch (same flags; '
+                        '--epochs may change)')
+    r.add_argument('--distribute', choices=DISTRIBUTE, default=None,
+                   help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
+                        '(multi-worker); --batch-size is the global batch')
     return p
+
+
+DISTRIBUTE = ('mirrored', 'multi-worker')
+
+
+def strategy(args):
+    """The tf.distribute strategy of --distribute: MirroredStrategy over all
+    local devices, MultiWorkerMirroredStrategy configured by TF_CONFIG, or
+    the default (one device). Call it before anything else runs on TensorFlow:
+    multi-worker training must set up its collective ops first."""
+    import tensorflow as tf
+    if args.distribute == 'multi-worker':
+        if 'TF_CONFIG' not in os.environ:
+            raise SystemExit('error: --distribute multi-worker needs TF_CONFIG (the cluster and this worker\'s '
+                             'index; see README, "Training on several GPUs or machines")')
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif args.distribute == 'mirrored':
+        strategy = tf.distribute.MirroredStrategy()
+    else:
+        return tf.distribute.get_strategy()
+    print('%s: %d replicas in sync' % (type(strategy).__name__, strategy.num_replicas_in_sync))
+    return strategy
 
 
 def checkpoint_paths(args):
     """(config_path, checkpoint_path, dict_path) from the flags."""
-    folder = Path(args.checkpoint_dir) if args.checkpoint_dir else EMBEDDED_CHECKPOINT
-    config = args.config_path or str(folder / 'bert_config.json')
-    checkpoint = args.checkpoint_path or str(folder / 'bert_model.ckpt')
-    vocab = args.dict_path or str(folder / 'vocab.txt')
+    return checkpoint_files(args.checkpoint_dir or EMBEDDED_CHECKPOINT, args.config_path, args.checkpoint_path,
+                            args.dict_path)
+
+
+def checkpoint_files(folder, config=None, checkpoint=None, vocab=None):
+    """(config_path, checkpoint_path, dict_path) of a Google-format checkpoint
+    ``folder``, each overridable; a missing file is an error."""
+    folder = Path(folder)
+    config = config or str(folder / 'bert_config.json')
+    checkpoint = checkpoint or str(folder / 'bert_model.ckpt')
+    vocab = vocab or str(folder / 'vocab.txt')
     for path in (config, vocab, checkpoint + '.index'):
         if not os.path.exists(path):
             raise SystemExit('error: %s not found (pass --checkpoint-dir or --config-path/--checkpoint-path/'
@@ -67,6 +114,58 @@ def checkpoint_paths(args):
 
 def pattern_template(args, presets):
     return presets.get(args.pattern, args.pattern)
+
+
+def verbalizer(args, default_words):
+    """The ``Verbalizer`` of --label-words (default ``default_words``) and
+    --aggregation. The JSON must have exactly the labels of ``default_words``
+    (the task's labels); they keep that order."""
+    words = default_words
+    if args.label_words is not None:
+        words = read_label_words(args.label_words)
+        unknown = [label for label in words if label not in default_words]
+        missing = [label for label in default_words if label not in words]
+        if unknown or missing:
+            raise SystemExit('error: --label-words: expected exactly the labels %s; unknown: %s; missing: %s'
+                             % (', '.join(default_words), ', '.join(unknown) or 'none', ', '.join(missing) or 'none'))
+        words = {label: words[label] for label in default_words}
+    try:
+        return Verbalizer(words, args.aggregation)
+    except ValueError as e:
+        raise SystemExit('error: --label-words: %s' % e) from None
+
+
+def read_label_words(value):
+    """The JSON object of --label-words: the file ``value`` if it exists, else ``value`` itself."""
+    if os.path.isfile(value):
+        where = value
+        try:
+            with open(value, encoding='utf-8') as f:
+                value = f.read()
+        except UnicodeDecodeError:
+            raise SystemExit('error: --label-words: %s is not UTF-8 text' % where) from None
+    else:
+        where = 'inline JSON %r (no file of that name)' % value
+    try:
+        words = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise SystemExit('error: --label-words: %s: malformed JSON (%s at line %d column %d)'
+                         % (where, e.msg, e.lineno, e.colno)) from None
+    if not isinstance(words, dict):
+        raise SystemExit('error: --label-words: %s: expected a JSON object label → list of words, found %s'
+                         % (where, type(words).__name__))
+    return words
+
+
+def data_file(data_dir, names, required=True):
+    """The first of the file ``names`` present in ``data_dir``; None when
+    none is and the file is not ``required`` (a missing required file is an error)."""
+    for name in names:
+        if os.path.exists(os.path.join(data_dir, name)):
+            return os.path.join(data_dir, name)
+    if required:
+        raise SystemExit('error: %s has none of %s' % (data_dir, ', '.join(names)))
+    return None
 
 
 def seed_everything(seed):

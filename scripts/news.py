@@ -9,31 +9,24 @@ test_public.json, unlabeled.json ({"sentence", "label", "label_desc"}), or the
 reference's train.json, dev.json, test.json ({"text", "label_name"}). Label
 words are the two-character Chinese names (故事, 文化, 娱乐, 体育 …).
 """
-import os
-
 from pet_keras import cli
-from pet_keras.data import TNEWS_LABELS, read_news, split_labeled
+from pet_keras.data import TNEWS_FILES, TNEWS_LABELS, read_news, split_labeled
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
-from pet_keras.pattern import NEWS_PATTERNS, PVP, Verbalizer
+from pet_keras.pattern import NEWS_PATTERNS, PVP
 from pet_keras.train import fit_pet, training_sets
-
-FILES = {'train': ('train_few_all.json', 'train.json'), 'valid': ('dev_few_all.json', 'dev.json'),
-         'test': ('test_public.json', 'test.json'), 'unlabeled': ('unlabeled.json',)}
 
 p = cli.parser(__doc__, NEWS_PATTERNS, 'N1', 'folder with the TNEWS files (required)')
 p.set_defaults(labeled_fraction=1.0, maxlen=64)
 args = p.parse_args()
 if not args.data_dir:
     p.error('--data-dir is required (e.g. ../shared/datasets/tnews)')
+strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
 cli.seed_everything(args.seed)
 
 
 def data_file(split):
-    for name in FILES[split]:
-        if os.path.exists(os.path.join(args.data_dir, name)):
-            return os.path.join(args.data_dir, name)
-    return None
+    return cli.data_file(args.data_dir, TNEWS_FILES[split], required=split != 'unlabeled')
 
 
 # data: FewCLUE keeps unlabeled text in its own file; otherwise --labeled-fraction splits train
@@ -49,7 +42,7 @@ config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
 tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
 
 # pattern and verbalizer: each label's own name
-pvp = PVP(cli.pattern_template(args, NEWS_PATTERNS), Verbalizer({n: [n] for n in TNEWS_LABELS.values()}),
+pvp = PVP(cli.pattern_template(args, NEWS_PATTERNS), cli.verbalizer(args, {n: [n] for n in TNEWS_LABELS.values()}),
           tokenizer, args.maxlen)
 
 # generator
@@ -57,12 +50,13 @@ train_generator = None
 if labeled or unlabeled:
     train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
 
-# model
-mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+# model, built (and trained) under the strategy
+with strategy.scope():
+    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
 
 # train and evaluate
 fit_pet(mlm, pvp, train_generator, valid, test, epochs=args.epochs if train_generator else 0,
-        learning_rate=args.lr, patience=args.patience,
+        learning_rate=args.lr, patience=args.patience, resume=args.resume,
         out_dir=args.out or 'runs/news-%s-%s' % (args.mode, args.pattern if args.pattern in NEWS_PATTERNS else 'custom'),
-        settings=vars(args), tensorboard=args.tensorboard)
+        settings=vars(args), tensorboard=args.tensorboard, calibrate=args.calibrate)

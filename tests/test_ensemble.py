@@ -150,3 +150,13 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
             assert (out / ('generation-%d' % generation) / name / 'pvp.json').is_file()
     assert (out / 'distilled' / 'results.json').is_file()
     assert '| distilled classifier |' in result.stdout
+
+
+@pytest.mark.parametrize('flag', [['--resume'], ['--distribute', 'mirrored']])
+def test_ensemble_script_refuses_flags_it_cannot_honour(tiny_folder, tmp_path, flag):
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'scripts' / 'sentiment_ensemble.py'), '--checkpoint-dir', str(tiny_folder),
+         '--out', str(tmp_path / 'run')] + flag, cwd=str(REPO), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert 'not supported by sentiment_ensemble.py' in result.stderr
+    assert not (tmp_path / 'run').exists()
