@@ -1,39 +1,37 @@
 #!/usr/bin/env python
 """MLM training throughput: vocabulary logits only at masked positions (pet_keras)
-against a full-vocabulary softmax at every position (the reference approach),
-on the embedded model's shape, in one run.
+against the reference approach (benchmarks/reference.py: a softmax over the
+vocabulary at every position and its CrossEntropy loss), on the embedded
+model's shape, fixed random batches, in one run; with achieved GFLOP/s
+(benchmarks/common.py) against a float32 matmul peak.
 
-    python benchmarks/pretrain_throughput.py [--checkpoint-dir checkpoints/chinese_bert_mini_pet]
+    python benchmarks/pretrain_throughput.py [--checkpoint-dir checkpoints/chinese_bert_mini_pet] [--jit]
 """
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import pet_keras  # noqa: F401
-from pet_keras.cli import EMBEDDED_CHECKPOINT
-from pet_keras.compat import keras
-from pet_keras.generator import positions_batch
-from pet_keras.losses import MaskedLMLoss
-from pet_keras.model import build_mlm
-from bert4keras.optimizers import Adam
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (imports pet_keras first)
+from reference import build_reference_model, reference_training_model  # noqa: E402
+
+from bert4keras.optimizers import Adam  # noqa: E402
+from pet_keras.cli import EMBEDDED_CHECKPOINT  # noqa: E402
+from pet_keras.generator import positions_batch  # noqa: E402
+from pet_keras.model import build_mlm  # noqa: E402
 
 
-def full_softmax_model(mlm):
-    """The reference: logits at every position, loss where the target is non-zero."""
-    targets = keras.layers.Input(shape=(None,), dtype='int32')
-    logits = MaskedLMLoss(output_axis=1)([targets, mlm.full_model.output])
-    return keras.Model(mlm.full_model.inputs[:2] + [targets], logits)
-
-
-def tokens_per_second(model, batch, steps):
+def seconds_per_step(model, batch, steps):
     model.train_on_batch(batch)  # build and trace
     model.train_on_batch(batch)
-    started = time.time()
+    started = time.perf_counter()
     for _ in range(steps):
         model.train_on_batch(batch)
-    return batch[0].size * steps / (time.time() - started)
+    return (time.perf_counter() - started) / steps
 
 
 def main():
@@ -44,20 +42,29 @@ def main():
     p.add_argument('--steps', type=int, default=8)
     p.add_argument('--jit', action='store_true')
     a = p.parse_args()
-    mlm = build_mlm(a.checkpoint_dir + '/bert_config.json', dropout_rate=0, attention_dropout_rate=0)
+    config_path = a.checkpoint_dir + '/bert_config.json'
+    no_dropout = {'dropout_rate': 0, 'attention_dropout_rate': 0}
+    mlm = build_mlm(config_path, **no_dropout)
     vocab = mlm.config['vocab_size']
     rng = np.random.default_rng(0)
     ids = rng.integers(30, vocab, (a.batch_size, a.seq_len)).astype('int32')
     targets = np.where(rng.random(ids.shape) < 0.15, ids, 0).astype('int32')
     _, positions, gathered = positions_batch(ids, targets)
     segments = np.zeros_like(ids)
-    results = {'shape': [a.batch_size, a.seq_len], 'vocab_size': vocab, 'jit': a.jit}
-    gathered_model = mlm.training_model()
-    gathered_model.compile(optimizer=Adam(1e-5), jit_compile=a.jit)
-    results['gathered_tokens_per_s'] = tokens_per_second(gathered_model, [ids, segments, positions, gathered], a.steps)
-    full = full_softmax_model(mlm)
-    full.compile(optimizer=Adam(1e-5), jit_compile=a.jit)
-    results['full_softmax_tokens_per_s'] = tokens_per_second(full, [ids, segments, targets], a.steps)
+    peak = common.matmul_peak_gflops()
+    results = {'shape': [a.batch_size, a.seq_len], 'vocab_size': vocab, 'jit': a.jit, 'matmul_peak_gflops': peak}
+    approaches = {
+        'gathered': (mlm.training_model(), [ids, segments, positions, gathered], positions.size),
+        'full_softmax': (reference_training_model(build_reference_model(config_path, **no_dropout)),
+                         [ids, segments, targets], ids.size),
+    }
+    for name, (model, batch, vocab_positions) in approaches.items():
+        model.compile(optimizer=Adam(1e-5), jit_compile=a.jit)
+        seconds = seconds_per_step(model, batch, a.steps)
+        flops = 3 * common.forward_flops(mlm.config, a.batch_size, a.seq_len, vocab_positions, vocab)
+        results[name + '_tokens_per_s'] = ids.size / seconds
+        results[name + '_gflops_per_s'] = flops / seconds / 1e9
+        results[name + '_peak_fraction'] = flops / seconds / 1e9 / peak
     results['ratio'] = results['gathered_tokens_per_s'] / results['full_softmax_tokens_per_s']
     print(json.dumps(results, indent=2))
 

@@ -108,9 +108,9 @@ def _save_weights_as_checkpoint(self, filename, mapping=None, dtype=None):
 _models.Transformer.save_weights_as_checkpoint = _save_weights_as_checkpoint
 
 
-# (5) tuples, not lists, for Keras' generator adapter.
+# (5) tuples, not lists, for Keras' generator adapter (it reads a list inside (inputs, labels) as one input).
 def _tupled(batch):
-    return tuple(_tupled(b) for b in batch) if isinstance(batch, list) else batch
+    return tuple(_tupled(b) for b in batch) if isinstance(batch, (list, tuple)) else batch
 
 
 def _forfit(self, random=True):

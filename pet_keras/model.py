@@ -6,8 +6,9 @@
 - ``training_model``: logits over the vocabulary only at the positions that are
   predicted (gathered before the projection), with the masked-LM loss;
 - ``scoring_model``: the logits of the label tokens only, at the mask slot;
-- ``full_model``: bert4keras' own model, a softmax over the vocabulary at every
-  position (the reference approach).
+- ``full_model``: bert4keras' own model, the vocabulary logits at every
+  position (the reference approach); ``full_scoring_model`` reads the label
+  tokens' logits from it, for comparisons with ``scoring_model``.
 """
 import json
 import os
@@ -89,6 +90,22 @@ class LabelTokenLogits(keras.layers.Layer):
         return None
 
 
+class LabelColumns(keras.layers.Layer):
+    """``LabelTokenLogits``' output read from vocabulary logits at the slot:
+    (batch, slot_length, vocab) → each label word's summed logit (batch, words)."""
+
+    def __init__(self, label_token_ids, **kwargs):
+        super().__init__(**kwargs)
+        self.label_token_ids = np.asarray(label_token_ids, dtype='int32')
+
+    def call(self, slot_logits):
+        ids = self.label_token_ids
+        return tf.add_n([tf.gather(slot_logits[:, s], ids[:, s], axis=1) for s in range(ids.shape[1])])
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
 class MaskedLM:
     """A bert4keras transformer with its MLM head, and the models built on it."""
 
@@ -133,6 +150,16 @@ class MaskedLM:
             name='Label-Token-Logits',
         )(self.mlm_transform(gathered))
         return keras.Model(self.inputs + [slots], scores, name='pet_scoring')
+
+    def full_scoring_model(self, label_token_ids):
+        """``scoring_model``'s inputs and output, read from ``full_model``'s
+        vocabulary logits at every position (the reference's computation,
+        for comparisons)."""
+        label_token_ids = np.asarray(label_token_ids)
+        slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
+        slot_logits = GatherPositions(name='Gather-Slots')([self.full_model.output, slots])
+        scores = LabelColumns(label_token_ids, name='Label-Columns')(slot_logits)
+        return keras.Model(self.inputs + [slots], scores, name='pet_scoring_full_vocabulary')
 
     def save_checkpoint(self, directory, config, dict_path=None):
         """Write a Google-format checkpoint folder: bert_config.json,

@@ -280,3 +280,16 @@ def test_to_dataset(pvp, tok):
         T = full_targets(ids, positions, targets)
         assert set(T[:, 1].tolist()) <= {tok.token_to_id('很'), tok.token_to_id('不')}
     assert [len(e[0][0]) for e in elements[:3]] == [4, 4, 2]
+
+
+def test_forfit_gives_keras_tuples_at_every_level():
+    # Keras reads a list inside (inputs, labels) as one input: bert4keras' generators yield lists
+    from bert4keras.snippets import DataGenerator
+
+    class Pairs(DataGenerator):
+        def __iter__(self, random=False):
+            for i in range(len(self.data)):
+                yield [np.array([[i]]), np.array([[0]])], np.array([[i % 2]])
+
+    inputs, labels = next(Pairs(list(range(3)), batch_size=1).forfit())
+    assert isinstance(inputs, tuple) and len(inputs) == 2 and labels.tolist() == [[0]]

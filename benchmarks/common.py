@@ -1,0 +1,188 @@
+"""What the benchmarks share: paths, a float32 matmul peak, the analytic FLOP
+count of a BERT pass, training-step timing, batch-shape records, machine
+information and strict JSON / Markdown output.
+
+FLOPs (a multiply-add counts 2) of a BERT forward pass on a batch padded to
+``rows × length`` tokens, with hidden size H, intermediate size I, N layers:
+
+    encoder  N · rows · length · (8·H² + 4·H·I + 4·length·H)
+             (Q, K, V and output projections 4·2H², feed-forward 2·2HI,
+              attention scores Q·Kᵀ and their weighted sum of V 2·2·length·H)
+    MLM head positions · (2·H² + 2·H·columns)
+             (the head's dense transform, then the projection onto
+              ``columns`` vocabulary rows at ``positions`` positions)
+
+Embedding look-ups, LayerNorms, activations, softmaxes and biases are
+left out (a few % at these shapes). Training counts 3× the forward pass
+(the backward pass computes gradients for inputs and weights: 2× forward).
+"""
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
+import tensorflow as tf
+from pet_keras.compat import keras
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / 'shared'
+SENTIMENT_DIR = SHARED / 'datasets' / 'sentiment'
+TNEWS_DIR = SHARED / 'datasets' / 'tnews'
+CHINESE_BERT_VOCAB = SHARED / 'reference' / 'chinese_bert_vocab.txt'
+
+
+def encoder_flops(config, rows, length):
+    h, i, n = config['hidden_size'], config['intermediate_size'], config['num_hidden_layers']
+    return n * rows * length * (8 * h * h + 4 * h * i + 4 * length * h)
+
+
+def head_flops(config, positions, columns):
+    h = config['hidden_size']
+    return positions * (2 * h * h + 2 * h * columns)
+
+
+def forward_flops(config, rows, length, positions, columns):
+    """FLOPs of one forward pass (module docstring): encoder on rows × length,
+    MLM head at ``positions`` positions onto ``columns`` vocabulary rows."""
+    return encoder_flops(config, rows, length) + head_flops(config, positions, columns)
+
+
+class BatchShape:
+    """The shape of one model batch: rows, padded length, real (non-padding)
+    tokens, and the positions where vocabulary logits are computed."""
+    __slots__ = ('rows', 'length', 'tokens', 'positions')
+
+    def __init__(self, rows, length, tokens, positions):
+        self.rows, self.length, self.tokens, self.positions = int(rows), int(length), int(tokens), int(positions)
+
+    @classmethod
+    def of(cls, token_ids, positions=None):
+        """From padded token ids; ``positions`` (rows × width) where the
+        vocabulary projection runs, default every position."""
+        token_ids = np.asarray(token_ids)
+        width = token_ids.size if positions is None else np.asarray(positions).size
+        return cls(token_ids.shape[0], token_ids.shape[1], np.count_nonzero(token_ids), width)
+
+
+class RecordsBatchShapes:
+    """Mixin for a bert4keras DataGenerator whose batches are
+    ``([token_ids, segment_ids, ...], labels)``: remembers each yielded batch's
+    ``BatchShape`` in order (``batch_shapes``), so the FLOPs and tokens of the
+    timed steps are known. Batches with 4 inputs (pet_keras) compute
+    vocabulary logits at the positions input, others at every position."""
+
+    def __iter__(self, random=False):
+        shapes = self.__dict__.setdefault('batch_shapes', [])
+        for inputs, labels in super().__iter__(random):
+            shapes.append(BatchShape.of(inputs[0], inputs[2] if len(inputs) == 4 else None))
+            yield inputs, labels
+
+
+def totals(config, shapes, columns, factor=1):
+    """{'rows', 'padded_tokens', 'tokens', 'flops'} of batches
+    (``factor`` 3 for training steps)."""
+    return {
+        'rows': sum(s.rows for s in shapes),
+        'padded_tokens': sum(s.rows * s.length for s in shapes),
+        'tokens': sum(s.tokens for s in shapes),
+        'flops': factor * sum(forward_flops(config, s.rows, s.length, s.positions, columns) for s in shapes),
+    }
+
+
+def throughput(seconds, counts, peak_gflops, steps=None):
+    """Seconds, rates and the share of the matmul peak of a measured run."""
+    result = dict(counts, seconds=round(seconds, 4))
+    result['rows_per_s'] = counts['rows'] / seconds
+    result['tokens_per_s'] = counts['tokens'] / seconds
+    result['gflops_per_s'] = counts['flops'] / seconds / 1e9
+    result['peak_fraction'] = result['gflops_per_s'] / peak_gflops
+    if steps is not None:
+        result['steps'] = steps
+        result['steps_per_s'] = steps / seconds
+    return result
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of the training steps after the first ``warmup`` ones
+    (input pipeline included)."""
+
+    def __init__(self, warmup):
+        super().__init__()
+        self.warmup = warmup
+        self.started = self.ended = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.warmup:
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ended = time.perf_counter()
+
+    @property
+    def seconds(self):
+        return self.ended - self.started
+
+
+def timed_fit(model, data, warmup, steps):
+    """Train ``warmup + steps`` steps with Keras ``fit``; seconds of the last ``steps``."""
+    timer = StepTimer(warmup)
+    model.fit(data, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
+    return timer.seconds
+
+
+def best_seconds(function, repeats):
+    """The shortest wall time of ``repeats`` calls."""
+    best = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def matmul_peak_gflops(size=2048, repeats=5):
+    """float32 GFLOP/s of ``tf.linalg.matmul`` on two size × size matrices,
+    the best of ``repeats`` (after one untimed call)."""
+    a = tf.random.normal((size, size), seed=1)
+    b = tf.random.normal((size, size), seed=2)
+    product = tf.function(lambda: tf.linalg.matmul(a, b))
+    product().numpy()
+    return 2 * size ** 3 / best_seconds(lambda: product().numpy(), repeats) / 1e9
+
+
+def machine_info():
+    """What the numbers depend on: CPU, cores, load at the start, versions."""
+    cpu = platform.processor()
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            cpu = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), cpu)
+    except OSError:
+        pass
+    return {
+        'cpu': cpu, 'cores': os.cpu_count(), 'load_average_1_5_15': list(os.getloadavg()),
+        'platform': platform.platform(), 'python': sys.version.split()[0],
+        'tensorflow': tf.__version__, 'numpy': np.__version__,
+        'tf_intra_op_threads': tf.config.threading.get_intra_op_parallelism_threads(),
+        'tf_inter_op_threads': tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def write_json(path, obj):
+    """Strict JSON (no NaN), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name('.tmp-' + path.name)
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def markdown_table(header, rows):
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return '\n'.join(lines)

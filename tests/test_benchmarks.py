@@ -1,0 +1,266 @@
+"""The benchmarks (benchmarks/): the reference approach they measure against
+does the same work as pet_keras (same inputs, same loss, same predictions),
+the FLOP formula, the scoring switches, and smoke runs of speed.py and
+accuracy.py on a tiny checkpoint. No speed is asserted."""
+import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert4keras.optimizers import Adam
+from pet_keras.data import TNEWS_LABELS
+from pet_keras.generator import positions_batch
+from pet_keras.model import build_mlm
+from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer
+from pet_keras.predict import Scorer
+from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens, write_vocab
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'benchmarks'))
+import common  # noqa: E402
+import reference  # noqa: E402
+import speed  # noqa: E402
+
+CHARS = '我你他她们这那有在人大小上中来去说到天年日月水火山石木花草风雨春夏秋冬东西南北红黄蓝白黑'
+
+
+def text(rng):
+    return ''.join(rng.choice(CHARS) for _ in range(rng.randint(5, 40)))
+
+
+@pytest.fixture(scope='module')
+def sharp_checkpoint(tmp_path_factory):
+    """A tiny Google-format checkpoint whose slot distributions are far from
+    uniform (so agreeing predictions mean something), with its vocab.txt."""
+    folder = tmp_path_factory.mktemp('sharp_ckpt')
+    dict_path = write_vocab(folder / 'vocab.txt')
+    tf.random.set_seed(3)
+    mlm = make_mlm(len(vocab_tokens()), folder / 'config', dict_path=dict_path)
+    sharpen(mlm, seed=3)
+    mlm.save_checkpoint(str(folder), mlm.config, dict_path)
+    return folder
+
+
+@pytest.fixture(scope='module')
+def data_dirs(tmp_path_factory):
+    """Tiny sentiment (TSV) and TNEWS (FewCLUE JSON lines) folders."""
+    rng = random.Random(0)
+    root = tmp_path_factory.mktemp('bench_data')
+    (root / 'sentiment').mkdir()
+    for split, n in (('train', 60), ('valid', 24), ('test', 24)):
+        lines = ''.join('%s\t%d\n' % (text(rng), rng.randint(0, 1)) for _ in range(n))
+        (root / 'sentiment' / ('sentiment.%s.data' % split)).write_text(lines, encoding='utf-8')
+    (root / 'tnews').mkdir()
+    descs = list(TNEWS_LABELS)[:3]
+    for name, n, labeled in (('train_few_all.json', 9, True), ('dev_few_all.json', 9, True),
+                             ('test_public.json', 9, True), ('unlabeled.json', 30, False)):
+        rows = []
+        for i in range(n):
+            row = {'sentence': text(rng), 'id': i}
+            if labeled:
+                row.update(label=100 + i % 3, label_desc=descs[i % 3])
+            rows.append(json.dumps(row, ensure_ascii=False) + '\n')
+        (root / 'tnews' / name).write_text(''.join(rows), encoding='utf-8')
+    return root
+
+
+def run(script, *args):
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    return subprocess.run([sys.executable, str(REPO / 'benchmarks' / script), *map(str, args)], cwd=str(REPO),
+                          env=env, capture_output=True, text=True, timeout=900)
+
+
+def sentiment_pvp(tokenizer, pattern='P1', maxlen=48):
+    return PVP(SENTIMENT_PATTERNS[pattern], Verbalizer(SENTIMENT_WORDS), tokenizer, maxlen)
+
+
+# the reference approach
+
+@pytest.mark.parametrize('pattern, mask_idx', [('P1', 1), ('P5', 6)])
+def test_reference_reads_the_same_inputs_as_pet_keras(pattern, mask_idx):
+    tokenizer = make_tokenizer()
+    pvp = sentiment_pvp(tokenizer, pattern)
+    prefix, idx, label_ids = reference.reference_prefix(pvp)
+    assert idx == mask_idx
+    assert list(label_ids) == [tokenizer.token_to_id('不'), tokenizer.token_to_id('很')]
+    rng = random.Random(1)
+    examples = [ex(text(rng), rng.choice(['negative', 'positive'])) for _ in range(10)] + [ex('我' * 80, 'positive')]
+    data = [(e.fields['text'], pvp.label_index[e.label]) for e in examples]
+    generator = reference.ReferenceGenerator(tokenizer, data, prefix, idx, label_ids, maxlen=48, batch_size=4)
+    rows = [row for (ids, _, _), _ in generator for row in ids]  # evaluation batches: file order
+    for example, row in zip(examples, rows):
+        encoded = pvp.encode(example).token_ids
+        assert list(row[:len(encoded)]) == encoded and not row[len(encoded):].any()
+
+
+def test_reference_generator_targets():
+    """Labeled text: the prefix, the slot masked with the label's token as
+    its target; unlabeled: no prefix. Every changed token is predicted with
+    its original as target; nothing else is."""
+    tokenizer = make_tokenizer()
+    pvp = sentiment_pvp(tokenizer)
+    prefix, idx, label_ids = reference.reference_prefix(pvp)
+    generator = reference.ReferenceGenerator(tokenizer, [('春夏秋冬', 1), ('东西南北', None)], prefix, idx,
+                                             label_ids, maxlen=48, batch_size=2)
+    originals = [tokenizer.encode(prefix + '春夏秋冬')[0], tokenizer.encode('东西南北')[0]]
+    np.random.seed(0)
+    predicted = 0
+    for _ in range(20):  # masking and order are random; this holds for every draw
+        (ids, _, targets), _ = next(iter(generator.__iter__(random=True)))
+        lengths = np.count_nonzero(ids, axis=1)
+        labeled, plain = (0, 1) if lengths[0] > lengths[1] else (1, 0)
+        assert ids[labeled, idx] == tokenizer._token_mask_id and targets[labeled, idx] == label_ids[1]
+        for row, original in ((labeled, originals[0]), (plain, originals[1])):
+            assert lengths[row] == len(original)
+            source, target = ids[row, :len(original)], targets[row, :len(original)].copy()
+            assert not targets[row, len(original):].any()
+            if row == labeled:
+                source, target, original = (np.delete(a, idx) for a in (source, target, original))
+            assert (target[source != original] > 0).all()
+            assert ((target == 0) | (target == original)).all()
+            predicted += np.count_nonzero(target)
+    assert predicted > 0
+
+
+def test_reference_loss_equals_the_gathered_loss(sharp_checkpoint):
+    """Both training models compute the same loss and accuracy on the same
+    batch: the speed comparison compares equal work."""
+    tokenizer = make_tokenizer()
+    pvp = sentiment_pvp(tokenizer)
+    prefix, idx, label_ids = reference.reference_prefix(pvp)
+    rng = random.Random(2)
+    data = [(text(rng), rng.choice([0, 1, None])) for _ in range(8)]
+    generator = reference.ReferenceGenerator(tokenizer, data, prefix, idx, label_ids, maxlen=48, batch_size=8)
+    np.random.seed(1)
+    (ids, segments, targets), _ = next(iter(generator.__iter__(random=True)))
+    assert (targets > 0).sum() > 8
+    config, ckpt = str(sharp_checkpoint / 'bert_config.json'), str(sharp_checkpoint / 'bert_model.ckpt')
+    reference_model = reference.reference_training_model(reference.build_reference_model(config, ckpt))
+    reference_model.compile(optimizer=Adam(1e-5))
+    gathered_model = build_mlm(config, ckpt).training_model()
+    gathered_model.compile(optimizer=Adam(1e-5))
+    ref_loss, ref_accuracy = reference_model.test_on_batch([ids, segments, targets])
+    _, positions, gathered = positions_batch(ids, targets)
+    loss, accuracy = gathered_model.test_on_batch([ids, segments, positions, gathered])
+    assert ref_loss > 1.0
+    assert loss == pytest.approx(ref_loss, rel=1e-4)
+    assert accuracy == pytest.approx(ref_accuracy, abs=1e-6)
+
+
+# what speed.py computes
+
+def test_flop_formula_matches_torch_flop_counter():
+    """common.forward_flops counts what PyTorch's FLOP counter counts for
+    BertForMaskedLM (eager attention: its matmuls are visible) exactly."""
+    torch = pytest.importorskip('torch')
+    os.environ.setdefault('USE_TF', '0')
+    transformers = pytest.importorskip('transformers')
+    from torch.utils.flop_counter import FlopCounterMode
+    sizes = {'vocab_size': 100, 'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2,
+             'intermediate_size': 64, 'max_position_embeddings': 64}
+    model = transformers.BertForMaskedLM(transformers.BertConfig(**sizes, attn_implementation='eager')).eval()
+    for rows, length in ((3, 16), (2, 40)):
+        with FlopCounterMode(display=False) as counter:
+            model(input_ids=torch.randint(1, 100, (rows, length)))
+        assert counter.get_total_flops() == common.forward_flops(sizes, rows, length, rows * length, 100)
+
+
+def test_compare_predictions_counts_disagreements_outside_ties():
+    reference_probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.50001, 0.49999], [0.6, 0.4]])
+    same = speed.compare_predictions(reference_probs + 1e-7, reference_probs)
+    assert same['disagreements_outside_ties'] == 0 and same['argmax_equal'] == 4
+    swapped = reference_probs[:, ::-1].copy()
+    result = speed.compare_predictions(swapped, reference_probs)
+    assert result['near_ties'] == 1
+    assert result['disagreements_outside_ties'] == 3  # the tie is not counted
+    assert result['max_prob_diff'] == pytest.approx(0.8)
+
+
+def test_scoring_switches_give_the_same_probabilities():
+    """Scorer's fast paths off (file order; label logits read from the full
+    vocabulary logits) give the default's probabilities, with two-token label words too."""
+    tokenizer = make_tokenizer()
+    tf.random.set_seed(4)
+    mlm = make_mlm(len(vocab_tokens()))
+    sharpen(mlm, seed=4)
+    rng = random.Random(3)
+    for words in (SENTIMENT_WORDS, {'negative': ['冷热', '黑白'], 'positive': ['春夏']}):
+        pvp = PVP('{text}____满意。', Verbalizer(words), tokenizer, maxlen=48)
+        examples = [ex(text(rng)) for _ in range(20)]
+        default = Scorer(mlm, pvp, batch_size=8).predict_proba(examples, verbose=False)
+        assert np.ptp(default[:, 0]) > 0.1  # probabilities depend on the input
+        for switches in ({'bucket': False}, {'label_tokens_only': False}):
+            other = Scorer(mlm, pvp, batch_size=8, **switches).predict_proba(examples, verbose=False)
+            np.testing.assert_allclose(other, default, atol=1e-5)
+
+
+# smoke runs
+
+def test_speed_quick_run(sharp_checkpoint, data_dirs, tmp_path):
+    out = tmp_path / 'speed.json'
+    result = run('speed.py', '--quick', '--skip-base', '--skip-hf', '--maxlen', 48, '--checkpoint-dir',
+                 sharp_checkpoint, '--data-dir', data_dirs / 'sentiment', '--out', out)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads(out.read_text(encoding='utf-8'), parse_constant=lambda c: pytest.fail('not JSON: ' + c))
+    assert '| model | phase | approach |' in result.stdout
+    assert list(results['models']) == ['checkpoint']  # --skip-base
+    part = results['models']['checkpoint']
+    scoring, training = part['scoring'], part['training']
+    assert scoring['examples'] == 48  # valid + test
+    for key, agreement in scoring['agreement_with_reference'].items():
+        assert key.startswith('pet_keras')  # --skip-hf
+        assert agreement['argmax_equal'] == 48 and agreement['near_ties'] == 0, (key, agreement)
+        assert agreement['max_prob_diff'] < 1e-5
+    for section, rows in ((scoring, 48), (training, None)):
+        for approach in ('pet_keras', 'reference'):
+            measured = section[approach]
+            assert measured['seconds'] > 0 and measured['flops'] > 0 and measured['tokens'] > 0
+            assert rows is None or measured['rows'] == rows
+        for name, value in section['ratios'].items():
+            assert math.isfinite(value) and value > 0, name
+    assert training['pet_keras']['steps'] == training['reference']['steps'] == 2
+    # the reference computes the vocabulary at every position: more FLOPs for the same rows
+    assert scoring['reference']['flops'] > scoring['pet_keras']['flops']
+    assert results['matmul_peak_gflops']['tensorflow'] > 0
+
+
+def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
+    args = ['--quick', '--maxlen', 48, '--modes', 'zero-shot', 'few-shot', 'classifier',
+            '--checkpoint-dir', sharp_checkpoint, '--sentiment-dir', data_dirs / 'sentiment',
+            '--tnews-dir', data_dirs / 'tnews', '--out', tmp_path]
+    result = run('accuracy.py', *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    saved = json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))
+    assert sorted(saved['cells']) == sorted([
+        'sentiment/zero-shot/P1/seed0', 'sentiment/few-shot/P1/seed0', 'sentiment/classifier/-/seed0',
+        'tnews/zero-shot/N1/seed0', 'tnews/few-shot/N1/seed0', 'tnews/classifier/-/seed0'])
+    for record in saved['cells'].values():
+        assert 0 <= record['valid'] <= 1 and 0 <= record['test'] <= 1 and record['wall_seconds'] > 0
+    assert saved['cells']['tnews/few-shot/N1/seed0']['labeled'] == 9
+    assert saved['data']['sentiment'] == dict(labeled=1, unlabeled=59, valid=24, test=24,
+                                              source=str(data_dirs / 'sentiment'))
+    table = (tmp_path / 'accuracy.md').read_text(encoding='utf-8')
+    assert '| pattern | zero-shot | few-shot |' in table and '| P1 `____满意。{text}` |' in table
+    assert '| N1 ' in table and 'classifier ([CLS] + dense' in table
+    try:
+        import matplotlib  # noqa: F401
+        assert (tmp_path / 'accuracy.png').read_bytes()[:4] == b'\x89PNG'
+    except ImportError:
+        assert 'chart skipped' in result.stdout
+
+    again = run('accuracy.py', *args)  # every cell is done: nothing is trained again
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count('done, skipped') == 6
+    assert json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))['cells'] == saved['cells']
+
+    other = run('accuracy.py', *args, '--epochs', 2)  # other settings: refused, nothing overwritten
+    assert other.returncode != 0 and 'other settings' in other.stderr and 'epochs 1 → 2' in other.stderr
