@@ -9,6 +9,7 @@ builds the cloze inputs; when they exceed ``maxlen`` only the fields are cut
 (longest first, from the end), so the pattern and the slot always survive.
 """
 import json
+import os
 import re
 
 import numpy as np
@@ -211,5 +212,8 @@ class PVP:
                    tokenizer, spec.get('maxlen', 128))
 
     def save(self, path):
-        with open(path, 'w', encoding='utf-8') as f:
+        """Write ``to_json()`` to ``path`` through a temporary file and a rename: never half-written."""
+        tmp = '%s.tmp' % path
+        with open(tmp, 'w', encoding='utf-8') as f:
             json.dump(self.to_json(), f, ensure_ascii=False, indent=2)
+        os.replace(tmp, path)
