@@ -123,12 +123,12 @@ def load_task(name, args):
     if name == 'sentiment':
         train, valid, test = load_sentiment(args.sentiment_dir)
         labeled, unlabeled = split_labeled(train, 0.01)  # the first 1%, as scripts/sentiment.py
-        return TaskData(name, labeled, unlabeled, list(valid), list(test), args.sentiment_dir, args)
+        return TaskData(name, labeled, unlabeled, list(valid), list(test), common.portable_path(args.sentiment_dir), args)
     path = {split: cli.data_file(args.tnews_dir, names, required=split != 'unlabeled')
             for split, names in TNEWS_FILES.items()}
     unlabeled = list(read_news(path['unlabeled'], labeled=False)) if path['unlabeled'] else []
     return TaskData(name, list(read_news(path['train'])), unlabeled, list(read_news(path['valid'])),
-                    list(read_news(path['test'])), args.tnews_dir, args)
+                    list(read_news(path['test'])), common.portable_path(args.tnews_dir), args)
 
 
 class Checkpoint:
@@ -318,7 +318,8 @@ def load_results(path, settings):
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
-    settings = {k: getattr(args, k) for k in SHARED_SETTINGS}
+    settings = {k: common.portable_path(getattr(args, k)) if k.endswith('_dir') else getattr(args, k)
+                for k in SHARED_SETTINGS}
     results = load_results(out / 'accuracy.json', settings)
     results['command'] = 'python benchmarks/accuracy.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     ckpt = Checkpoint(args.checkpoint_dir)

@@ -172,6 +172,11 @@ def machine_info():
     }
 
 
+def portable_path(path):
+    """A path as results record it: relative to the repository, so no machine's paths get committed."""
+    return os.path.relpath(os.path.abspath(path), REPO)
+
+
 def write_json(path, obj):
     """Strict JSON (no NaN), written atomically."""
     path = Path(path)

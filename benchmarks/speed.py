@@ -67,6 +67,8 @@ QUICK = {'score_examples': 64, 'train_steps': 2, 'warmup_steps': 1, 'base_score_
 DEFAULTS = {'score_examples': None, 'train_steps': 20, 'warmup_steps': 3, 'base_score_examples': 256,
             'base_train_steps': 3, 'maxlen': 128, 'repeats': 2, 'matmul_size': 2048}
 TIE = 1e-4  # label probabilities closer than this are a tie: either argmax is right
+# settings that are paths: recorded relative to the repository
+PATH_SETTINGS = ('checkpoint_dir', 'data_dir', 'base_vocab', 'out')
 
 
 class MeasuredPetGenerator(RecordsBatchShapes, PetDataGenerator):
@@ -328,7 +330,7 @@ def benchmark_model(name, folder, args, data, peak, score_examples, train_steps,
     print('\n== %s (%s) ==' % (name, folder), flush=True)
     task = Task(args, folder)
     (labeled, unlabeled), scored = data['train'], data['scored'][:score_examples]
-    part = {'checkpoint': str(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
+    part = {'checkpoint': common.portable_path(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
             'batch_size': args.batch_size, 'maxlen': args.maxlen}
 
     # scoring
@@ -410,7 +412,8 @@ def main(argv=None):
     labeled, unlabeled = split_labeled(train, 0.01)
     data = {'train': (labeled, unlabeled), 'scored': list(valid) + list(test)}
     with_hf = hf_available(args)
-    results = {'settings': {k: v for k, v in vars(args).items()}, 'machine': common.machine_info()}
+    settings = {k: common.portable_path(v) if k in PATH_SETTINGS else v for k, v in vars(args).items()}
+    results = {'settings': settings, 'machine': common.machine_info()}
     print('float32 matmul peak (%d × %d) …' % (args.matmul_size, args.matmul_size), flush=True)
     peak = common.matmul_peak_gflops(args.matmul_size)
     results['matmul_peak_gflops'] = {'tensorflow': peak}
@@ -429,7 +432,7 @@ def main(argv=None):
             name = 'bert_base_shape' + ('_tiny (--quick)' if args.quick else '')
             results['models'][name] = benchmark_model(
                 name, folder, args, data, peak, args.base_score_examples, args.base_train_steps, with_hf)
-            results['models'][name]['checkpoint'] = 'random weights (%s)' % args.base_vocab
+            results['models'][name]['checkpoint'] = 'random weights (%s)' % settings['base_vocab']
     common.write_json(args.out, results)
     print('\n' + markdown(results))
     print('vs reference: examples/s ratio for scoring, tokens/s for training; of peak: of the TensorFlow matmul peak')

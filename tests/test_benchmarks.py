@@ -213,6 +213,9 @@ def test_speed_quick_run(sharp_checkpoint, data_dirs, tmp_path):
     results = json.loads(out.read_text(encoding='utf-8'), parse_constant=lambda c: pytest.fail('not JSON: ' + c))
     assert '| model | phase | approach |' in result.stdout
     assert list(results['models']) == ['checkpoint']  # --skip-base
+    # paths recorded relative to the repository: results/ is committed, machine paths are not
+    assert results['settings']['data_dir'] == os.path.relpath(data_dirs / 'sentiment', REPO)
+    assert results['models']['checkpoint']['checkpoint'] == os.path.relpath(sharp_checkpoint, REPO)
     part = results['models']['checkpoint']
     scoring, training = part['scoring'], part['training']
     assert scoring['examples'] == 48  # valid + test
@@ -247,7 +250,8 @@ def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
         assert 0 <= record['valid'] <= 1 and 0 <= record['test'] <= 1 and record['wall_seconds'] > 0
     assert saved['cells']['tnews/few-shot/N1/seed0']['labeled'] == 9
     assert saved['data']['sentiment'] == dict(labeled=1, unlabeled=59, valid=24, test=24,
-                                              source=str(data_dirs / 'sentiment'))
+                                              source=os.path.relpath(data_dirs / 'sentiment', REPO))
+    assert saved['settings']['checkpoint_dir'] == os.path.relpath(sharp_checkpoint, REPO)  # no machine paths
     table = (tmp_path / 'accuracy.md').read_text(encoding='utf-8')
     assert '| pattern | zero-shot | few-shot |' in table and '| P1 `____满意。{text}` |' in table
     assert '| N1 ' in table and 'classifier ([CLS] + dense' in table
