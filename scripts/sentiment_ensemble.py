@@ -12,7 +12,6 @@ labeled set (--growth times more each generation). The last ensemble's
 distributions on the unlabeled text, softened by --temperature, plus the
 labeled examples' own labels, train the classifier.
 """
-import json
 import os
 
 import numpy as np
@@ -26,7 +25,7 @@ from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from pet_keras.predict import Scorer
-from pet_keras.train import fit_pet, training_sets
+from pet_keras.train import fit_pet, training_sets, write_json
 
 p = cli.parser(__doc__, SENTIMENT_PATTERNS, None,
                'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
@@ -106,6 +105,5 @@ for record in results['generations']:
     for name in list(pvps) + ['ensemble']:
         print('| generation %d %s | %.4f | %.4f |' % (record['generation'], name, *record[name].values()))
 print('| distilled classifier | %.4f | %.4f |' % (student['valid'], student['test']))
-with open(os.path.join(out, 'results.json'), 'w', encoding='utf-8') as f:
-    json.dump(results, f, ensure_ascii=False, indent=2, allow_nan=False)
+write_json(os.path.join(out, 'results.json'), results)
 print('results in %s' % os.path.join(out, 'results.json'))
