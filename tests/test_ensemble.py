@@ -131,12 +131,18 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
         (data / ('sentiment.%s.data' % split)).write_text('\n'.join(lines) + '\n', encoding='utf-8')
     out = tmp_path / 'run'
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    result = subprocess.run(
-        [sys.executable, str(REPO / 'scripts' / 'sentiment_ensemble.py'), '--checkpoint-dir', str(tiny_folder),
-         '--data-dir', str(data), '--labeled-fraction', '0.05', '--patterns', 'P1', 'P2', '--epochs', '1',
-         '--generations', '1', '--growth', '2', '--distill-epochs', '1', '--maxlen', '32', '--out', str(out)],
-        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
+
+    def ensemble(*flags):
+        return subprocess.run(
+            [sys.executable, str(REPO / 'scripts' / 'sentiment_ensemble.py'), '--checkpoint-dir', str(tiny_folder),
+             '--data-dir', str(data), '--labeled-fraction', '0.05', '--patterns', 'P1', 'P2', '--epochs', '1',
+             '--generations', '1', '--growth', '2', '--distill-epochs', '1', '--maxlen', '32', '--out', str(out),
+             '--max-unlabeled', '150', *flags],
+            cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
+
+    result = ensemble()
     assert result.returncode == 0, result.stderr[-3000:]
+    assert 'labeled 10, unlabeled 150,' in result.stdout and 'loading the finished run' not in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     first, second = results['generations']
     assert first['labeled'] == 10
@@ -150,6 +156,20 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
             assert (out / ('generation-%d' % generation) / name / 'pvp.json').is_file()
     assert (out / 'distilled' / 'results.json').is_file()
     assert '| distilled classifier |' in result.stdout
+
+    # the same command again loads every finished pattern run instead of training it
+    again = ensemble()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count('loading the finished run') == 4 and 'zero-shot evaluation' not in again.stdout
+    rerun = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    for record, before in zip(rerun['generations'], results['generations']):
+        assert {k: record[k] for k in ('P1', 'P2', 'labeled')} == {k: before[k] for k in ('P1', 'P2', 'labeled')}
+
+    # other training settings: refused, nothing overwritten
+    weights = (out / 'generation-0' / 'P1' / 'bert_model.ckpt.data-00000-of-00001').read_bytes()
+    other = ensemble('--lr', '0.5')
+    assert other.returncode == 2 and 'holds a finished run with other settings (lr 0.0001 → 0.5)' in other.stderr
+    assert (out / 'generation-0' / 'P1' / 'bert_model.ckpt.data-00000-of-00001').read_bytes() == weights
 
 
 @pytest.mark.parametrize('flag', [['--resume'], ['--distribute', 'mirrored']])
