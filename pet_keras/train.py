@@ -144,6 +144,43 @@ def training_data(generator):
             'mask_rate': generator.mask_rate}
 
 
+def read_json(path):
+    with open(path, encoding='utf-8') as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError('%s:%d: not valid JSON (%s)' % (path, e.lineno, e.msg)) from None
+
+
+def changes(saved, run, may_change):
+    """How a run's settings and training data differ from a saved run's,
+    leaving out the settings in ``may_change``: a list of 'what: then, now'."""
+    old, new = saved['settings'], json.loads(json.dumps(run['settings']))
+    changed = ['%s: %s, now %s' % (key, json.dumps(old.get(key), ensure_ascii=False),
+                                   json.dumps(new.get(key), ensure_ascii=False))
+               for key in sorted(set(old) | set(new)) if key not in may_change and old.get(key) != new.get(key)]
+    if saved['training_data'] != run['training_data']:
+        changed.append('training data: %s, now %s' % (json.dumps(saved['training_data']),
+                                                       json.dumps(run['training_data'])))
+    return changed
+
+
+def finished_run(out_dir, settings, generator, may_change=RESUME_MAY_CHANGE):
+    """The results of the run ``fit_pet`` finished in ``out_dir`` with these
+    settings and this generator's training data, or None when it holds no
+    finished run. Refuses a finished run made with other settings or data:
+    training again would overwrite it."""
+    path = os.path.join(out_dir, RUN_STATE)
+    saved = read_json(path) if os.path.exists(path) else {}
+    if not saved.get('finished'):
+        return None
+    changed = changes(saved, {'settings': settings, 'training_data': training_data(generator)}, may_change)
+    if changed:
+        raise ValueError('%s holds a finished run with other settings or training data (%s): use another folder'
+                         % (out_dir, '; '.join(changed)))
+    return read_json(os.path.join(out_dir, 'results.json'))
+
+
 def saved_run(out_dir, run, resume):
     """The state (run.json) of the interrupted run in ``out_dir`` that ``run``
     (its settings and training data) continues with ``resume``, its epochs cut
@@ -163,20 +200,10 @@ def saved_run(out_dir, run, resume):
                              % (out_dir, BACKUP, RUN_STATE))
         print('nothing to resume in %s: starting the run' % out_dir)
         return None
-    with open(path, encoding='utf-8') as f:
-        try:
-            saved = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError('%s:%d: not valid JSON (%s)' % (path, e.lineno, e.msg)) from None
+    saved = read_json(path)
     if saved['finished']:
         raise ValueError('%s: the run finished (results.json); there is nothing to resume' % out_dir)
-    old, new = saved['settings'], json.loads(json.dumps(run['settings']))
-    changed = ['%s: %s, now %s' % (key, json.dumps(old.get(key), ensure_ascii=False),
-                                   json.dumps(new.get(key), ensure_ascii=False))
-               for key in sorted(set(old) | set(new)) if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key)]
-    if saved['training_data'] != run['training_data']:
-        changed.append('training data: %s, now %s' % (json.dumps(saved['training_data']),
-                                                       json.dumps(run['training_data'])))
+    changed = changes(saved, run, RESUME_MAY_CHANGE)
     if changed:
         raise ValueError('cannot resume the run in %s with other settings (they fix the data split and the '
                          'training); different from %s: %s' % (out_dir, path, '; '.join(changed)))

@@ -5,8 +5,8 @@ generations, and distillation into a plain [CLS] classifier.
     python scripts/sentiment_ensemble.py --data-dir ../shared/datasets/sentiment --patterns P1 P2 P3 P4 P5
     python scripts/sentiment_ensemble.py --generations 2          # iPET: two more generations
 
-Running the same command again loads the patterns whose runs finished (their
-folder holds results.json) instead of training them again.
+Running the same command again loads the patterns whose runs finished
+instead of training them again.
 Each generation trains one MLM per pattern (--mode few-shot or semi-supervised)
 and averages their label distributions (--weighted: by validation accuracy).
 iPET adds, per class, the ensemble's most confident unlabeled examples to the
@@ -14,7 +14,6 @@ labeled set (--growth times more each generation). The last ensemble's
 distributions on the unlabeled text, softened by --temperature, plus the
 labeled examples' own labels, train the classifier.
 """
-import json
 import os
 
 import numpy as np
@@ -27,8 +26,8 @@ from pet_keras.ensemble import accuracy, confident_examples, ensemble_proba, sof
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS
-from pet_keras.predict import Scorer
-from pet_keras.train import fit_pet, training_sets, write_json
+from pet_keras.predict import Scorer, load
+from pet_keras.train import RESUME_MAY_CHANGE, finished_run, fit_pet, training_sets, write_json
 
 p = cli.parser(__doc__, SENTIMENT_PATTERNS, None,
                'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
@@ -66,31 +65,9 @@ pvps = {name: PVP(SENTIMENT_PATTERNS.get(name, name), cli.verbalizer(args, SENTI
         for name in args.patterns}
 labels = next(iter(pvps.values())).labels
 
-# settings a pattern's run never depends on; in generation 0 neither on the other patterns and iPET,
-# nor, unless it trains on them, on the unlabeled texts
-AFTER_TRAINING = {'patterns', 'out', 'distill_epochs', 'temperature', 'generations', 'tensorboard'}
-FIRST_GENERATION = {'weighted', 'growth'} | ({'max_unlabeled'} if args.mode != 'semi-supervised' else set())
-
-
-def finished_run(run_dir, pvp, generation):
-    """The results of the finished run in ``run_dir`` (fit_pet writes results.json last), or None;
-    refuses a run made with other settings, which training again would overwrite."""
-    path = os.path.join(run_dir, 'results.json')
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding='utf-8') as f:
-        done = json.load(f)
-    ignored = AFTER_TRAINING | (FIRST_GENERATION if generation == 0 else set())
-    now, then = vars(args), done['settings']
-    differ = ['%s %r → %r' % (k, then.get(k), now.get(k)) for k in sorted(set(now) | set(then))
-              if k not in ignored and then.get(k) != now.get(k)]
-    if done['pattern'] != json.loads(json.dumps(pvp.to_json())):
-        differ.append('pattern %r → %r' % (done['pattern'], pvp.to_json()))
-    if differ:
-        p.error('%s holds a finished run with other settings (%s): use another --out'
-                % (run_dir, '; '.join(differ)))
-    return done
-
+# flags a pattern's run does not depend on: what they change in its training data is compared instead
+ENSEMBLE_ONLY = RESUME_MAY_CHANGE + ('patterns', 'distill_epochs', 'temperature', 'generations', 'growth',
+                                     'weighted', 'max_unlabeled')
 
 # one model per pattern, then their ensemble; iPET grows the labeled set
 results = {'settings': vars(args), 'generations': []}
@@ -102,22 +79,24 @@ for generation in range(args.generations + 1):
         keras.backend.clear_session()  # each pattern gets a fresh model
         run_dir = os.path.join(out, 'generation-%d' % generation,
                                name if name in SENTIMENT_PATTERNS else 'pattern-%d' % list(pvps).index(name))
-        run = finished_run(run_dir, pvp, generation)
+        examples, texts = training_sets(args.mode, train_set, unlabeled)
+        generator = PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed) \
+            if examples or texts else None
+        try:
+            run = finished_run(run_dir, vars(args), generator, ENSEMBLE_ONLY) if generator else None
+        except ValueError as error:
+            p.error(str(error))
         if run:
             print('%s: loading the finished run in %s' % (name, run_dir))
-            mlm = build_mlm(os.path.join(run_dir, 'bert_config.json'), os.path.join(run_dir, 'bert_model.ckpt'),
-                            model=args.model, dict_path=os.path.join(run_dir, 'vocab.txt'))
+            scorer = load(run_dir, calibrate=args.calibrate, model=args.model).scorer
         else:
             mlm = build_mlm(config_path, checkpoint_path, model=args.model,
                             allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-            examples, texts = training_sets(args.mode, train_set, unlabeled)
-            generator = PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed) \
-                if examples or texts else None
             run = fit_pet(mlm, pvp, generator, valid, test, epochs=args.epochs if generator else 0,
                           learning_rate=args.lr, patience=args.patience, settings=vars(args),
                           calibrate=args.calibrate, out_dir=run_dir)
+            scorer = Scorer(mlm, pvp, calibrate=args.calibrate)
         record[name] = {'valid': run['valid'], 'test': run['test']}
-        scorer = Scorer(mlm, pvp, calibrate=args.calibrate)
         for split, examples in splits.items():
             probs[split].append(scorer.predict_proba(examples, verbose=split == 'unlabeled'))
     weights = [record[name]['valid'] for name in pvps] if args.weighted else None

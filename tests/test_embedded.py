@@ -2,7 +2,6 @@
 recipe is consistent, and it loads like a downloaded checkpoint, MLM head included."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
-import hashlib
 import json
 
 import numpy as np
@@ -11,6 +10,7 @@ import tensorflow as tf
 
 from pet_keras.cli import EMBEDDED_CHECKPOINT
 from pet_keras.model import build_mlm, load_tokenizer
+from pet_keras.pretrain import sha256
 
 FILES = ('bert_config.json', 'bert_model.ckpt.data-00000-of-00001', 'bert_model.ckpt.index', 'vocab.txt')
 
@@ -18,10 +18,6 @@ FILES = ('bert_config.json', 'bert_model.ckpt.data-00000-of-00001', 'bert_model.
 @pytest.fixture(scope='module')
 def recipe():
     return json.loads((EMBEDDED_CHECKPOINT / 'pretraining.json').read_text(encoding='utf-8'))
-
-
-def sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_files_match_their_recorded_sha256(recipe):

@@ -168,7 +168,8 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
     # other training settings: refused, nothing overwritten
     weights = (out / 'generation-0' / 'P1' / 'bert_model.ckpt.data-00000-of-00001').read_bytes()
     other = ensemble('--lr', '0.5')
-    assert other.returncode == 2 and 'holds a finished run with other settings (lr 0.0001 → 0.5)' in other.stderr
+    assert other.returncode == 2 and 'holds a finished run with other settings' in other.stderr
+    assert 'lr: 0.0001, now 0.5' in other.stderr
     assert (out / 'generation-0' / 'P1' / 'bert_model.ckpt.data-00000-of-00001').read_bytes() == weights
 
 
