@@ -12,6 +12,11 @@ FLOPs (a multiply-add counts 2) of a BERT forward pass on a batch padded to
              (the head's dense transform, then the projection onto
               ``columns`` vocabulary rows at ``positions`` positions)
 
+pet_keras runs the last layer's queries, output projection and feed-forward
+only at the ``positions`` it reads (``MaskedLM.encoder_at``): that layer
+costs rows · length · 4·H² (keys, values) + positions · (4·H² + 4·H·I +
+4·length·H).
+
 Embedding look-ups, LayerNorms, activations, softmaxes and biases are
 left out (a few % at these shapes). Training counts 3× the forward pass
 (the backward pass computes gradients for inputs and weights: 2× forward).
@@ -36,9 +41,14 @@ TNEWS_DIR = SHARED / 'datasets' / 'tnews'
 CHINESE_BERT_VOCAB = SHARED / 'reference' / 'chinese_bert_vocab.txt'
 
 
-def encoder_flops(config, rows, length):
+def encoder_flops(config, rows, length, outputs=None):
+    """``outputs``: the positions where the last layer runs its queries and
+    feed-forward (default: every position)."""
     h, i, n = config['hidden_size'], config['intermediate_size'], config['num_hidden_layers']
-    return n * rows * length * (8 * h * h + 4 * h * i + 4 * length * h)
+    per_position = 8 * h * h + 4 * h * i + 4 * length * h
+    if outputs is None:
+        return n * rows * length * per_position
+    return (n - 1) * rows * length * per_position + rows * length * 4 * h * h + outputs * (per_position - 4 * h * h)
 
 
 def head_flops(config, positions, columns):
@@ -46,10 +56,13 @@ def head_flops(config, positions, columns):
     return positions * (2 * h * h + 2 * h * columns)
 
 
-def forward_flops(config, rows, length, positions, columns):
-    """FLOPs of one forward pass (module docstring): encoder on rows × length,
-    MLM head at ``positions`` positions onto ``columns`` vocabulary rows."""
-    return encoder_flops(config, rows, length) + head_flops(config, positions, columns)
+def forward_flops(config, rows, length, positions, columns, last_layer_at_positions=False):
+    """FLOPs of one forward pass (module docstring): encoder on rows × length
+    (its last layer's queries and feed-forward only at ``positions`` if
+    ``last_layer_at_positions``), MLM head at ``positions`` positions onto
+    ``columns`` vocabulary rows."""
+    outputs = positions if last_layer_at_positions else None
+    return encoder_flops(config, rows, length, outputs) + head_flops(config, positions, columns)
 
 
 class BatchShape:
@@ -83,14 +96,15 @@ class RecordsBatchShapes:
             yield inputs, labels
 
 
-def totals(config, shapes, columns, factor=1):
+def totals(config, shapes, columns, factor=1, last_layer_at_positions=False):
     """{'rows', 'padded_tokens', 'tokens', 'flops'} of batches
     (``factor`` 3 for training steps)."""
     return {
         'rows': sum(s.rows for s in shapes),
         'padded_tokens': sum(s.rows * s.length for s in shapes),
         'tokens': sum(s.tokens for s in shapes),
-        'flops': factor * sum(forward_flops(config, s.rows, s.length, s.positions, columns) for s in shapes),
+        'flops': factor * sum(forward_flops(config, s.rows, s.length, s.positions, columns, last_layer_at_positions)
+                              for s in shapes),
     }
 
 

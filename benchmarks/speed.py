@@ -12,8 +12,9 @@ and HF transformers on PyTorch, in one run, on the sentiment data:
             is reported.
   training  steps of a semi-supervised epoch (first 1% of train labeled with
             the pattern, the rest unlabeled, 15% random masking) after warm-up
-            steps: PetDataGenerator + tf.data + loss on gathered positions
-            against the reference generator + loss at every position, and
+            steps: PetDataGenerator (length-bucketed; and in shuffled order)
+            + tf.data + loss on gathered positions against the reference
+            generator + loss at every position, and
             BertForMaskedLM on the reference's batches. --jit compiles
             pet_keras' training step with XLA (the others run as they are).
 
@@ -164,7 +165,7 @@ def score_pet(mlm, task, examples, args, peak, bucket=True, label_tokens_only=Tr
               for _, inputs in scorer.batches(encoded)]
     columns = len(task.pvp.label_token_ids) if label_tokens_only else task.config['vocab_size']
     probs, first, seconds = timed_passes(lambda: scorer.predict_proba(examples, verbose=False), args.repeats)
-    result = throughput(seconds, totals(task.config, shapes, columns), peak)
+    result = throughput(seconds, totals(task.config, shapes, columns, last_layer_at_positions=label_tokens_only), peak)
     result.update(first_pass_seconds=round(first, 4), batches=len(shapes), bucket=bucket,
                   label_tokens_only=label_tokens_only)
     return probs, result
@@ -183,16 +184,17 @@ def score_reference(model, task, examples, args, peak):
     return probs, result
 
 
-def train_pet(mlm, task, labeled, unlabeled, args, peak, steps):
+def train_pet(mlm, task, labeled, unlabeled, args, peak, steps, bucket=True):
     np.random.seed(args.seed)
-    generator = MeasuredPetGenerator(task.pvp, labeled, unlabeled, args.batch_size, seed=args.seed)
+    generator = MeasuredPetGenerator(task.pvp, labeled, unlabeled, args.batch_size, seed=args.seed, bucket=bucket)
     model = mlm.training_model()
     model.compile(optimizer=Adam(args.lr), jit_compile=args.jit)
     data = generator.to_dataset(random=True) if args.pet_input == 'tf.data' else generator.forfit()
     seconds = common.timed_fit(model, data, args.warmup_steps, steps)
     shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
-    result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3), peak, steps)
-    result.update(jit_compile=args.jit, input=args.pet_input)
+    result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3, last_layer_at_positions=True),
+                        peak, steps)
+    result.update(jit_compile=args.jit, input=args.pet_input, bucket=bucket)
     return result
 
 
@@ -362,13 +364,15 @@ def benchmark_model(name, folder, args, data, peak, score_examples, train_steps,
     training = {'labeled': len(labeled), 'unlabeled': len(unlabeled), 'warmup_steps': args.warmup_steps}
     print('training %d steps: pet_keras' % train_steps, flush=True)
     training['pet_keras'] = train_pet(mlm, task, labeled, unlabeled, args, peak, train_steps)
+    print('training: pet_keras_no_bucket', flush=True)
+    training['pet_keras_no_bucket'] = train_pet(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)
     print('training: reference', flush=True)
     training['reference'] = train_reference(reference_model, task, labeled, unlabeled, args, peak, train_steps)
     if hf:
         print('training: hf_pytorch', flush=True)
         training['hf_pytorch'] = hf.train(labeled, unlabeled, peak, train_steps)
     training['ratios'] = {'%s/reference' % k: ratio(training[k], training['reference'], 'tokens_per_s')
-                          for k in training if k in ('pet_keras', 'hf_pytorch')}
+                          for k in training if k in ('pet_keras', 'pet_keras_no_bucket', 'hf_pytorch')}
     if hf:
         training['ratios']['pet_keras/hf_pytorch'] = ratio(training['pet_keras'], training['hf_pytorch'],
                                                            'tokens_per_s')

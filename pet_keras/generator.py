@@ -14,6 +14,9 @@ from pet_keras import compat  # noqa: F401
 from bert4keras.snippets import DataGenerator, sequence_padding
 from pet_keras.masking import RandomMasker
 
+BUCKET_BATCHES = 64  # batches per length-sorted chunk of a shuffled epoch
+LENGTH_MULTIPLE = 8  # batch lengths are padded to a multiple of this (few distinct shapes)
+
 
 def positions_batch(sources, targets, multiple=16):
     """((token ids, segment ids, positions, targets at positions), None) from
@@ -36,9 +39,11 @@ class PetDataGenerator(DataGenerator):
     ``labeled``/``unlabeled`` are ``data.Example`` lists; they are encoded
     once here. With several words for a label, each epoch draws one of them as
     the slot's target. ``mask_rate=0`` turns random masking off.
+    ``bucket=False`` batches a shuffled epoch in its shuffled order (as the
+    reference does) instead of by length.
     """
 
-    def __init__(self, pvp, labeled=(), unlabeled=(), batch_size=32, mask_rate=0.15, seed=None):
+    def __init__(self, pvp, labeled=(), unlabeled=(), batch_size=32, mask_rate=0.15, seed=None, bucket=True):
         encoded = [pvp.encode(e) for e in labeled] + [pvp.encode_plain(e) for e in unlabeled]
         if not encoded:
             raise ValueError('no training examples')
@@ -48,6 +53,28 @@ class PetDataGenerator(DataGenerator):
         self.masker = RandomMasker(pvp.tokenizer, mask_rate, seed=seed)
         self.rng = self.masker.rng
         self.words_of_label = [np.flatnonzero(pvp.word_label == i) for i in range(len(pvp.labels))]
+        self.bucket = bucket
+        self.lengths = np.array([len(e.token_ids) for e in encoded])
+
+    def batch_indices(self, random=False):
+        """The example indices of each batch of one epoch: file order, or
+        shuffled (NumPy's global state, as bert4keras' ``sample``). Shuffled
+        and bucketed, each chunk of ``BUCKET_BATCHES`` batches is sorted by
+        length before it is cut into batches, and the full batches are
+        shuffled: random batches of similar lengths (a last, smaller batch
+        stays last). A set that fits in one chunk (few-shot) is not sorted:
+        its batches would be the same every epoch."""
+        n, size, chunk = len(self.data), self.batch_size, self.batch_size * BUCKET_BATCHES
+        order = np.random.permutation(n) if random else np.arange(n)
+        bucket = random and self.bucket and n > chunk
+        if bucket:
+            chunks = np.split(order, range(chunk, n, chunk))
+            order = np.concatenate([c[np.argsort(self.lengths[c], kind='stable')] for c in chunks])
+        batches = [order[i:i + size] for i in range(0, n, size)]
+        if bucket:
+            full = n // size
+            batches[:full] = [batches[i] for i in np.random.permutation(full)]
+        return batches
 
     def example_arrays(self, item):
         """(source ids, segment ids, target ids) of one encoded example."""
@@ -62,16 +89,12 @@ class PetDataGenerator(DataGenerator):
         return source, item.segment_ids, target
 
     def __iter__(self, random=False):
-        sources, segments, targets = [], [], []
-        for is_end, item in self.sample(random):
-            source, segment, target = self.example_arrays(item)
-            sources.append(source)
-            segments.append(segment)
-            targets.append(target)
-            if len(sources) == self.batch_size or is_end:
-                ids, positions, gathered = positions_batch(sequence_padding(sources), sequence_padding(targets))
-                yield [ids, sequence_padding(segments), positions, gathered], None
-                sources, segments, targets = [], [], []
+        for indices in self.batch_indices(random):
+            sources, segments, targets = zip(*(self.example_arrays(self.data[i]) for i in indices))
+            length = -(-max(len(s) for s in sources) // LENGTH_MULTIPLE) * LENGTH_MULTIPLE
+            ids, positions, gathered = positions_batch(sequence_padding(sources, length),
+                                                       sequence_padding(targets, length))
+            yield [ids, sequence_padding(segments, length), positions, gathered], None
 
     def to_dataset(self, random=True):
         """An endless, prefetched tf.data pipeline over the batches."""

@@ -6,6 +6,10 @@
 - ``training_model``: logits over the vocabulary only at the positions that are
   predicted (gathered before the projection), with the masked-LM loss;
 - ``scoring_model``: the logits of the label tokens only, at the mask slot;
+
+both read the encoder only where they need it (``encoder_at``): in BERT's
+layout the last layer's queries, feed-forward and norms run only at those
+positions.
 - ``full_model``: bert4keras' own model, the vocabulary logits at every
   position (the reference approach); ``full_scoring_model`` reads the label
   tokens' logits from it, for comparisons with ``scoring_model``.
@@ -18,7 +22,7 @@ import tensorflow as tf
 
 from pet_keras import compat  # noqa: F401  (before bert4keras)
 from pet_keras.compat import keras
-from bert4keras.models import build_transformer_model
+from bert4keras.models import BERT, build_transformer_model
 from bert4keras.tokenizers import Tokenizer, load_vocab
 
 MLM_HEAD_LAYERS = ('MLM-Dense', 'MLM-Norm', 'MLM-Bias')
@@ -116,6 +120,41 @@ class MaskedLM:
         # The encoder output is what the MLM head reads (one call, any model family).
         self.hidden = self.layers['MLM-Dense'].input
         self.full_model = transformer.model
+        self.last_layer = self._last_layer_names()
+        # the last layer's input: the encoder before it (BERT layout only)
+        self.penultimate = self.layers[self.last_layer[0]].get_input_at(0)[0] if self.last_layer else None
+
+    def _last_layer_names(self):
+        """The last transformer layer's sublayer names, in order, when the model is
+        plain BERT (post-LayerNorm, no attention bias); else None."""
+        t = self.transformer
+        if type(t) is not BERT or t.attention_bias is not None or t.layer_norm_conds[0] is not None:
+            return None
+        attention = 'Transformer-%d-MultiHeadSelfAttention' % (t.num_hidden_layers - 1)
+        feed_forward = 'Transformer-%d-FeedForward' % (t.num_hidden_layers - 1)
+        names = [attention, attention + '-Dropout', attention + '-Add', attention + '-Norm',
+                 feed_forward, feed_forward + '-Dropout', feed_forward + '-Add', feed_forward + '-Norm']
+        return names if attention in self.layers else None
+
+    def encoder_at(self, positions):
+        """Encoder outputs at ``positions`` (batch, n) → (batch, n, hidden).
+
+        The output at a position depends on the whole sequence only through
+        the last layer's attention keys and values, so that layer's queries,
+        feed-forward and norms run only at ``positions`` (on the same layers
+        and weights): the same values, without a layer's work at the other
+        positions. Other layouts gather the full encoder output."""
+        if self.last_layer is None:
+            return GatherPositions(name='Gather-Positions')([self.hidden, positions])
+        layer = lambda name: self.layers.get(name, lambda x: x)  # dropout layers exist only with rate > 0
+        attention, attention_dropout, attention_add, attention_norm, \
+            feed_forward, feed_forward_dropout, feed_forward_add, feed_forward_norm = map(layer, self.last_layer)
+        x = self.penultimate
+        query = GatherPositions(name='Gather-Positions')([x, positions])
+        # keys and values over the sequence; their padding mask comes with x
+        h = attention([query, x, x], a_bias=None)
+        h = attention_norm(attention_add([query, attention_dropout(h)]))
+        return feed_forward_norm(feed_forward_add([h, feed_forward_dropout(feed_forward(h))]))
 
     def mlm_transform(self, hidden):
         """The head before the vocabulary projection: dense, activation, LayerNorm."""
@@ -134,8 +173,7 @@ class MaskedLM:
 
         positions = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Positions')
         targets = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Targets')
-        gathered = GatherPositions(name='Gather-Positions')([self.hidden, positions])
-        logits = self.vocab_logits(gathered)
+        logits = self.vocab_logits(self.encoder_at(positions))
         logits = MaskedLMLoss(output_axis=1, name='MLM-Loss')([targets, logits])
         return keras.Model(self.inputs + [positions, targets], logits, name='mlm_training')
 
@@ -144,11 +182,10 @@ class MaskedLM:
         Output: each label word's summed slot logit (batch, words)."""
         label_token_ids = np.asarray(label_token_ids)
         slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
-        gathered = GatherPositions(name='Gather-Slots')([self.hidden, slots])
         scores = LabelTokenLogits(
             self.layers['Embedding-Token'], self.layers['MLM-Bias'], label_token_ids,
             name='Label-Token-Logits',
-        )(self.mlm_transform(gathered))
+        )(self.mlm_transform(self.encoder_at(slots)))
         return keras.Model(self.inputs + [slots], scores, name='pet_scoring')
 
     def full_scoring_model(self, label_token_ids):

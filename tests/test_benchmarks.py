@@ -174,6 +174,18 @@ def test_flop_formula_matches_torch_flop_counter():
         assert counter.get_total_flops() == common.forward_flops(sizes, rows, length, rows * length, 100)
 
 
+def test_flops_of_a_last_layer_run_at_some_positions():
+    sizes = {'hidden_size': 32, 'num_hidden_layers': 3, 'intermediate_size': 64}
+    h, i, rows, length = 32, 64, 2, 10
+    full = common.encoder_flops(sizes, rows, length)
+    assert common.encoder_flops(sizes, rows, length, outputs=rows * length) == full
+    # 5 positions instead of 20: queries, output projection, feed-forward and attention rows at 15 fewer
+    saved = 15 * (2 * h * h + 2 * h * h + 4 * h * i + 4 * length * h)
+    assert common.encoder_flops(sizes, rows, length, outputs=5) == full - saved
+    assert common.forward_flops(sizes, rows, length, 5, 7, last_layer_at_positions=True) == \
+        full - saved + common.head_flops(sizes, 5, 7)
+
+
 def test_compare_predictions_counts_disagreements_outside_ties():
     reference_probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.50001, 0.49999], [0.6, 0.4]])
     same = speed.compare_predictions(reference_probs + 1e-7, reference_probs)

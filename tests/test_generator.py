@@ -293,3 +293,48 @@ def test_forfit_gives_keras_tuples_at_every_level():
 
     inputs, labels = next(Pairs(list(range(3)), batch_size=1).forfit())
     assert isinstance(inputs, tuple) and len(inputs) == 2 and labels.tolist() == [[0]]
+
+
+def epoch_rows(gen, random=True):
+    """The batches of one epoch as lists of the examples' unmasked lengths."""
+    return [[int(gen.lengths[i]) for i in indices] for indices in gen.batch_indices(random)]
+
+
+def test_shuffled_batches_are_length_bucketed(pvp):
+    from pet_keras.generator import BUCKET_BATCHES
+    labeled = [ex(t, 'positive', 'train:%d' % i) for i, t in enumerate(random_texts(203, seed=3, low=1, high=38))]
+    assert 2 * BUCKET_BATCHES < 203  # batches of 2: more than one chunk
+    np.random.seed(0)
+    bucketed = PetDataGenerator(pvp, labeled, batch_size=2, seed=0)
+    plain = PetDataGenerator(pvp, labeled, batch_size=2, seed=0, bucket=False)
+    epochs = [bucketed.batch_indices(random=True) for _ in range(2)]
+    for batches_ in epochs:
+        # every example once per epoch, full batches first, the smaller one last
+        assert sorted(np.concatenate(batches_).tolist()) == list(range(203))
+        assert [len(b) for b in batches_] == [2] * 101 + [1]
+    assert [b.tolist() for b in epochs[0]] != [b.tolist() for b in epochs[1]]  # reshuffled
+
+    def padding(gen):
+        return sum(max(rows) * len(rows) - sum(rows) for rows in epoch_rows(gen))
+    assert padding(bucketed) < padding(plain) / 4
+    # file order (evaluation) is not bucketed
+    assert np.concatenate(bucketed.batch_indices(random=False)).tolist() == list(range(203))
+
+
+def test_a_set_within_one_chunk_is_not_sorted(pvp):
+    # sorting it would give the same batches every epoch
+    labeled = labeled_examples(40)
+    gens = [PetDataGenerator(pvp, labeled, batch_size=4, seed=0, bucket=b) for b in (True, False)]
+    drawn = []
+    for gen in gens:
+        np.random.seed(1)
+        drawn.append([b.tolist() for _ in range(2) for b in gen.batch_indices(random=True)])
+    assert drawn[0] == drawn[1]
+
+
+def test_batch_lengths_are_the_longest_row_rounded_up_to_eight(pvp):
+    gen = PetDataGenerator(pvp, labeled_examples(20), batch_size=6, seed=0)
+    longest = [max(rows) for rows in epoch_rows(gen, random=False)]
+    widths = [ids.shape[1] for ids, segs, positions, targets in batches(gen)]
+    assert widths == [-(-n // 8) * 8 for n in longest]
+    assert any(n % 8 for n in longest)  # some batches are padded beyond their longest row

@@ -181,6 +181,8 @@ def test_unreadable_checkpoint(tiny_checkpoint, tmp_path):
 
 def test_training_model_equals_full_model_at_positions(loaded, batch):
     ids, segs = batch
+    assert loaded.last_layer is not None  # the last layer runs only at the positions (BERT layout)
+    assert (ids == 0).any()  # padding: its keys must stay masked in that layer
     full = loaded.full_model.predict([ids, segs], verbose=0)
     assert full.shape == (ids.shape[0], ids.shape[1], len(loaded.layers['MLM-Bias'].beta.numpy()))
     positions = np.array([[1, 2, 3, 0], [4, 5, 0, 0], [1, 3, 2, 4]], dtype='int32')
