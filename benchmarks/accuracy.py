@@ -21,6 +21,11 @@ go to <out>/accuracy.md and a chart to <out>/accuracy.png (with matplotlib).
     python benchmarks/accuracy.py                                       # everything (long)
     python benchmarks/accuracy.py --tasks sentiment --patterns P1 --seeds 1 --epochs 1 --max-unlabeled 1000
     python benchmarks/accuracy.py --quick                               # smoke run
+    python benchmarks/accuracy.py --table-only                          # the tables of what is done
+
+Several runs with the same settings fill one accuracy.json (e.g. the
+trained modes for fewer patterns); --table-only then writes the tables of
+the patterns and modes it is given, "not run" where a cell is missing.
 """
 import argparse
 import json
@@ -82,6 +87,8 @@ def parse_args(argv=None):
     p.add_argument('--tnews-dir', default=str(common.TNEWS_DIR))
     p.add_argument('--out', default=str(common.REPO / 'results'), help='folder for accuracy.json/.md/.png')
     p.add_argument('--quick', action='store_true', help='1 seed, 1 epoch, the first pattern, small data')
+    p.add_argument('--table-only', action='store_true',
+                   help='write the tables and chart from <out>/accuracy.json; run no cell')
     args = p.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
@@ -215,7 +222,7 @@ def summarize(results):
 
 def accuracy_text(entry):
     if entry is None:
-        return ''
+        return 'not run'
 
     def one(key):
         mean, std = entry[key + '_mean'], entry[key + '_std']
@@ -228,10 +235,11 @@ def accuracy_text(entry):
 def markdown(results, tasks):
     summary = results['summary']
     lines = ['# PET accuracy', '',
-             'Made by `%s`. Checkpoint `%s`; at most %d epochs (patience %d), lr %g, batch %d. Each cell: '
+             'Made by %s. Checkpoint `%s`; at most %d epochs (patience %d), lr %g, batch %d. Each cell: '
              'validation / test accuracy (%%) at the best validation epoch; several seeds: mean ± sample std. '
              'Zero-shot runs once (it has no randomness).'
-             % (results['command'], results['settings']['checkpoint_dir'], results['settings']['epochs'],
+             % ('; '.join('`%s`' % c for c in results['commands']), results['settings']['checkpoint_dir'],
+                results['settings']['epochs'],
                 results['settings']['patience'], results['settings']['lr'], results['settings']['batch_size'])]
     for task in tasks:
         modes = [m for m in TASKS[task.name]['modes'] if m in task.modes]
@@ -301,7 +309,7 @@ def chart(results, tasks, path):
 def load_results(path, settings):
     """The saved results to resume, or a new record; refuses other settings."""
     if not path.exists():
-        return {'settings': settings, 'cells': {}}
+        return {'settings': settings, 'cells': {}, 'commands': []}
     with open(path, encoding='utf-8') as f:
         try:
             results = json.load(f)
@@ -312,6 +320,8 @@ def load_results(path, settings):
     if differ:
         raise SystemExit('error: %s was made with other settings (saved → now: %s); pass another --out or move '
                          'it away' % (path, '; '.join('%s %r → %r' % (k, a, b) for k, (a, b) in differ.items())))
+    if 'command' in results:  # written before runs were listed: its one command
+        results['commands'] = [results.pop('command')]
     return results
 
 
@@ -321,12 +331,15 @@ def main(argv=None):
     settings = {k: common.portable_path(getattr(args, k)) if k.endswith('_dir') else getattr(args, k)
                 for k in SHARED_SETTINGS}
     results = load_results(out / 'accuracy.json', settings)
-    results['command'] = 'python benchmarks/accuracy.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    if not args.table_only:
+        command = 'python benchmarks/accuracy.py ' + ' '.join(sys.argv[1:] if argv is None else map(str, argv))
+        if command not in results['commands']:
+            results['commands'].append(command)
     ckpt = Checkpoint(args.checkpoint_dir)
     tasks = [load_task(name, args) for name in args.tasks]
     for task in tasks:
         results.setdefault('data', {})[task.name] = dict(task.sizes(), source=task.source)
-    todo = list(cells(tasks, args.seeds))
+    todo = [] if args.table_only else list(cells(tasks, args.seeds))
     for number, (task, mode, pattern, seed) in enumerate(todo, 1):
         key = cell_key(task.name, mode, pattern, seed)
         if key in results['cells']:

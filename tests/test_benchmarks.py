@@ -278,5 +278,15 @@ def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
     assert again.stdout.count('done, skipped') == 6
     assert json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))['cells'] == saved['cells']
 
+    # the tables of more modes than were run: missing cells say so, nothing is trained
+    tables = run('accuracy.py', *args[:7], 'semi-supervised', *args[7:], '--table-only')
+    assert tables.returncode == 0, tables.stderr[-3000:]
+    assert '[1/' not in tables.stdout
+    table = (tmp_path / 'accuracy.md').read_text(encoding='utf-8')
+    assert '| pattern | zero-shot | few-shot | semi-supervised |' in table
+    assert table.count('not run') == 2  # sentiment P1, tnews N1
+    saved_again = json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))
+    assert saved_again['cells'] == saved['cells'] and len(saved_again['commands']) == 1
+
     other = run('accuracy.py', *args, '--epochs', 2)  # other settings: refused, nothing overwritten
     assert other.returncode != 0 and 'other settings' in other.stderr and 'epochs 1 → 2' in other.stderr
