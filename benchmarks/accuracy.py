@@ -320,8 +320,6 @@ def load_results(path, settings):
     if differ:
         raise SystemExit('error: %s was made with other settings (saved → now: %s); pass another --out or move '
                          'it away' % (path, '; '.join('%s %r → %r' % (k, a, b) for k, (a, b) in differ.items())))
-    if 'command' in results:  # written before runs were listed: its one command
-        results['commands'] = [results.pop('command')]
     return results
 
 

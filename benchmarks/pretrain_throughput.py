@@ -54,7 +54,8 @@ def main():
     peak = common.matmul_peak_gflops()
     results = {'shape': [a.batch_size, a.seq_len], 'vocab_size': vocab, 'jit': a.jit, 'matmul_peak_gflops': peak}
     approaches = {
-        'gathered': (mlm.training_model(), [ids, segments, positions, gathered], positions.size, True),
+        'gathered': (mlm.training_model(), [ids, segments, positions, gathered], positions.size,
+                     mlm.last_layer is not None),
         'full_softmax': (reference_training_model(build_reference_model(config_path, **no_dropout)),
                          [ids, segments, targets], ids.size, False),
     }

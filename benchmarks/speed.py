@@ -165,7 +165,8 @@ def score_pet(mlm, task, examples, args, peak, bucket=True, label_tokens_only=Tr
               for _, inputs in scorer.batches(encoded)]
     columns = len(task.pvp.label_token_ids) if label_tokens_only else task.config['vocab_size']
     probs, first, seconds = timed_passes(lambda: scorer.predict_proba(examples, verbose=False), args.repeats)
-    result = throughput(seconds, totals(task.config, shapes, columns, last_layer_at_positions=label_tokens_only), peak)
+    last_layer_at_positions = label_tokens_only and mlm.last_layer is not None  # scoring_model's path
+    result = throughput(seconds, totals(task.config, shapes, columns, 1, last_layer_at_positions), peak)
     result.update(first_pass_seconds=round(first, 4), batches=len(shapes), bucket=bucket,
                   label_tokens_only=label_tokens_only)
     return probs, result
@@ -192,7 +193,7 @@ def train_pet(mlm, task, labeled, unlabeled, args, peak, steps, bucket=True):
     data = generator.to_dataset(random=True) if args.pet_input == 'tf.data' else generator.forfit()
     seconds = common.timed_fit(model, data, args.warmup_steps, steps)
     shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
-    result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3, last_layer_at_positions=True),
+    result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3, mlm.last_layer is not None),
                         peak, steps)
     result.update(jit_compile=args.jit, input=args.pet_input, bucket=bucket)
     return result

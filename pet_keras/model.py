@@ -6,13 +6,13 @@
 - ``training_model``: logits over the vocabulary only at the positions that are
   predicted (gathered before the projection), with the masked-LM loss;
 - ``scoring_model``: the logits of the label tokens only, at the mask slot;
-
-both read the encoder only where they need it (``encoder_at``): in BERT's
-layout the last layer's queries, feed-forward and norms run only at those
-positions.
 - ``full_model``: bert4keras' own model, the vocabulary logits at every
   position (the reference approach); ``full_scoring_model`` reads the label
   tokens' logits from it, for comparisons with ``scoring_model``.
+
+The first two read the encoder only where they need it (``encoder_at``): in
+BERT's layout the last layer's queries, feed-forward and norms run only at
+those positions.
 """
 import json
 import os

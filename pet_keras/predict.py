@@ -128,7 +128,8 @@ class Scorer:
 RUN_FILES = ('bert_config.json', 'bert_model.ckpt.index', 'vocab.txt', 'pvp.json')
 
 
-def _read_json(path):
+def read_json(path):
+    """A JSON file's value; invalid JSON is named with file:line."""
     try:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
@@ -205,7 +206,7 @@ def load(model_dir, batch_size=64, calibrate=None, model=None):
         raise FileNotFoundError('%s: not a pet_keras run folder, missing %s (fit_pet writes %s)'
                                 % (model_dir, ', '.join(missing), ', '.join(RUN_FILES)))
     results_path = os.path.join(model_dir, 'results.json')
-    results = _read_json(results_path) if os.path.isfile(results_path) else {}
+    results = read_json(results_path) if os.path.isfile(results_path) else {}
     if calibrate is None:
         calibrate = bool(results.get('calibrate', False))
     if model is None:
@@ -214,7 +215,7 @@ def load(model_dir, batch_size=64, calibrate=None, model=None):
     dict_path = os.path.join(model_dir, 'vocab.txt')
     tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
     pvp_path = os.path.join(model_dir, 'pvp.json')
-    spec = _read_json(pvp_path)
+    spec = read_json(pvp_path)
     try:
         pvp = PVP.from_json(spec, tokenizer)
     except (KeyError, TypeError, AttributeError) as e:

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras.compat import keras
-from pet_keras.predict import Scorer
+from pet_keras.predict import Scorer, read_json
 from bert4keras.optimizers import Adam
 
 BEST_WEIGHTS = 'best_weights.h5'  # Keras h5 by layer name
@@ -142,14 +142,6 @@ def training_data(generator):
                                   None if item.label is None else int(item.label)]).encode())
     return {'examples': len(generator.data), 'sha256': digest.hexdigest(), 'batch_size': generator.batch_size,
             'mask_rate': generator.mask_rate}
-
-
-def read_json(path):
-    with open(path, encoding='utf-8') as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError('%s:%d: not valid JSON (%s)' % (path, e.lineno, e.msg)) from None
 
 
 def changes(saved, run, may_change):
