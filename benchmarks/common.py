@@ -123,19 +123,23 @@ def throughput(seconds, counts, peak_gflops, steps=None):
 
 class StepTimer(keras.callbacks.Callback):
     """Wall time of the training steps after the first ``warmup`` ones
-    (input pipeline included)."""
+    (input pipeline included), and of each of them alone."""
 
     def __init__(self, warmup):
         super().__init__()
         self.warmup = warmup
-        self.started = self.ended = None
+        self.started = self.ended = self.step_started = None
+        self.step_seconds = []
 
     def on_train_batch_begin(self, batch, logs=None):
         if batch == self.warmup:
             self.started = time.perf_counter()
+        self.step_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         self.ended = time.perf_counter()
+        if batch >= self.warmup:
+            self.step_seconds.append(round(self.ended - self.step_started, 3))
 
     @property
     def seconds(self):
@@ -143,10 +147,11 @@ class StepTimer(keras.callbacks.Callback):
 
 
 def timed_fit(model, data, warmup, steps):
-    """Train ``warmup + steps`` steps with Keras ``fit``; seconds of the last ``steps``."""
+    """Train ``warmup + steps`` steps with Keras ``fit``; (seconds of the last
+    ``steps``, each one's seconds)."""
     timer = StepTimer(warmup)
     model.fit(data, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
-    return timer.seconds
+    return timer.seconds, timer.step_seconds
 
 
 def best_seconds(function, repeats):

@@ -191,11 +191,11 @@ def train_pet(mlm, task, labeled, unlabeled, args, peak, steps, bucket=True):
     model = mlm.training_model()
     model.compile(optimizer=Adam(args.lr), jit_compile=args.jit)
     data = generator.to_dataset(random=True) if args.pet_input == 'tf.data' else generator.forfit()
-    seconds = common.timed_fit(model, data, args.warmup_steps, steps)
+    seconds, step_seconds = common.timed_fit(model, data, args.warmup_steps, steps)
     shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
     result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3, mlm.last_layer is not None),
                         peak, steps)
-    result.update(jit_compile=args.jit, input=args.pet_input, bucket=bucket)
+    result.update(jit_compile=args.jit, input=args.pet_input, bucket=bucket, step_seconds=step_seconds)
     return result
 
 
@@ -204,9 +204,11 @@ def train_reference(model, task, labeled, unlabeled, args, peak, steps):
     generator = task.reference_generator(labeled + unlabeled, args.batch_size, args.maxlen)
     train_model = reference_training_model(model)
     train_model.compile(optimizer=Adam(args.lr))
-    seconds = common.timed_fit(train_model, generator.forfit(), args.warmup_steps, steps)
+    seconds, step_seconds = common.timed_fit(train_model, generator.forfit(), args.warmup_steps, steps)
     shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
-    return throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3), peak, steps)
+    result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3), peak, steps)
+    result.update(step_seconds=step_seconds)
+    return result
 
 
 class HuggingFace:
@@ -285,10 +287,11 @@ class HuggingFace:
         batches = generator.forfit()
         optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr, eps=1e-6)
         self.model.train()
-        started = None
+        started, step_seconds = None, []
         for step in range(args.warmup_steps + steps):
             if step == args.warmup_steps:
                 started = time.perf_counter()
+            step_started = time.perf_counter()
             inputs, _ = next(batches)
             ids, segments, mask = self.tensors(inputs)
             labels = torch.from_numpy(np.where(inputs[2] > 0, inputs[2], -100).astype('int64'))
@@ -296,9 +299,13 @@ class HuggingFace:
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
+            if step >= args.warmup_steps:
+                step_seconds.append(round(time.perf_counter() - step_started, 3))
         seconds = time.perf_counter() - started
         shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
-        return throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3), peak, steps)
+        result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3), peak, steps)
+        result.update(step_seconds=step_seconds)
+        return result
 
 
 def torch_matmul_peak_gflops(size, repeats=5):

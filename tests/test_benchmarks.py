@@ -243,6 +243,9 @@ def test_speed_quick_run(sharp_checkpoint, data_dirs, tmp_path):
         for name, value in section['ratios'].items():
             assert math.isfinite(value) and value > 0, name
     assert training['pet_keras']['steps'] == training['reference']['steps'] == 2
+    for approach in ('pet_keras', 'pet_keras_no_bucket', 'reference'):
+        steps = training[approach]['step_seconds']  # each timed step, within the total
+        assert len(steps) == 2 and 0 < sum(steps) <= training[approach]['seconds'] + 0.01, (approach, steps)
     # the reference computes the vocabulary at every position: more FLOPs for the same rows
     assert scoring['reference']['flops'] > scoring['pet_keras']['flops']
     assert results['matmul_peak_gflops']['tensorflow'] > 0
