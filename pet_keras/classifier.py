@@ -32,7 +32,7 @@ def build_classifier(config_path, checkpoint_path, num_labels, model='bert', dro
     cls = keras.layers.Lambda(lambda x: x[:, 0], name='CLS-token')(transformer.model.output)
     cls = keras.layers.Dropout(dropout_rate, name='Classifier-Dropout')(cls)
     probs = keras.layers.Dense(num_labels, activation='softmax', kernel_initializer=transformer.initializer,
-                               name='Classifier')(cls)
+                               dtype='float32', name='Classifier')(cls)  # float32 probabilities under mixed precision
     return keras.Model(transformer.model.inputs, probs, name='classifier')
 
 

@@ -23,6 +23,7 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     m.add_argument('--model', default='bert', help='bert4keras model family: bert, roberta, albert, nezha …')
     m.add_argument('--allow-random-mlm-head', action='store_true',
                    help='accept a checkpoint without cls/predictions/* (the head starts random)')
+    m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
     d = p.add_argument_group('data')
     d.add_argument('--data-dir', help=data_help)
     d.add_argument('--labeled-fraction', type=float, default=0.01,
@@ -71,6 +72,15 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
 
 
 DISTRIBUTE = ('mirrored', 'multi-worker')
+MIXED_PRECISION_HELP = (
+    'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
+    'are (CPUs with AMX); elsewhere TensorFlow emulates bfloat16. Predictions can differ from float32 near ties')
+
+
+def set_precision(args):
+    """Keras' global dtype policy from --mixed-precision; call it before the model is built."""
+    from pet_keras.compat import keras
+    keras.mixed_precision.set_global_policy('mixed_bfloat16' if args.mixed_precision else 'float32')
 
 
 def strategy(args):

@@ -16,6 +16,9 @@ applied once, here, and nowhere else:
    fresh values per weight and still follows ``tf.random.set_seed``.
 5. Keras unpacks generator batches only from tuples: ``DataGenerator.forfit``
    and ``fortest`` yield tuples.
+6. Under a mixed-precision policy (``mixed_bfloat16``) its LayerNormalization
+   would take the mean and variance in bfloat16 (8 significant bits): they are
+   taken in float32, as Keras' own LayerNormalization does.
 """
 import os
 import sys
@@ -54,6 +57,7 @@ try:
 finally:
     keras.optimizers.Optimizer = _new_optimizer
 
+from bert4keras import layers as _layers  # noqa: E402
 from bert4keras import models as _models  # noqa: E402
 from bert4keras import snippets as _snippets  # noqa: E402
 
@@ -127,3 +131,27 @@ def _fortest(self, random=False):
 
 _snippets.DataGenerator.forfit = _forfit
 _snippets.DataGenerator.fortest = _fortest
+
+
+# (6) LayerNorm statistics in float32 whatever the compute dtype.
+_layer_norm_call = _layers.LayerNormalization.call
+
+
+def _layer_norm_float32_call(self, inputs):
+    if self.compute_dtype == 'float32':
+        return _layer_norm_call(self, inputs)
+    conds = None
+    if self.conditional:
+        inputs, conds = inputs
+    x = tf.cast(inputs, 'float32')
+    if self.zero_mean:
+        x = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+    if self.unit_variance:
+        variance = tf.reduce_mean(tf.square(x), axis=-1, keepdims=True)
+        x = tf.math.divide_no_nan(x, tf.sqrt(variance + self.epsilon))
+    x = tf.cast(x, self.compute_dtype)
+    # the scale and offset (ScaleOffset.call), in the compute dtype
+    return super(_layers.LayerNormalization, self).call([x, conds] if self.conditional else x)
+
+
+_layers.LayerNormalization.call = _layer_norm_float32_call

@@ -85,8 +85,8 @@ class LabelTokenLogits(keras.layers.Layer):
 
     def call(self, slot_hidden):
         ids = tf.constant(self.label_token_ids)  # (words, slot)
-        table = tf.gather(self.embedding_layer.embeddings, ids)  # (words, slot, dim)
-        bias = tf.gather(self.bias_layer.beta, ids)  # (words, slot)
+        table = tf.gather(tf.cast(self.embedding_layer.embeddings, self.compute_dtype), ids)  # (words, slot, dim)
+        bias = tf.gather(tf.cast(self.bias_layer.beta, self.compute_dtype), ids)  # (words, slot)
         logits = tf.einsum('bsd,wsd->bw', slot_hidden, table)
         return logits + tf.reduce_sum(bias, axis=1)
 
@@ -111,7 +111,11 @@ class LabelColumns(keras.layers.Layer):
 
 
 class MaskedLM:
-    """A bert4keras transformer with its MLM head, and the models built on it."""
+    """A bert4keras transformer with its MLM head, and the models built on it.
+
+    Under a Keras mixed-precision policy (``mixed_bfloat16``) the encoder and
+    head compute in bfloat16 with float32 weights; the loss and the label
+    scores are float32 (their layers are pinned to it)."""
 
     def __init__(self, transformer):
         self.transformer = transformer
@@ -174,7 +178,7 @@ class MaskedLM:
         positions = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Positions')
         targets = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Targets')
         logits = self.vocab_logits(self.encoder_at(positions))
-        logits = MaskedLMLoss(output_axis=1, name='MLM-Loss')([targets, logits])
+        logits = MaskedLMLoss(output_axis=1, dtype='float32', name='MLM-Loss')([targets, logits])
         return keras.Model(self.inputs + [positions, targets], logits, name='mlm_training')
 
     def scoring_model(self, label_token_ids):
@@ -184,7 +188,7 @@ class MaskedLM:
         slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
         scores = LabelTokenLogits(
             self.layers['Embedding-Token'], self.layers['MLM-Bias'], label_token_ids,
-            name='Label-Token-Logits',
+            dtype='float32', name='Label-Token-Logits',
         )(self.mlm_transform(self.encoder_at(slots)))
         return keras.Model(self.inputs + [slots], scores, name='pet_scoring')
 
@@ -195,7 +199,7 @@ class MaskedLM:
         label_token_ids = np.asarray(label_token_ids)
         slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
         slot_logits = GatherPositions(name='Gather-Slots')([self.full_model.output, slots])
-        scores = LabelColumns(label_token_ids, name='Label-Columns')(slot_logits)
+        scores = LabelColumns(label_token_ids, dtype='float32', name='Label-Columns')(slot_logits)
         return keras.Model(self.inputs + [slots], scores, name='pet_scoring_full_vocabulary')
 
     def save_checkpoint(self, directory, config, dict_path=None):

@@ -200,9 +200,10 @@ class SaveAndReport(keras.callbacks.Callback):
             'train_masked_accuracy': round(float(logs.get('accuracy', float('nan'))), 4),
             'heldout_masked_accuracy': round(hits / max(count, 1), 4),
             'heldout_masked_tokens': int(count),
+            'dtype_policy': keras.mixed_precision.global_policy().name,
         })
         self.state.setdefault('history', []).append(
-            {k: self.state[k] for k in ('steps', 'hours', 'train_loss', 'heldout_masked_accuracy')})
+            {k: self.state[k] for k in ('steps', 'hours', 'train_loss', 'heldout_masked_accuracy', 'dtype_policy')})
         self.manager.save(checkpoint_number=step)
         self.mlm.save_checkpoint(self.out_dir, self.state['config'])
         self.state['sha256'] = {f: sha256(os.path.join(self.out_dir, f)) for f in CKPT_FILES}

@@ -27,7 +27,8 @@ BEST_WEIGHTS = 'best_weights.h5'  # Keras h5 by layer name
 RUN_STATE = 'run.json'  # settings, training data, zero-shot and epochs so far: what resuming needs
 BACKUP = 'backup'  # keras.callbacks.BackupAndRestore's folder, removed when the run ends
 # settings a resumed run may change: none of them changes the data or what the epochs done mean
-RESUME_MAY_CHANGE = ('resume', 'epochs', 'out', 'distribute', 'tensorboard')
+# (--mixed-precision changes the compute dtype only; weights and optimizer state are float32 either way)
+RESUME_MAY_CHANGE = ('resume', 'epochs', 'out', 'distribute', 'tensorboard', 'mixed_precision')
 MODES = ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised')
 
 

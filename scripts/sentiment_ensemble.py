@@ -47,6 +47,7 @@ if args.resume or args.distribute:
     p.error('--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns '
             'with sentiment.py, which has both')
 cli.seed_everything(args.seed)
+cli.set_precision(args)
 out = args.out or 'runs/sentiment-ensemble-%s' % args.mode
 
 # data

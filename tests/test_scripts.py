@@ -119,6 +119,18 @@ def test_sentiment_few_shot_smoke(chinese_checkpoint, tmp_path):
 
 
 @needs_shared
+def test_sentiment_mixed_precision_smoke(chinese_checkpoint, tmp_path):
+    out = tmp_path / 'sentiment_bf16'
+    result = run_script('sentiment.py', '--checkpoint-dir', chinese_checkpoint,
+                        '--data-dir', SHARED / 'datasets' / 'sentiment', '--mode', 'few-shot',
+                        '--epochs', 1, '--maxlen', 32, '--mixed-precision', '--out', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = check_run_folder(out, SENTIMENT_PATTERNS['P1'])
+    assert results['settings']['mixed_precision'] is True
+    assert results['epochs'][0]['loss'] > 0 and (out / 'best_weights.h5').is_file()
+
+
+@needs_shared
 def test_news_zero_shot_smoke(chinese_checkpoint, tmp_path):
     out = tmp_path / 'news'
     result = run_script('news.py', '--checkpoint-dir', chinese_checkpoint,
