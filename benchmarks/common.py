@@ -164,11 +164,11 @@ def best_seconds(function, repeats):
     return best
 
 
-def matmul_peak_gflops(size=2048, repeats=5):
-    """float32 GFLOP/s of ``tf.linalg.matmul`` on two size × size matrices,
-    the best of ``repeats`` (after one untimed call)."""
-    a = tf.random.normal((size, size), seed=1)
-    b = tf.random.normal((size, size), seed=2)
+def matmul_peak_gflops(size=2048, repeats=5, dtype='float32'):
+    """GFLOP/s of ``tf.linalg.matmul`` on two size × size matrices of
+    ``dtype``, the best of ``repeats`` (after one untimed call)."""
+    a = tf.cast(tf.random.normal((size, size), seed=1), dtype)
+    b = tf.cast(tf.random.normal((size, size), seed=2), dtype)
     product = tf.function(lambda: tf.linalg.matmul(a, b))
     product().numpy()
     return 2 * size ** 3 / best_seconds(lambda: product().numpy(), repeats) / 1e9

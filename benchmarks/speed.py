@@ -18,6 +18,11 @@ and HF transformers on PyTorch, in one run, on the sentiment data:
             BertForMaskedLM on the reference's batches. --jit compiles
             pet_keras' training step with XLA (the others run as they are).
 
+--mixed-precision adds pet_keras under Keras' mixed_bfloat16 policy (rows
+pet_keras_mixed_bfloat16, float32 weights): its share of the peak is of a
+bfloat16 matmul peak, and its predictions are compared with the reference's
+but may differ near ties (bfloat16 keeps 8 significant bits).
+
 each on the given checkpoint (default: the embedded model) and on a
 BERT-base-shaped model (12 layers, hidden 768, the 21,128-token Chinese
 vocabulary, random weights written as a temporary Google checkpoint).
@@ -32,6 +37,7 @@ HF/PyTorch needs `pip install -r benchmarks/requirements.txt`; it is skipped
 with a message otherwise.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -67,6 +73,7 @@ QUICK = {'score_examples': 64, 'train_steps': 2, 'warmup_steps': 1, 'base_score_
          'base_train_steps': 2, 'maxlen': 64, 'repeats': 2, 'matmul_size': 256}
 DEFAULTS = {'score_examples': None, 'train_steps': 20, 'warmup_steps': 3, 'base_score_examples': 256,
             'base_train_steps': 3, 'maxlen': 128, 'repeats': 2, 'matmul_size': 2048}
+MIXED = 'pet_keras_mixed_bfloat16'
 TIE = 1e-4  # label probabilities closer than this are a tie: either argmax is right
 # settings that are paths: recorded relative to the repository
 PATH_SETTINGS = ('checkpoint_dir', 'data_dir', 'base_vocab', 'out')
@@ -106,6 +113,8 @@ def parse_args(argv=None):
     p.add_argument('--pet-input', choices=('tf.data', 'generator'), default='tf.data',
                    help='feed pet_keras training through PetDataGenerator.to_dataset (default) or the '
                         'bert4keras generator (forfit), to measure what tf.data adds')
+    p.add_argument('--mixed-precision', action='store_true',
+                   help='also measure pet_keras under mixed_bfloat16 (float32 weights, bfloat16 compute)')
     p.add_argument('--hf-threads', type=int, default=2, help='torch.set_num_threads for HF/PyTorch')
     p.add_argument('--quick', action='store_true', help='tiny BERT-base stand-in, few batches: a smoke run')
     p.add_argument('--skip-base', action='store_true', help='skip the BERT-base-shaped model')
@@ -331,12 +340,23 @@ def hf_available(args):
     return True
 
 
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras' global dtype policy ``name`` while models are built and run."""
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy('float32')
+
+
 def ratio(numerator, denominator, key):
     return numerator[key] / denominator[key]
 
 
-def benchmark_model(name, folder, args, data, peak, score_examples, train_steps, with_hf):
+def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps, with_hf):
     """Scoring and training measurements of one model; returns its JSON part."""
+    peak = peaks['tensorflow']
     print('\n== %s (%s) ==' % (name, folder), flush=True)
     task = Task(args, folder)
     (labeled, unlabeled), scored = data['train'], data['scored'][:score_examples]
@@ -355,6 +375,12 @@ def benchmark_model(name, folder, args, data, peak, score_examples, train_steps,
         print('scoring: %s' % key, flush=True)
         probs, scoring[key] = score_pet(mlm, task, scored, args, peak, **switches)
         agreement[key] = compare_predictions(probs, reference_probs)
+    if args.mixed_precision:
+        print('scoring: %s' % MIXED, flush=True)
+        with dtype_policy('mixed_bfloat16'):
+            mixed_mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
+            probs, scoring[MIXED] = score_pet(mixed_mlm, task, scored, args, peaks['tensorflow_bfloat16'])
+        agreement[MIXED] = compare_predictions(probs, reference_probs)
     hf = None
     if with_hf:
         print('scoring: hf_pytorch', flush=True)
@@ -374,13 +400,18 @@ def benchmark_model(name, folder, args, data, peak, score_examples, train_steps,
     training['pet_keras'] = train_pet(mlm, task, labeled, unlabeled, args, peak, train_steps)
     print('training: pet_keras_no_bucket', flush=True)
     training['pet_keras_no_bucket'] = train_pet(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)
+    if args.mixed_precision:
+        print('training: %s' % MIXED, flush=True)
+        with dtype_policy('mixed_bfloat16'):
+            training[MIXED] = train_pet(mixed_mlm, task, labeled, unlabeled, args, peaks['tensorflow_bfloat16'],
+                                        train_steps)
     print('training: reference', flush=True)
     training['reference'] = train_reference(reference_model, task, labeled, unlabeled, args, peak, train_steps)
     if hf:
         print('training: hf_pytorch', flush=True)
         training['hf_pytorch'] = hf.train(labeled, unlabeled, peak, train_steps)
     training['ratios'] = {'%s/reference' % k: ratio(training[k], training['reference'], 'tokens_per_s')
-                          for k in training if k in ('pet_keras', 'pet_keras_no_bucket', 'hf_pytorch')}
+                          for k in training if k in ('pet_keras', 'pet_keras_no_bucket', MIXED, 'hf_pytorch')}
     if hf:
         training['ratios']['pet_keras/hf_pytorch'] = ratio(training['pet_keras'], training['hf_pytorch'],
                                                            'tokens_per_s')
@@ -426,14 +457,17 @@ def main(argv=None):
     with_hf = hf_available(args)
     settings = {k: common.portable_path(v) if k in PATH_SETTINGS else v for k, v in vars(args).items()}
     results = {'settings': settings, 'machine': common.machine_info()}
-    print('float32 matmul peak (%d × %d) …' % (args.matmul_size, args.matmul_size), flush=True)
-    peak = common.matmul_peak_gflops(args.matmul_size)
-    results['matmul_peak_gflops'] = {'tensorflow': peak}
+    print('matmul peak (%d × %d) …' % (args.matmul_size, args.matmul_size), flush=True)
+    peaks = {'tensorflow': common.matmul_peak_gflops(args.matmul_size)}
     results['peak_fraction_of'] = 'matmul_peak_gflops.tensorflow (every approach, HF/PyTorch too)'
+    if args.mixed_precision:
+        peaks['tensorflow_bfloat16'] = common.matmul_peak_gflops(args.matmul_size, dtype='bfloat16')
+        results['peak_fraction_of'] += '; %s: matmul_peak_gflops.tensorflow_bfloat16' % MIXED
+    results['matmul_peak_gflops'] = peaks
     if with_hf:
         results['matmul_peak_gflops']['torch'] = torch_matmul_peak_gflops(args.matmul_size)
     results['models'] = {'checkpoint': benchmark_model(
-        'checkpoint', args.checkpoint_dir, args, data, peak, args.score_examples, args.train_steps, with_hf)}
+        'checkpoint', args.checkpoint_dir, args, data, peaks, args.score_examples, args.train_steps, with_hf)}
     if args.skip_base:
         print('BERT-base shape: skipped (--skip-base)')
     elif not os.path.exists(args.base_vocab):
@@ -443,17 +477,18 @@ def main(argv=None):
             write_random_checkpoint(folder, TINY_BASE if args.quick else BERT_BASE, args.base_vocab)
             name = 'bert_base_shape' + ('_tiny (--quick)' if args.quick else '')
             results['models'][name] = benchmark_model(
-                name, folder, args, data, peak, args.base_score_examples, args.base_train_steps, with_hf)
+                name, folder, args, data, peaks, args.base_score_examples, args.base_train_steps, with_hf)
             results['models'][name]['checkpoint'] = 'random weights (%s)' % settings['base_vocab']
     common.write_json(args.out, results)
     print('\n' + markdown(results))
-    print('vs reference: examples/s ratio for scoring, tokens/s for training; of peak: of the TensorFlow matmul peak')
+    print('vs reference: examples/s ratio for scoring, tokens/s for training; of peak: of the TensorFlow float32 '
+          'matmul peak (%s: of its bfloat16 peak)' % MIXED)
     print('\nmatmul peak: %s GFLOP/s; written %s' % (
         ', '.join('%s %.1f' % kv for kv in results['matmul_peak_gflops'].items()), args.out))
     failed = ['%s %s: %d' % (name, key, a['disagreements_outside_ties'])
               for name, part in results['models'].items()
               for key, a in part['scoring']['agreement_with_reference'].items()
-              if key.startswith('pet_keras') and a['disagreements_outside_ties']]
+              if key.startswith('pet_keras') and key != MIXED and a['disagreements_outside_ties']]
     if failed:
         raise SystemExit('error: predictions differ from the reference\'s (argmax, outside near-ties): '
                          + '; '.join(failed))
