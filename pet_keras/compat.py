@@ -30,6 +30,11 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 if 'tensorflow' in sys.modules and os.environ['TF_KERAS'] != '1':
     raise ImportError('pet_keras needs TF_KERAS=1 before TensorFlow is imported')
+if 'keras.src' in sys.modules:
+    # TensorFlow imported without TF_USE_LEGACY_KERAS=1 loads Keras 3; bert4keras would then build
+    # with Keras 3's layers next to tf-keras' and fail deep inside the model
+    raise ImportError('Keras 3 is already loaded (tensorflow was imported before pet_keras); import pet_keras '
+                      'before tensorflow, or set TF_USE_LEGACY_KERAS=1 in the environment')
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -2,6 +2,9 @@
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -314,3 +317,20 @@ def test_brightmart_albert_layout_is_explained(shared_dir, tmp_path):
     message = brightmart_error(shared_dir, tmp_path)
     assert "brightmart's early ALBERT layout" in message
     assert 'google' in message.lower()
+
+
+@pytest.mark.parametrize('imports, message', [
+    ('import tensorflow; import pet_keras', 'Keras 3 is already loaded'),
+    ('import bert4keras.backend; import pet_keras', 'import pet_keras before bert4keras'),
+])
+def test_wrong_import_order_is_a_clear_error(imports, message):
+    env = {k: v for k, v in os.environ.items() if k not in ('TF_KERAS', 'TF_USE_LEGACY_KERAS')}
+    result = subprocess.run([sys.executable, '-c', imports], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_tensorflow_first_works_with_legacy_keras_set():
+    env = dict(os.environ, TF_USE_LEGACY_KERAS='1')
+    code = 'import tensorflow; import pet_keras; import bert4keras.layers; print(bert4keras.layers.Input.__module__)'
+    result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().startswith('tf_keras'), result.stderr[-2000:]
