@@ -138,13 +138,8 @@ _snippets.DataGenerator.forfit = _forfit
 _snippets.DataGenerator.fortest = _fortest
 
 
-# (6) LayerNorm statistics in float32 whatever the compute dtype.
-_layer_norm_call = _layers.LayerNormalization.call
-
-
+# (6) LayerNorm statistics in float32 whatever the compute dtype (bert4keras' computation otherwise).
 def _layer_norm_float32_call(self, inputs):
-    if self.compute_dtype == 'float32':
-        return _layer_norm_call(self, inputs)
     conds = None
     if self.conditional:
         inputs, conds = inputs

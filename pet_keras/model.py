@@ -85,8 +85,8 @@ class LabelTokenLogits(keras.layers.Layer):
 
     def call(self, slot_hidden):
         ids = tf.constant(self.label_token_ids)  # (words, slot)
-        table = tf.gather(tf.cast(self.embedding_layer.embeddings, self.compute_dtype), ids)  # (words, slot, dim)
-        bias = tf.gather(tf.cast(self.bias_layer.beta, self.compute_dtype), ids)  # (words, slot)
+        table = tf.gather(self.embedding_layer.embeddings, ids)  # (words, slot, dim)
+        bias = tf.gather(self.bias_layer.beta, ids)  # (words, slot)
         logits = tf.einsum('bsd,wsd->bw', slot_hidden, table)
         return logits + tf.reduce_sum(bias, axis=1)
 
