@@ -15,7 +15,8 @@ Every cell trains with pet_keras.train.fit_pet (or fit_classifier) as the
 scripts do, reporting validation accuracy at the best epoch and test accuracy
 there. Trained cells run each seed (mean ± sample std); zero-shot runs once.
 Results are saved after every cell to <out>/accuracy.json, so a run resumes
-where it stopped (done cells are skipped; settings must match); the tables
+where it stopped (done cells are skipped; settings and checkpoint weights
+must match); the tables
 go to <out>/accuracy.md and a chart to <out>/accuracy.png (with matplotlib).
 
     python benchmarks/accuracy.py                                       # everything (long)
@@ -47,6 +48,7 @@ from pet_keras.data import TNEWS_FILES, TNEWS_LABELS, load_sentiment, read_news,
 from pet_keras.generator import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import NEWS_PATTERNS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer  # noqa: E402
+from pet_keras.pretrain import sha256  # noqa: E402
 from pet_keras.train import MODES, fit_pet, training_sets  # noqa: E402
 
 CLASSIFIER = 'classifier'
@@ -326,14 +328,17 @@ def load_results(path, settings):
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
+    ckpt = Checkpoint(args.checkpoint_dir)
     settings = {k: common.portable_path(getattr(args, k)) if k.endswith('_dir') else getattr(args, k)
                 for k in SHARED_SETTINGS}
+    # the weights, not only the folder: a checkpoint pretrained on in place must not resume an older grid
+    # (the .index holds every tensor's checksum)
+    settings['checkpoint_index_sha256'] = sha256(ckpt.checkpoint_path + '.index')
     results = load_results(out / 'accuracy.json', settings)
     if not args.table_only:
         command = 'python benchmarks/accuracy.py ' + ' '.join(sys.argv[1:] if argv is None else map(str, argv))
         if command not in results['commands']:
             results['commands'].append(command)
-    ckpt = Checkpoint(args.checkpoint_dir)
     tasks = [load_task(name, args) for name in args.tasks]
     for task in tasks:
         results.setdefault('data', {})[task.name] = dict(task.sizes(), source=task.source)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from bert4keras.optimizers import Adam
+from pet_keras import compat
 from pet_keras.data import TNEWS_LABELS
 from pet_keras.generator import positions_batch
 from pet_keras.model import build_mlm
@@ -256,8 +258,10 @@ def test_speed_quick_run(sharp_checkpoint, data_dirs, tmp_path):
 
 
 def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
+    checkpoint_dir = tmp_path / 'checkpoint'
+    shutil.copytree(sharp_checkpoint, checkpoint_dir)
     args = ['--quick', '--maxlen', 48, '--modes', 'zero-shot', 'few-shot', 'classifier',
-            '--checkpoint-dir', sharp_checkpoint, '--sentiment-dir', data_dirs / 'sentiment',
+            '--checkpoint-dir', checkpoint_dir, '--sentiment-dir', data_dirs / 'sentiment',
             '--tnews-dir', data_dirs / 'tnews', '--out', tmp_path]
     result = run('accuracy.py', *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -270,7 +274,7 @@ def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
     assert saved['cells']['tnews/few-shot/N1/seed0']['labeled'] == 9
     assert saved['data']['sentiment'] == dict(labeled=1, unlabeled=59, valid=24, test=24,
                                               source=os.path.relpath(data_dirs / 'sentiment', REPO))
-    assert saved['settings']['checkpoint_dir'] == os.path.relpath(sharp_checkpoint, REPO)  # no machine paths
+    assert saved['settings']['checkpoint_dir'] == os.path.relpath(checkpoint_dir, REPO)  # no machine paths
     table = (tmp_path / 'accuracy.md').read_text(encoding='utf-8')
     assert '| pattern | zero-shot | few-shot |' in table and '| P1 `____满意。{text}` |' in table
     assert '| N1 ' in table and 'classifier ([CLS] + dense' in table
@@ -297,3 +301,13 @@ def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
 
     other = run('accuracy.py', *args, '--epochs', 2)  # other settings: refused, nothing overwritten
     assert other.returncode != 0 and 'other settings' in other.stderr and 'epochs 1 → 2' in other.stderr
+
+    # the same folder with other weights (pretrained on in place): refused too
+    prefix = str(checkpoint_dir / 'bert_model.ckpt')
+    reader = tf.train.load_checkpoint(prefix)
+    weights = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    weights['cls/predictions/output_bias'] = weights['cls/predictions/output_bias'] + 0.5
+    compat.write_checkpoint(prefix, weights)
+    retrained = run('accuracy.py', *args)
+    assert retrained.returncode != 0 and 'checkpoint_index_sha256' in retrained.stderr, retrained.stderr[-3000:]
+    assert json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))['cells'] == saved['cells']
