@@ -113,10 +113,11 @@ def one_hot(examples, labels):
 
 
 def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=None, epochs=10,
-                   learning_rate=1e-4, batch_size=32, maxlen=128, patience=3, out_dir=None, verbose=1):
+                   learning_rate=1e-4, batch_size=32, maxlen=128, patience=None, out_dir=None, verbose=1):
     """Fine-tune ``model`` (``build_classifier``) on ``train`` examples with
     ``targets`` (examples × labels distributions; default: their one-hot
-    labels), keeping the weights with the best validation accuracy.
+    labels), keeping the weights with the best validation accuracy; with
+    ``patience``, stopping early as ``fit_pet`` does.
     Returns the results dict (also written to ``out_dir/results.json``)."""
     from pet_keras.train import AtomicModelCheckpoint, Evaluator
 
@@ -133,11 +134,13 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
     model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
     model.save_weights(best_path)
     evaluator = Evaluator(scorer, valid, test)
+    callbacks = [evaluator, keras.callbacks.TerminateOnNaN(),
+                 AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
+                                       save_weights_only=True)]
+    if patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience))
     model.fit(generator.to_dataset(), steps_per_epoch=len(generator), epochs=epochs, verbose=verbose,
-              callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
-                         AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
-                                               save_weights_only=True),
-                         keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience)])
+              callbacks=callbacks)
     model.load_weights(best_path)
     scored = [r for r in evaluator.history if r.get('valid') is not None]
     best = max(scored, key=lambda r: r['valid']) if scored else {'epoch': 0, 'valid': None, 'test': None}

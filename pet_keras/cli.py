@@ -54,8 +54,10 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
                    help='contextual calibration: divide the label probabilities by those of content-free inputs '
                         '(the pattern with empty and "N/A" text), then renormalise')
     r = p.add_argument_group('training')
-    r.add_argument('--epochs', type=int, default=10, help='at most this many epochs (early stopping)')
-    r.add_argument('--patience', type=int, default=3, help='epochs without a better validation accuracy')
+    r.add_argument('--epochs', type=int, default=10, help='epochs to train; the best one is kept')
+    r.add_argument('--patience', type=int, default=None,
+                   help='stop early after this many epochs without a better validation accuracy '
+                        '(default: no early stopping, as the reference)')
     r.add_argument('--batch-size', type=int, default=32)
     r.add_argument('--lr', type=float, default=1e-4, help='learning rate (Adam)')
     r.add_argument('--mask-rate', type=float, default=0.15, help='random extra masking of training text')

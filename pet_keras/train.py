@@ -209,12 +209,15 @@ def saved_run(out_dir, run, resume):
     return saved
 
 
-def fit_pet(mlm, pvp, generator, valid, test=None, epochs=10, learning_rate=1e-5, patience=3,
+def fit_pet(mlm, pvp, generator, valid, test=None, epochs=10, learning_rate=1e-5, patience=None,
             out_dir=None, settings=None, tensorboard=False, verbose=1, calibrate=False, jit_compile=False,
             resume=False, callbacks=()):
     """Train ``mlm`` on ``generator`` (a PetDataGenerator) for at most
-    ``epochs`` epochs, stopping early when validation accuracy has not
-    improved for ``patience`` epochs. ``epochs=0`` only evaluates (zero-shot).
+    ``epochs`` epochs, keeping the weights of the best validation accuracy;
+    with ``patience`` it stops early when that has not improved for so many
+    epochs (default: every epoch runs, as in the reference — a few-shot
+    trajectory on a small model can dip for several epochs before it climbs).
+    ``epochs=0`` only evaluates (zero-shot).
     ``calibrate`` evaluates with contextual calibration (``Scorer``).
     ``jit_compile`` compiles the training step with XLA (each new batch shape compiles anew).
     ``callbacks``: more Keras callbacks for ``fit``.
@@ -278,9 +281,10 @@ def fit_pet(mlm, pvp, generator, valid, test=None, epochs=10, learning_rate=1e-5
             AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
                                   save_weights_only=True, initial_value_threshold=best_so_far),
             keras.callbacks.LambdaCallback(on_epoch_end=record_run),
-            keras.callbacks.TerminateOnNaN(),
-            ResumableEarlyStopping([r.get('valid') for r in done], monitor='val_accuracy', mode='max',
-                                   patience=patience)]
+            keras.callbacks.TerminateOnNaN()]
+        if patience is not None:
+            fit_callbacks.append(ResumableEarlyStopping([r.get('valid') for r in done], monitor='val_accuracy',
+                                                        mode='max', patience=patience))
         if tensorboard:
             fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard')))
         # after the callbacks that record an epoch: a crash in between trains that epoch again

@@ -301,3 +301,26 @@ def test_zero_epochs_only_evaluates_and_saves_the_model(tok, tmp_path):
     # without a test set
     results = fit_pet(mlm, pvp, None, valid, None, epochs=0, out_dir=str(tmp_path / 'no-test'), verbose=0)
     assert results['test'] is None and 'test' not in results['zero_shot']
+
+
+def test_every_epoch_runs_unless_patience_is_given(tok, tmp_path):
+    """Validation accuracy that never improves (learning rate 0): by default all
+    epochs run (as the reference, which keeps the best without stopping);
+    ``patience=1`` stops after the first epoch without improvement. The CLI's
+    default is the library's."""
+    from pet_keras import cli
+
+    seed_all(3)
+    train, valid, _ = task(3, n_train=16, n_eval=16)
+    pvp = PVP('____满意。{text}', WORDS, tok, 32)
+    mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'))
+    generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
+    every = fit_pet(mlm, pvp, generator, valid, epochs=3, learning_rate=0.0, out_dir=str(tmp_path / 'all'),
+                    verbose=0)
+    assert [r['epoch'] for r in every['epochs']] == [1, 2, 3]
+    assert len({r['valid'] for r in every['epochs']}) == 1  # the weights did not move
+    stopped = fit_pet(mlm, pvp, generator, valid, epochs=3, learning_rate=0.0, patience=1,
+                      out_dir=str(tmp_path / 'patience'), verbose=0)
+    assert [r['epoch'] for r in stopped['epochs']] == [1, 2]
+    args = cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args([])
+    assert args.patience is None and args.epochs == 10
