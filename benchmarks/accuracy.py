@@ -288,7 +288,8 @@ def chart(results, tasks, path):
             entries = [summary.get('%s/%s/%s' % (task.name, mode, p)) for p in task.patterns]
             ax.bar(np.arange(len(task.patterns)) + (i - (len(modes) - 1) / 2) * width,
                    [percent(e, 'test_mean', np.nan) for e in entries], width,
-                   yerr=[percent(e, 'test_std', 0) for e in entries], label=mode, capsize=2)
+                   yerr=[percent(e, 'test_std', 0) for e in entries], label=mode, capsize=2,
+                   color='C%d' % MODES.index(mode))  # a mode has one colour in every task
         groups = list(task.patterns)
         baseline = summary.get('%s/%s/-' % (task.name, CLASSIFIER))
         if baseline:
