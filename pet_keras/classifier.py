@@ -119,7 +119,7 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
     labels), keeping the weights with the best validation accuracy; with
     ``patience``, stopping early as ``fit_pet`` does.
     Returns the results dict (also written to ``out_dir/results.json``)."""
-    from pet_keras.train import AtomicModelCheckpoint, Evaluator
+    from pet_keras.train import AtomicModelCheckpoint, Evaluator, early_stopping
 
     started = time.time()
     out_dir = out_dir or 'runs/classifier'
@@ -134,13 +134,10 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
     model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
     model.save_weights(best_path)
     evaluator = Evaluator(scorer, valid, test)
-    callbacks = [evaluator, keras.callbacks.TerminateOnNaN(),
-                 AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
-                                       save_weights_only=True)]
-    if patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience))
     model.fit(generator.to_dataset(), steps_per_epoch=len(generator), epochs=epochs, verbose=verbose,
-              callbacks=callbacks)
+              callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
+                         AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
+                                               save_weights_only=True)] + early_stopping(patience))
     model.load_weights(best_path)
     scored = [r for r in evaluator.history if r.get('valid') is not None]
     best = max(scored, key=lambda r: r['valid']) if scored else {'epoch': 0, 'valid': None, 'test': None}

@@ -117,6 +117,15 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             super().on_epoch_end(epoch, {self.monitor: value})
 
 
+def early_stopping(patience, past_values=()):
+    """The callbacks that stop training after ``patience`` epochs without a
+    better validation accuracy (``past_values``: a resumed run's); none for
+    ``patience=None``, when every epoch runs."""
+    if patience is None:
+        return []
+    return [ResumableEarlyStopping(past_values, monitor='val_accuracy', mode='max', patience=patience)]
+
+
 def write_json(path, value):
     """Strict JSON to ``path`` through a temporary file and a rename: never half-written."""
     tmp = os.path.join(os.path.dirname(path), '.tmp-' + os.path.basename(path))
@@ -281,10 +290,7 @@ def fit_pet(mlm, pvp, generator, valid, test=None, epochs=10, learning_rate=1e-5
             AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
                                   save_weights_only=True, initial_value_threshold=best_so_far),
             keras.callbacks.LambdaCallback(on_epoch_end=record_run),
-            keras.callbacks.TerminateOnNaN()]
-        if patience is not None:
-            fit_callbacks.append(ResumableEarlyStopping([r.get('valid') for r in done], monitor='val_accuracy',
-                                                        mode='max', patience=patience))
+            keras.callbacks.TerminateOnNaN()] + early_stopping(patience, [r.get('valid') for r in done])
         if tensorboard:
             fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard')))
         # after the callbacks that record an epoch: a crash in between trains that epoch again

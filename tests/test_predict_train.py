@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pet_keras import cli
 from pet_keras.compat import keras
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
@@ -308,8 +309,6 @@ def test_every_epoch_runs_unless_patience_is_given(tok, tmp_path):
     epochs run (as the reference, which keeps the best without stopping);
     ``patience=1`` stops after the first epoch without improvement. The CLI's
     default is the library's."""
-    from pet_keras import cli
-
     seed_all(3)
     train, valid, _ = task(3, n_train=16, n_eval=16)
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
