@@ -2,6 +2,7 @@
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from pet_keras.pattern import AGGREGATIONS, Verbalizer
@@ -76,13 +77,30 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
 DISTRIBUTE = ('mirrored', 'multi-worker')
 MIXED_PRECISION_HELP = (
     'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
-    'are (CPUs with AMX); elsewhere TensorFlow emulates bfloat16. Predictions can differ from float32 near ties')
+    'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties')
 
 
 def set_precision(args):
-    """Keras' global dtype policy from --mixed-precision; call it before the model is built."""
+    """Keras' global dtype policy from --mixed-precision; call it before the model is built.
+    Warns when the flag is given on a CPU without AMX and no GPU is visible: there bfloat16
+    training measured slower than float32 (README, "Speed, measured")."""
+    import tensorflow as tf
     from pet_keras.compat import keras
     keras.mixed_precision.set_global_policy('mixed_bfloat16' if args.mixed_precision else 'float32')
+    if args.mixed_precision and cpu_has_amx() is False and not tf.config.list_physical_devices('GPU'):
+        print('warning: --mixed-precision on a CPU without AMX (no amx_bf16 among the flags of /proc/cpuinfo): '
+              'bfloat16 matrix multiplies are slow there, and training measured slower than float32 '
+              '(README, "Speed, measured"); leave the flag off', file=sys.stderr)
+
+
+def cpu_has_amx(cpuinfo='/proc/cpuinfo'):
+    """Whether the CPU has AMX bfloat16 tiles (Linux), None where /proc/cpuinfo cannot tell."""
+    try:
+        with open(cpuinfo, encoding='utf-8') as f:
+            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), None)
+    except OSError:
+        return None
+    return None if flags is None else 'amx_bf16' in flags
 
 
 def strategy(args):

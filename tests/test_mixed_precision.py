@@ -3,12 +3,15 @@ the models build, train and score with float32 weights, loss and label
 scores, close to float32; LayerNorm statistics stay float32 (compat fix 6)."""
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
+from argparse import Namespace
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from bert4keras.layers import LayerNormalization
 from bert4keras.optimizers import Adam
 
+from pet_keras import cli
 from pet_keras.compat import keras
 from pet_keras.model import build_mlm, load_tokenizer
 from pet_keras.pretrain import pretrain
@@ -74,3 +77,27 @@ def test_mixed_pretraining_records_its_policy_and_lowers_the_loss(mixed, tmp_pat
     state = pretrain(str(tmp_path / 'mlm'), DOCS, steps=40, **RUN)
     assert [h['dtype_policy'] for h in state['history']] == ['mixed_bfloat16'] * 2
     assert state['history'][-1]['train_loss'] < state['history'][0]['train_loss']
+
+
+def test_cpu_has_amx_reads_the_cpuinfo_flags(tmp_path):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n\n')
+    assert cli.cpu_has_amx(cpuinfo) is True
+    cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n')
+    assert cli.cpu_has_amx(cpuinfo) is False
+    cpuinfo.write_text('processor\t: 0\nmodel name\t: some CPU\n')  # no flags line (not x86)
+    assert cli.cpu_has_amx(cpuinfo) is None
+    assert cli.cpu_has_amx(tmp_path / 'absent') is None
+
+
+@pytest.mark.parametrize('mixed_precision, has_amx, warns', [
+    (True, False, True), (True, True, False), (True, None, False), (False, False, False)])
+def test_mixed_precision_warns_only_on_a_cpu_known_to_lack_amx(monkeypatch, capsys, mixed_precision, has_amx,
+                                                                 warns):
+    monkeypatch.setattr(cli, 'cpu_has_amx', lambda: has_amx)
+    try:
+        cli.set_precision(Namespace(mixed_precision=mixed_precision))
+        assert keras.mixed_precision.global_policy().name == ('mixed_bfloat16' if mixed_precision else 'float32')
+    finally:
+        keras.mixed_precision.set_global_policy('float32')
+    assert ('CPU without AMX' in capsys.readouterr().err) == warns
