@@ -222,7 +222,8 @@ def summarize(results):
     return summary
 
 
-def accuracy_text(entry):
+def accuracy_text(entry, seeds):
+    """'valid / test' of a summary entry; a cell with fewer than ``seeds`` seeds done says how many."""
     if entry is None:
         return 'not run'
 
@@ -231,11 +232,15 @@ def accuracy_text(entry):
         if mean is None:
             return '-'
         return '%.2f' % (100 * mean) if len(entry['seeds']) == 1 else '%.1f ± %.1f' % (100 * mean, 100 * std)
-    return '%s / %s' % (one('valid'), one('test'))
+    text = '%s / %s' % (one('valid'), one('test'))
+    done = len(entry['seeds'])
+    return text if done >= seeds else '%s (%d of %d seeds)' % (text, done, seeds)
 
 
 def markdown(results, tasks):
     summary = results['summary']
+    # the most seeds any trained cell has: cells with fewer are partial (zero-shot runs once)
+    seeds = max([len(e['seeds']) for key, e in summary.items() if '/zero-shot/' not in key], default=1)
     lines = ['# PET accuracy', '',
              'Made by %s. Checkpoint `%s`; at most %d epochs (patience %d), lr %g, batch %d. Each cell: '
              'validation / test accuracy (%%) at the best validation epoch; several seeds: mean ± sample std. '
@@ -253,12 +258,12 @@ def markdown(results, tasks):
         for pattern in task.patterns:
             entries = [summary.get('%s/%s/%s' % (task.name, m, pattern)) for m in modes]
             label = '%s `%s`' % (pattern, task.templates[pattern])
-            rows.append([label] + [accuracy_text(e) for e in entries])
+            rows.append([label] + [accuracy_text(e, 1 if m == 'zero-shot' else seeds) for m, e in zip(modes, entries)])
             times.append([label] + ['%.0f' % e['wall_seconds_mean'] if e else '' for e in entries])
         baseline = summary.get('%s/%s/-' % (task.name, CLASSIFIER))
         if baseline:
             label = 'classifier ([CLS] + dense, the labeled examples)'
-            rows.append([label] + [accuracy_text(baseline) if m == 'few-shot' else '' for m in modes])
+            rows.append([label] + [accuracy_text(baseline, seeds) if m == 'few-shot' else '' for m in modes])
             times.append([label] + ['%.0f' % baseline['wall_seconds_mean'] if m == 'few-shot' else ''
                                     for m in modes])
         lines += [common.markdown_table(['pattern'] + modes, rows), '', 'Wall time per cell (s, mean over seeds):',

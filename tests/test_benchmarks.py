@@ -28,6 +28,7 @@ from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens, write_voca
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'benchmarks'))
+import accuracy as accuracy_benchmark  # noqa: E402
 import common  # noqa: E402
 import reference  # noqa: E402
 import speed  # noqa: E402
@@ -215,6 +216,19 @@ def test_scoring_switches_give_the_same_probabilities():
         for switches in ({'bucket': False}, {'label_tokens_only': False}):
             other = Scorer(mlm, pvp, batch_size=8, **switches).predict_proba(examples, verbose=False)
             np.testing.assert_allclose(other, default, atol=1e-5)
+
+
+def test_accuracy_cells_with_fewer_seeds_say_how_many():
+    def entry(valids, tests):
+        mean_std = dict(zip(('valid_mean', 'valid_std'), accuracy_benchmark.mean_std(valids)))
+        mean_std.update(zip(('test_mean', 'test_std'), accuracy_benchmark.mean_std(tests)))
+        return dict(mean_std, seeds=list(range(len(valids))))
+    three = entry([0.55, 0.57, 0.59], [0.50, 0.52, 0.54])
+    assert accuracy_benchmark.accuracy_text(three, 3) == '57.0 ± 2.0 / 52.0 ± 2.0'
+    one = entry([0.5732], [0.5471])
+    assert accuracy_benchmark.accuracy_text(one, 1) == '57.32 / 54.71'  # zero-shot, or a 1-seed grid
+    assert accuracy_benchmark.accuracy_text(one, 3) == '57.32 / 54.71 (1 of 3 seeds)'
+    assert accuracy_benchmark.accuracy_text(None, 3) == 'not run'
 
 
 # smoke runs
