@@ -1,5 +1,5 @@
 """What the benchmarks share: paths, a float32 matmul peak, the analytic FLOP
-count of a BERT pass, training-step timing, batch-shape records, machine
+count of a BERT pass, timing in turns, batch-shape records, machine
 information and strict JSON / Markdown output.
 
 FLOPs (a multiply-add counts 2) of a BERT forward pass on a batch padded to
@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -121,37 +122,111 @@ def throughput(seconds, counts, peak_gflops, steps=None):
     return result
 
 
-class StepTimer(keras.callbacks.Callback):
-    """Wall time of the training steps after the first ``warmup`` ones
-    (input pipeline included), and of each of them alone."""
+class Turns:
+    """Round-robin turns of approaches measured in one run, one step each
+    (``run_in_turns``): the host's speed drifts over minutes on a shared
+    machine, and taken in turns every approach meets the same drift, where
+    one after the other the approach that ran at a slow moment alone pays."""
 
-    def __init__(self, warmup):
+    def __init__(self, names, dtype_policies=None):
+        self.order, self.turn = list(names), 0
+        self.condition = threading.Condition()
+        self.default_policy = keras.mixed_precision.global_policy()
+        self.dtype_policies = dtype_policies or {}
+
+    def wait(self, name):
+        with self.condition:
+            self.condition.wait_for(lambda: self.order[self.turn] == name)
+        # Keras' dtype policy is global, and bert4keras builds some layers
+        # when called (attention dropout): each job runs under its own
+        keras.mixed_precision.set_global_policy(self.dtype_policies.get(name, self.default_policy))
+
+    def done(self):
+        """The approach whose turn it was has taken its step."""
+        with self.condition:
+            self.turn = (self.turn + 1) % len(self.order)
+            self.condition.notify_all()
+
+    def leave(self, name):
+        """``name`` has finished (or failed): the others go on without it."""
+        with self.condition:
+            i = self.order.index(name)
+            del self.order[i]
+            if i < self.turn:
+                self.turn -= 1
+            if self.order:
+                self.turn %= len(self.order)
+            self.condition.notify_all()
+
+
+def run_in_turns(jobs, dtype_policies=None):
+    """Run ``{name: job(turns, name)}``, each in its own thread, taking steps
+    in turn in the order given; ``{name: result}``. A job waits for its turn
+    before its set-up and before each step, and ends each turn with
+    ``turns.done()``; in its turns Keras' global dtype policy is
+    ``dtype_policies[name]`` (default: the caller's). A failure in any job is
+    raised here."""
+    turns = Turns(jobs, dtype_policies)
+    results, errors = {}, []
+
+    def run(name, job):
+        try:
+            results[name] = job(turns, name)
+        except BaseException as e:  # noqa: B036  (re-raised in the caller's thread)
+            errors.append((name, e))
+        finally:
+            turns.leave(name)
+
+    threads = [threading.Thread(target=run, args=item, name=item[0]) for item in jobs.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keras.mixed_precision.set_global_policy(turns.default_policy)
+    if errors:
+        name, error = errors[0]
+        raise RuntimeError('%s failed: %s' % (name, error)) from error
+    return {name: results[name] for name in jobs}
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Each training step's wall time after the first ``warmup`` ones (input
+    pipeline included). With ``turns`` (``run_in_turns``), as job ``name``:
+    set-up and warm-up make the first turn (``start``), each timed step one."""
+
+    def __init__(self, warmup, turns=None, name=None):
         super().__init__()
-        self.warmup = warmup
-        self.started = self.ended = self.step_started = None
+        self.warmup, self.turns, self.name = warmup, turns, name
+        self.step_started = None
         self.step_seconds = []
 
+    def start(self, seed):
+        """Wait for the first turn, then seed NumPy's global generator (batch
+        orders are drawn from it) so they do not depend on the other jobs."""
+        if self.turns:
+            self.turns.wait(self.name)
+        np.random.seed(seed)
+
     def on_train_batch_begin(self, batch, logs=None):
-        if batch == self.warmup:
-            self.started = time.perf_counter()
+        if self.turns and batch >= self.warmup:
+            self.turns.wait(self.name)
         self.step_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.ended = time.perf_counter()
+        seconds = time.perf_counter() - self.step_started  # fit has synced the logs: the step is done
         if batch >= self.warmup:
-            self.step_seconds.append(round(self.ended - self.step_started, 3))
-
-    @property
-    def seconds(self):
-        return self.ended - self.started
+            self.step_seconds.append(seconds)
+        if self.turns and batch >= self.warmup - 1:
+            self.turns.done()
 
 
-def timed_fit(model, data, warmup, steps):
-    """Train ``warmup + steps`` steps with Keras ``fit``; (seconds of the last
-    ``steps``, each one's seconds)."""
-    timer = StepTimer(warmup)
+def timed_fit(model, data, warmup, steps, seed, turns=None, name=None):
+    """Train ``warmup + steps`` steps with Keras ``fit`` (``StepTimer``); the
+    seconds of each of the last ``steps``."""
+    timer = StepTimer(warmup, turns, name)
+    timer.start(seed)
     model.fit(data, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
-    return timer.seconds, timer.step_seconds
+    return timer.step_seconds
 
 
 def best_seconds(function, repeats):

@@ -15,7 +15,7 @@ and HF transformers on PyTorch, in one run, on the sentiment data:
             steps: PetDataGenerator (length-bucketed; and in shuffled order)
             + tf.data + loss on gathered positions against the reference
             generator + loss at every position, and
-            BertForMaskedLM on the reference's batches. --jit compiles
+            BertForMaskedLM on batches from the reference generator. --jit compiles
             pet_keras' training step with XLA (the others run as they are).
 
 --mixed-precision adds pet_keras under Keras' mixed_bfloat16 policy (rows
@@ -29,6 +29,12 @@ vocabulary, random weights written as a temporary Google checkpoint).
 Achieved GFLOP/s use the analytic count in benchmarks/common.py at the shapes
 actually run (padding included), against a float32 matmul peak measured at
 the start. Writes --out (JSON) and prints a Markdown table.
+
+The approaches take turns (common.run_in_turns): each scoring pass, and each
+timed training step, of one approach, then of the next, round-robin. A shared
+host's speed drifts over minutes; in turns every approach meets the same
+drift, where one after the other the approach running at a slow moment alone
+would pay for it.
 
     python benchmarks/speed.py                                   # full run (long)
     python benchmarks/speed.py --quick --skip-base --skip-hf     # smoke run
@@ -159,70 +165,101 @@ def compare_predictions(probs, reference):
             'max_prob_diff': float(np.abs(probs - reference).max())}
 
 
-def timed_passes(function, repeats):
-    """(result, first pass seconds, best seconds of the other passes)."""
-    started = time.perf_counter()
-    result = function()
-    first = time.perf_counter() - started
-    return result, first, common.best_seconds(function, repeats - 1)
+def timed_passes(function, repeats, turns, name):
+    """``repeats`` passes of ``function``, each in its own turn: (its result,
+    the first pass's seconds, the best of the others')."""
+    seconds = []
+    for _ in range(repeats):
+        turns.wait(name)
+        started = time.perf_counter()
+        result = function()
+        seconds.append(time.perf_counter() - started)
+        turns.done()
+    return result, seconds[0], min(seconds[1:])
 
 
-def score_pet(mlm, task, examples, args, peak, bucket=True, label_tokens_only=True):
+def pet_scoring(mlm, task, examples, args, peak, bucket=True, label_tokens_only=True):
+    """pet_keras' scoring, a job for ``common.run_in_turns`` → (probabilities,
+    measurement); the Scorer is built now, in the caller's dtype policy."""
     scorer = Scorer(mlm, task.pvp, batch_size=args.batch_size, bucket=bucket, label_tokens_only=label_tokens_only)
     encoded = [task.pvp.encode(e) for e in examples]
     shapes = [BatchShape.of(inputs[0], inputs[2] if label_tokens_only else None)
               for _, inputs in scorer.batches(encoded)]
     columns = len(task.pvp.label_token_ids) if label_tokens_only else task.config['vocab_size']
-    probs, first, seconds = timed_passes(lambda: scorer.predict_proba(examples, verbose=False), args.repeats)
     last_layer_at_positions = label_tokens_only and mlm.last_layer is not None  # scoring_model's path
-    result = throughput(seconds, totals(task.config, shapes, columns, 1, last_layer_at_positions), peak)
-    result.update(first_pass_seconds=round(first, 4), batches=len(shapes), bucket=bucket,
-                  label_tokens_only=label_tokens_only)
-    return probs, result
+
+    def job(turns, name):
+        probs, first, seconds = timed_passes(lambda: scorer.predict_proba(examples, verbose=False), args.repeats,
+                                             turns, name)
+        result = throughput(seconds, totals(task.config, shapes, columns, 1, last_layer_at_positions), peak)
+        result.update(first_pass_seconds=round(first, 4), batches=len(shapes), bucket=bucket,
+                      label_tokens_only=label_tokens_only)
+        return probs, result
+    return job
 
 
-def score_reference(model, task, examples, args, peak):
+def reference_scoring(model, task, examples, args, peak):
+    """The reference's scoring, a job for ``common.run_in_turns``."""
     generator = task.reference_generator(examples, args.batch_size, args.maxlen)
 
     def predict():
         generator.batch_shapes = []
         return reference_predict(model, generator, task.mask_idx, task.label_token_ids)
 
-    probs, first, seconds = timed_passes(predict, args.repeats)
-    result = throughput(seconds, totals(task.config, generator.batch_shapes, task.config['vocab_size']), peak)
-    result.update(first_pass_seconds=round(first, 4), batches=len(generator.batch_shapes))
-    return probs, result
+    def job(turns, name):
+        probs, first, seconds = timed_passes(predict, args.repeats, turns, name)
+        result = throughput(seconds, totals(task.config, generator.batch_shapes, task.config['vocab_size']), peak)
+        result.update(first_pass_seconds=round(first, 4), batches=len(generator.batch_shapes))
+        return probs, result
+    return job
 
 
-def train_pet(mlm, task, labeled, unlabeled, args, peak, steps, bucket=True):
-    np.random.seed(args.seed)
+def step_measurement(step_seconds, config, generator, warmup, columns, peak, last_layer_at_positions=False):
+    """Throughput of the timed training steps, from the shapes of the batches
+    ``generator`` made for them."""
+    shapes = generator.batch_shapes[warmup:warmup + len(step_seconds)]
+    result = throughput(sum(step_seconds), totals(config, shapes, columns, 3, last_layer_at_positions), peak,
+                        len(step_seconds))
+    result['step_seconds'] = [round(t, 3) for t in step_seconds]
+    return result
+
+
+def pet_training(mlm, task, labeled, unlabeled, args, peak, steps, bucket=True):
+    """pet_keras' semi-supervised training steps, a job for
+    ``common.run_in_turns``; the model is built now, in the caller's dtype policy."""
     generator = MeasuredPetGenerator(task.pvp, labeled, unlabeled, args.batch_size, seed=args.seed, bucket=bucket)
     model = mlm.training_model()
     model.compile(optimizer=Adam(args.lr), jit_compile=args.jit)
     data = generator.to_dataset(random=True) if args.pet_input == 'tf.data' else generator.forfit()
-    seconds, step_seconds = common.timed_fit(model, data, args.warmup_steps, steps)
-    shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
-    result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3, mlm.last_layer is not None),
-                        peak, steps)
-    result.update(jit_compile=args.jit, input=args.pet_input, bucket=bucket, step_seconds=step_seconds)
-    return result
+
+    def job(turns, name):
+        step_seconds = common.timed_fit(model, data, args.warmup_steps, steps, args.seed, turns, name)
+        result = step_measurement(step_seconds, task.config, generator, args.warmup_steps, task.config['vocab_size'],
+                                  peak, mlm.last_layer is not None)
+        result.update(jit_compile=args.jit, input=args.pet_input, bucket=bucket)
+        return result
+    return job
 
 
-def train_reference(model, task, labeled, unlabeled, args, peak, steps):
-    np.random.seed(args.seed)
+def reference_training(model, task, labeled, unlabeled, args, peak, steps):
+    """The reference's training steps, a job for ``common.run_in_turns``."""
     generator = task.reference_generator(labeled + unlabeled, args.batch_size, args.maxlen)
     train_model = reference_training_model(model)
     train_model.compile(optimizer=Adam(args.lr))
-    seconds, step_seconds = common.timed_fit(train_model, generator.forfit(), args.warmup_steps, steps)
-    shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
-    result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3), peak, steps)
-    result.update(step_seconds=step_seconds)
-    return result
+
+    def job(turns, name):
+        step_seconds = common.timed_fit(train_model, generator.forfit(), args.warmup_steps, steps, args.seed,
+                                        turns, name)
+        return step_measurement(step_seconds, task.config, generator, args.warmup_steps, task.config['vocab_size'],
+                                peak)
+    return job
 
 
 class HuggingFace:
-    """BertForMaskedLM on PyTorch (CPU) with the checkpoint's weights,
-    on the reference's batches."""
+    """BertForMaskedLM on PyTorch (CPU) with the checkpoint's weights, on
+    batches from the reference generator (in training, its random masks come
+    from NumPy's global generator, which the reference's job draws from too:
+    the same kind of batches, not the same ones; each job counts its own)."""
 
     def __init__(self, task, args):
         import torch
@@ -267,14 +304,15 @@ class HuggingFace:
         ids, segments = (self.torch.from_numpy(np.asarray(a, dtype='int64')) for a in inputs[:2])
         return ids, segments, (ids != 0).long()
 
-    def score(self, examples, peak):
+    def scoring(self, examples, peak):
+        """Its scoring, a job for ``common.run_in_turns``."""
         task, torch = self.task, self.torch
         generator = task.reference_generator(examples, self.args.batch_size, self.args.maxlen)
-        self.model.eval()
 
         def predict():
             generator.batch_shapes = []
             probs = []
+            self.model.eval()
             with torch.inference_mode():
                 for inputs, _ in generator:
                     ids, segments, mask = self.tensors(inputs)
@@ -283,38 +321,39 @@ class HuggingFace:
                     probs.append(torch.softmax(columns, -1).numpy())
             return np.concatenate(probs)
 
-        probs, first, seconds = timed_passes(predict, self.args.repeats)
-        result = throughput(seconds, totals(task.config, generator.batch_shapes, task.config['vocab_size']), peak)
-        result.update(first_pass_seconds=round(first, 4), batches=len(generator.batch_shapes))
-        return probs, result
+        def job(turns, name):
+            probs, first, seconds = timed_passes(predict, self.args.repeats, turns, name)
+            result = throughput(seconds, totals(task.config, generator.batch_shapes, task.config['vocab_size']), peak)
+            result.update(first_pass_seconds=round(first, 4), batches=len(generator.batch_shapes))
+            return probs, result
+        return job
 
-    def train(self, labeled, unlabeled, peak, steps):
-        """Adam steps with the loss at the predicted positions (labels -100 elsewhere)."""
+    def training(self, labeled, unlabeled, peak, steps):
+        """Adam steps with the loss at the predicted positions (labels -100
+        elsewhere), a job for ``common.run_in_turns``, timed as Keras' steps
+        are (``common.StepTimer``)."""
         torch, args, task = self.torch, self.args, self.task
-        np.random.seed(args.seed)
         generator = task.reference_generator(labeled + unlabeled, args.batch_size, args.maxlen)
-        batches = generator.forfit()
         optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr, eps=1e-6)
-        self.model.train()
-        started, step_seconds = None, []
-        for step in range(args.warmup_steps + steps):
-            if step == args.warmup_steps:
-                started = time.perf_counter()
-            step_started = time.perf_counter()
-            inputs, _ = next(batches)
-            ids, segments, mask = self.tensors(inputs)
-            labels = torch.from_numpy(np.where(inputs[2] > 0, inputs[2], -100).astype('int64'))
-            loss = self.model(input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            if step >= args.warmup_steps:
-                step_seconds.append(round(time.perf_counter() - step_started, 3))
-        seconds = time.perf_counter() - started
-        shapes = generator.batch_shapes[args.warmup_steps:args.warmup_steps + steps]
-        result = throughput(seconds, totals(task.config, shapes, task.config['vocab_size'], 3), peak, steps)
-        result.update(step_seconds=step_seconds)
-        return result
+
+        def job(turns, name):
+            timer = common.StepTimer(args.warmup_steps, turns, name)
+            timer.start(args.seed)
+            batches = generator.forfit()
+            self.model.train()
+            for step in range(args.warmup_steps + steps):
+                timer.on_train_batch_begin(step)
+                inputs, _ = next(batches)
+                ids, segments, mask = self.tensors(inputs)
+                labels = torch.from_numpy(np.where(inputs[2] > 0, inputs[2], -100).astype('int64'))
+                loss = self.model(input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                timer.on_train_batch_end(step)
+            return step_measurement(timer.step_seconds, task.config, generator, args.warmup_steps,
+                                    task.config['vocab_size'], peak)
+        return job
 
 
 def torch_matmul_peak_gflops(size, repeats=5):
@@ -363,53 +402,48 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
     part = {'checkpoint': common.portable_path(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
             'batch_size': args.batch_size, 'maxlen': args.maxlen}
 
-    # scoring
+    # scoring: the approaches take their passes in turns
     mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
     reference_model = build_reference_model(task.config_path, task.checkpoint_path)
-    scoring = {'examples': len(scored)}
-    print('scoring %d examples: reference' % len(scored), flush=True)
-    reference_probs, scoring['reference'] = score_reference(reference_model, task, scored, args, peak)
-    agreement = {}
+    jobs = {'reference': reference_scoring(reference_model, task, scored, args, peak)}
     for key, switches in (('pet_keras', {}), ('pet_keras_no_bucket', {'bucket': False}),
                           ('pet_keras_full_vocabulary', {'label_tokens_only': False})):
-        print('scoring: %s' % key, flush=True)
-        probs, scoring[key] = score_pet(mlm, task, scored, args, peak, **switches)
-        agreement[key] = compare_predictions(probs, reference_probs)
+        jobs[key] = pet_scoring(mlm, task, scored, args, peak, **switches)
     if args.mixed_precision:
-        print('scoring: %s' % MIXED, flush=True)
         with dtype_policy('mixed_bfloat16'):
             mixed_mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
-            probs, scoring[MIXED] = score_pet(mixed_mlm, task, scored, args, peaks['tensorflow_bfloat16'])
-        agreement[MIXED] = compare_predictions(probs, reference_probs)
-    hf = None
-    if with_hf:
-        print('scoring: hf_pytorch', flush=True)
-        hf = HuggingFace(task, args)
-        probs, scoring['hf_pytorch'] = hf.score(scored, peak)
-        agreement['hf_pytorch'] = compare_predictions(probs, reference_probs)
-    scoring['agreement_with_reference'] = agreement
+            jobs[MIXED] = pet_scoring(mixed_mlm, task, scored, args, peaks['tensorflow_bfloat16'])
+    hf = HuggingFace(task, args) if with_hf else None
+    if hf:
+        jobs['hf_pytorch'] = hf.scoring(scored, peak)
+    print('scoring %d examples, %d passes each, in turns: %s' % (len(scored), args.repeats, ', '.join(jobs)),
+          flush=True)
+    measured = common.run_in_turns(jobs, {MIXED: 'mixed_bfloat16'})
+    scoring = {'examples': len(scored)}
+    scoring.update((key, result) for key, (_, result) in measured.items())
+    reference_probs = measured['reference'][0]
+    scoring['agreement_with_reference'] = {key: compare_predictions(probs, reference_probs)
+                                           for key, (probs, _) in measured.items() if key != 'reference'}
     scoring['ratios'] = {'%s/reference' % k: ratio(scoring[k], scoring['reference'], 'rows_per_s')
                          for k in scoring if k.startswith(('pet_keras', 'hf'))}
     if hf:
         scoring['ratios']['pet_keras/hf_pytorch'] = ratio(scoring['pet_keras'], scoring['hf_pytorch'], 'rows_per_s')
     part['scoring'] = scoring
 
-    # training
-    training = {'labeled': len(labeled), 'unlabeled': len(unlabeled), 'warmup_steps': args.warmup_steps}
-    print('training %d steps: pet_keras' % train_steps, flush=True)
-    training['pet_keras'] = train_pet(mlm, task, labeled, unlabeled, args, peak, train_steps)
-    print('training: pet_keras_no_bucket', flush=True)
-    training['pet_keras_no_bucket'] = train_pet(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)
+    # training: the approaches take their steps in turns
+    jobs = {'pet_keras': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps),
+            'pet_keras_no_bucket': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)}
     if args.mixed_precision:
-        print('training: %s' % MIXED, flush=True)
         with dtype_policy('mixed_bfloat16'):
-            training[MIXED] = train_pet(mixed_mlm, task, labeled, unlabeled, args, peaks['tensorflow_bfloat16'],
-                                        train_steps)
-    print('training: reference', flush=True)
-    training['reference'] = train_reference(reference_model, task, labeled, unlabeled, args, peak, train_steps)
+            jobs[MIXED] = pet_training(mixed_mlm, task, labeled, unlabeled, args, peaks['tensorflow_bfloat16'],
+                                       train_steps)
+    jobs['reference'] = reference_training(reference_model, task, labeled, unlabeled, args, peak, train_steps)
     if hf:
-        print('training: hf_pytorch', flush=True)
-        training['hf_pytorch'] = hf.train(labeled, unlabeled, peak, train_steps)
+        jobs['hf_pytorch'] = hf.training(labeled, unlabeled, peak, train_steps)
+    print('training %d steps each after %d warm-up, in turns: %s' % (train_steps, args.warmup_steps, ', '.join(jobs)),
+          flush=True)
+    training = {'labeled': len(labeled), 'unlabeled': len(unlabeled), 'warmup_steps': args.warmup_steps}
+    training.update(common.run_in_turns(jobs, {MIXED: 'mixed_bfloat16'}))
     training['ratios'] = {'%s/reference' % k: ratio(training[k], training['reference'], 'tokens_per_s')
                           for k in training if k in ('pet_keras', 'pet_keras_no_bucket', MIXED, 'hf_pytorch')}
     if hf:

@@ -159,6 +159,46 @@ def test_reference_loss_equals_the_gathered_loss(sharp_checkpoint):
     assert accuracy == pytest.approx(ref_accuracy, abs=1e-6)
 
 
+# measuring in turns
+
+def test_run_in_turns_interleaves_steps_in_order_and_applies_each_jobs_dtype_policy():
+    log = []
+
+    def job(steps):
+        def run(turns, name):
+            for step in range(steps):
+                turns.wait(name)
+                log.append((name, step, compat.keras.mixed_precision.global_policy().name))
+                turns.done()
+            return steps
+        return run
+
+    results = common.run_in_turns({'a': job(3), 'b': job(1), 'c': job(2)}, {'b': 'mixed_bfloat16'})
+    assert list(results.items()) == [('a', 3), ('b', 1), ('c', 2)]  # the jobs' order, not their finishing order
+    assert [(n, s) for n, s, _ in log] == [('a', 0), ('b', 0), ('c', 0), ('a', 1), ('c', 1), ('a', 2)]
+    assert {p for n, _, p in log if n == 'b'} == {'mixed_bfloat16'}
+    assert {p for n, _, p in log if n != 'b'} == {'float32'}
+    assert compat.keras.mixed_precision.global_policy().name == 'float32'  # restored
+
+
+def test_run_in_turns_raises_a_failing_job_without_stalling_the_others():
+    done = []
+
+    def failing(turns, name):
+        turns.wait(name)
+        raise ValueError('bad batch')
+
+    def steady(turns, name):
+        for _ in range(3):
+            turns.wait(name)
+            turns.done()
+        done.append(name)
+
+    with pytest.raises(RuntimeError, match='failing failed: bad batch'):
+        common.run_in_turns({'failing': failing, 'steady': steady})
+    assert done == ['steady']
+
+
 # what speed.py computes
 
 def test_flop_formula_matches_torch_flop_counter():
