@@ -80,6 +80,7 @@ QUICK = {'score_examples': 64, 'train_steps': 2, 'warmup_steps': 1, 'base_score_
 DEFAULTS = {'score_examples': None, 'train_steps': 20, 'warmup_steps': 3, 'base_score_examples': 256,
             'base_train_steps': 3, 'maxlen': 128, 'repeats': 2, 'matmul_size': 2048}
 MIXED = 'pet_keras_mixed_bfloat16'
+MIXED_POLICIES = {MIXED: 'mixed_bfloat16'}  # the dtype policy each job needs in its turns
 TIE = 1e-4  # label probabilities closer than this are a tie: either argmax is right
 # settings that are paths: recorded relative to the repository
 PATH_SETTINGS = ('checkpoint_dir', 'data_dir', 'base_vocab', 'out')
@@ -198,13 +199,15 @@ def pet_scoring(mlm, task, examples, args, peak, bucket=True, label_tokens_only=
     return job
 
 
-def reference_scoring(model, task, examples, args, peak):
-    """The reference's scoring, a job for ``common.run_in_turns``."""
+def full_vocabulary_scoring(predict_batches, task, examples, args, peak):
+    """Scoring that computes the vocabulary at every position of the
+    reference generator's batches (``predict_batches(generator)`` → label
+    probabilities), a job for ``common.run_in_turns``."""
     generator = task.reference_generator(examples, args.batch_size, args.maxlen)
 
     def predict():
         generator.batch_shapes = []
-        return reference_predict(model, generator, task.mask_idx, task.label_token_ids)
+        return predict_batches(generator)
 
     def job(turns, name):
         probs, first, seconds = timed_passes(predict, args.repeats, turns, name)
@@ -212,6 +215,13 @@ def reference_scoring(model, task, examples, args, peak):
         result.update(first_pass_seconds=round(first, 4), batches=len(generator.batch_shapes))
         return probs, result
     return job
+
+
+def reference_scoring(model, task, examples, args, peak):
+    """The reference's scoring, a job for ``common.run_in_turns``."""
+    return full_vocabulary_scoring(
+        lambda generator: reference_predict(model, generator, task.mask_idx, task.label_token_ids),
+        task, examples, args, peak)
 
 
 def step_measurement(step_seconds, config, generator, warmup, columns, peak, last_layer_at_positions=False):
@@ -307,12 +317,10 @@ class HuggingFace:
     def scoring(self, examples, peak):
         """Its scoring, a job for ``common.run_in_turns``."""
         task, torch = self.task, self.torch
-        generator = task.reference_generator(examples, self.args.batch_size, self.args.maxlen)
+        self.model.eval()
 
-        def predict():
-            generator.batch_shapes = []
+        def predict(generator):
             probs = []
-            self.model.eval()
             with torch.inference_mode():
                 for inputs, _ in generator:
                     ids, segments, mask = self.tensors(inputs)
@@ -321,12 +329,7 @@ class HuggingFace:
                     probs.append(torch.softmax(columns, -1).numpy())
             return np.concatenate(probs)
 
-        def job(turns, name):
-            probs, first, seconds = timed_passes(predict, self.args.repeats, turns, name)
-            result = throughput(seconds, totals(task.config, generator.batch_shapes, task.config['vocab_size']), peak)
-            result.update(first_pass_seconds=round(first, 4), batches=len(generator.batch_shapes))
-            return probs, result
-        return job
+        return full_vocabulary_scoring(predict, task, examples, self.args, peak)
 
     def training(self, labeled, unlabeled, peak, steps):
         """Adam steps with the loss at the predicted positions (labels -100
@@ -410,7 +413,7 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
                           ('pet_keras_full_vocabulary', {'label_tokens_only': False})):
         jobs[key] = pet_scoring(mlm, task, scored, args, peak, **switches)
     if args.mixed_precision:
-        with dtype_policy('mixed_bfloat16'):
+        with dtype_policy(MIXED_POLICIES[MIXED]):
             mixed_mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
             jobs[MIXED] = pet_scoring(mixed_mlm, task, scored, args, peaks['tensorflow_bfloat16'])
     hf = HuggingFace(task, args) if with_hf else None
@@ -418,7 +421,7 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
         jobs['hf_pytorch'] = hf.scoring(scored, peak)
     print('scoring %d examples, %d passes each, in turns: %s' % (len(scored), args.repeats, ', '.join(jobs)),
           flush=True)
-    measured = common.run_in_turns(jobs, {MIXED: 'mixed_bfloat16'})
+    measured = common.run_in_turns(jobs, MIXED_POLICIES)
     scoring = {'examples': len(scored)}
     scoring.update((key, result) for key, (_, result) in measured.items())
     reference_probs = measured['reference'][0]
@@ -434,7 +437,7 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
     jobs = {'pet_keras': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps),
             'pet_keras_no_bucket': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)}
     if args.mixed_precision:
-        with dtype_policy('mixed_bfloat16'):
+        with dtype_policy(MIXED_POLICIES[MIXED]):
             jobs[MIXED] = pet_training(mixed_mlm, task, labeled, unlabeled, args, peaks['tensorflow_bfloat16'],
                                        train_steps)
     jobs['reference'] = reference_training(reference_model, task, labeled, unlabeled, args, peak, train_steps)
@@ -443,7 +446,7 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
     print('training %d steps each after %d warm-up, in turns: %s' % (train_steps, args.warmup_steps, ', '.join(jobs)),
           flush=True)
     training = {'labeled': len(labeled), 'unlabeled': len(unlabeled), 'warmup_steps': args.warmup_steps}
-    training.update(common.run_in_turns(jobs, {MIXED: 'mixed_bfloat16'}))
+    training.update(common.run_in_turns(jobs, MIXED_POLICIES))
     training['ratios'] = {'%s/reference' % k: ratio(training[k], training['reference'], 'tokens_per_s')
                           for k in training if k in ('pet_keras', 'pet_keras_no_bucket', MIXED, 'hf_pytorch')}
     if hf:
