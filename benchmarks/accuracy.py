@@ -12,15 +12,18 @@ fine-tuned classifier, for one checkpoint (default: the embedded model).
              examples and model: the baseline
 
 Every cell trains with pet_keras.train.fit_pet (or fit_classifier) as the
-scripts do, reporting validation accuracy at the best epoch and test accuracy
-there. Trained cells run each seed (mean ± sample std); zero-shot runs once.
+scripts do, under the same budget (pet_keras.budget: at most --steps steps,
+validation every --eval-every, stop after --patience evaluations without a
+better one) and the same learning-rate default (per mode; --lr overrides),
+reporting validation accuracy at the best evaluation and test accuracy of
+those weights, with the validation curve. Trained cells run each seed (mean ± sample std); zero-shot runs once.
 Results are saved after every cell to <out>/accuracy.json, so a run resumes
 where it stopped (done cells are skipped; settings and checkpoint weights
 must match); the tables
 go to <out>/accuracy.md and a chart to <out>/accuracy.png (with matplotlib).
 
     python benchmarks/accuracy.py                                       # everything (long)
-    python benchmarks/accuracy.py --tasks sentiment --patterns P1 --seeds 1 --epochs 1 --max-unlabeled 1000
+    python benchmarks/accuracy.py --tasks sentiment --patterns P1 --seeds 1 --modes few-shot classifier --lr 3e-4
     python benchmarks/accuracy.py --quick                               # smoke run
     python benchmarks/accuracy.py --table-only                          # the tables of what is done
 
@@ -41,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
 
-from pet_keras import cli  # noqa: E402
+from pet_keras import budget, cli  # noqa: E402
 from pet_keras.classifier import build_classifier, fit_classifier  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.data import TNEWS_FILES, TNEWS_LABELS, load_sentiment, read_news, split_labeled  # noqa: E402
@@ -59,10 +62,11 @@ TASKS = {
 }
 # the TNEWS file names scripts/news.py accepts, FewCLUE's first
 # --quick: a smoke run
-QUICK = {'seeds': 1, 'epochs': 1, 'max_unlabeled': 256, 'max_eval': 256}
-DEFAULTS = {'seeds': 3, 'epochs': 10, 'max_unlabeled': None, 'max_eval': None}
+QUICK = {'seeds': 1, 'steps': 4, 'eval_every': 2, 'max_unlabeled': 256, 'max_eval': 256}
+DEFAULTS = {'seeds': 3, 'steps': budget.STEPS, 'eval_every': budget.EVAL_EVERY, 'max_unlabeled': None,
+            'max_eval': None}
 # the settings every cell of one accuracy.json shares (a resumed run must match)
-SHARED_SETTINGS = ('checkpoint_dir', 'model', 'sentiment_dir', 'tnews_dir', 'epochs', 'patience', 'lr',
+SHARED_SETTINGS = ('checkpoint_dir', 'model', 'sentiment_dir', 'tnews_dir', 'steps', 'eval_every', 'patience', 'lr',
                    'batch_size', 'mask_rate', 'maxlen', 'max_unlabeled', 'max_eval')
 
 
@@ -77,9 +81,11 @@ def parse_args(argv=None):
     p.add_argument('--modes', nargs='+', choices=list(MODES) + [CLASSIFIER], default=list(MODES) + [CLASSIFIER],
                    help='PET modes and the classifier baseline (default all; tnews has no unsupervised)')
     p.add_argument('--seeds', type=int, help='seeds 0..N-1 per trained cell (default 3)')
-    p.add_argument('--epochs', type=int, help='at most this many epochs, early stopping (default 10)')
-    p.add_argument('--patience', type=int, default=3)
-    p.add_argument('--lr', type=float, default=1e-4)
+    p.add_argument('--steps', type=int, help='at most this many optimizer steps (default %d)' % budget.STEPS)
+    p.add_argument('--eval-every', type=int, help='validation every N steps (default %d)' % budget.EVAL_EVERY)
+    p.add_argument('--patience', type=int, default=budget.PATIENCE,
+                   help='stop after N evaluations without a better validation accuracy (default %d)' % budget.PATIENCE)
+    p.add_argument('--lr', type=float, help='learning rate of every cell (default: pet_keras.budget\'s, per mode)')
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--mask-rate', type=float, default=0.15)
     p.add_argument('--maxlen', type=int, help='default: sentiment 128, tnews 64 (as the scripts)')
@@ -88,7 +94,7 @@ def parse_args(argv=None):
     p.add_argument('--sentiment-dir', default=str(common.SENTIMENT_DIR))
     p.add_argument('--tnews-dir', default=str(common.TNEWS_DIR))
     p.add_argument('--out', default=str(common.REPO / 'results'), help='folder for accuracy.json/.md/.png')
-    p.add_argument('--quick', action='store_true', help='1 seed, 1 epoch, the first pattern, small data')
+    p.add_argument('--quick', action='store_true', help='1 seed, 4 steps, the first pattern, small data')
     p.add_argument('--table-only', action='store_true',
                    help='write the tables and chart from <out>/accuracy.json; run no cell')
     args = p.parse_args(argv)
@@ -170,20 +176,23 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir):
     if labeled or unlabeled:
         generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=seed)
     mlm = build_mlm(ckpt.config_path, ckpt.checkpoint_path, model=args.model, dict_path=ckpt.dict_path)
-    results = fit_pet(mlm, pvp, generator, task.valid, task.test, epochs=args.epochs if generator else 0,
-                      learning_rate=args.lr, patience=args.patience, out_dir=out_dir, verbose=2)
-    return {'valid': results['valid'], 'test': results['test'], 'best_epoch': results['best_epoch'],
-            'zero_shot': results['zero_shot'], 'epochs': results['epochs'],
+    results = fit_pet(mlm, pvp, generator, task.valid, task.test, steps=args.steps, eval_every=args.eval_every,
+                      patience=args.patience, learning_rate=args.lr, out_dir=out_dir, verbose=2)
+    return {'valid': results['valid'], 'test': results['test'], 'best_step': results['best_step'],
+            'learning_rate': results['budget']['learning_rate'], 'zero_shot': results['zero_shot'],
+            'evaluations': results['evaluations'],
             'labeled': len(labeled), 'unlabeled': len(unlabeled), 'template': task.templates[pattern]}
 
 
 def run_classifier(task, seed, ckpt, args, out_dir):
     model = build_classifier(ckpt.config_path, ckpt.checkpoint_path, len(task.labels), model=args.model)
     results = fit_classifier(model, ckpt.tokenizer, task.labels, task.labeled, task.valid, task.test,
-                             epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-                             maxlen=task.maxlen, patience=args.patience, out_dir=out_dir, verbose=2)
-    return {'valid': results['valid'], 'test': results['test'], 'best_epoch': results['best_epoch'],
-            'epochs': results['epochs'], 'labeled': len(task.labeled), 'unlabeled': 0}
+                             steps=args.steps, eval_every=args.eval_every, patience=args.patience,
+                             learning_rate=args.lr, batch_size=args.batch_size, maxlen=task.maxlen, out_dir=out_dir,
+                             verbose=2)
+    return {'valid': results['valid'], 'test': results['test'], 'best_step': results['best_step'],
+            'learning_rate': results['budget']['learning_rate'], 'zero_shot': results['zero_shot'],
+            'evaluations': results['evaluations'], 'labeled': len(task.labeled), 'unlabeled': 0}
 
 
 def run_cell(task, mode, pattern, seed, ckpt, args):
@@ -242,12 +251,14 @@ def markdown(results, tasks):
     # the most seeds any trained cell has: cells with fewer are partial (zero-shot runs once)
     seeds = max([len(e['seeds']) for key, e in summary.items() if '/zero-shot/' not in key], default=1)
     lines = ['# PET accuracy', '',
-             'Made by %s. Checkpoint `%s`; at most %d epochs (patience %d), lr %g, batch %d. Each cell: '
-             'validation / test accuracy (%%) at the best validation epoch; several seeds: mean ± sample std. '
-             'Zero-shot runs once (it has no randomness).'
+             'Made by %s. Checkpoint `%s`; at most %d steps, validation every %d, stop after %d evaluations '
+             'without a better one; lr %s; batch %d. Each cell: validation accuracy (%%) at the best evaluation / '
+             'test accuracy of those weights; several seeds: mean ± sample std. Zero-shot runs once (it has no '
+             'randomness).'
              % ('; '.join('`%s`' % c for c in results['commands']), results['settings']['checkpoint_dir'],
-                results['settings']['epochs'],
-                results['settings']['patience'], results['settings']['lr'], results['settings']['batch_size'])]
+                results['settings']['steps'], results['settings']['eval_every'], results['settings']['patience'],
+                '%g' % results['settings']['lr'] if results['settings']['lr'] else 'the default of each mode',
+                results['settings']['batch_size'])]
     for task in tasks:
         modes = [m for m in TASKS[task.name]['modes'] if m in task.modes]
         sizes = task.sizes()

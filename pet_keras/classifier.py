@@ -5,26 +5,29 @@ and the student of distillation, trained on an ensemble's soft labels. Targets
 are label distributions, so hard labels (one-hot) and soft labels go through
 one loss, the categorical cross-entropy.
 """
-import json
 import os
 import time
 
 import numpy as np
 import tensorflow as tf
 
+from pet_keras import budget
 from pet_keras.compat import keras
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
-from pet_keras.model import check_checkpoint
+from pet_keras.model import check_checkpoint, load_config
+from pet_keras.train import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, write_json, write_text
 
-CLASSIFIER_WEIGHTS = 'classifier_weights.h5'
+CLASSIFIER_WEIGHTS = 'classifier_weights.h5'  # Keras h5 by layer name: the backbone and the dense layer
+CLASSIFIER_SPEC = 'classifier.json'  # labels, input fields, maxlen, model family: what load() needs
 
 
 def build_classifier(config_path, checkpoint_path, num_labels, model='bert', dropout_rate=0.1):
     """A Keras model on [token ids, segment ids] returning label probabilities.
     The backbone is loaded from the checkpoint (checked as for PET; the MLM
-    head is not needed); the dense layer starts random."""
+    head is not needed); the dense layer starts random. The paths are kept
+    on the model: ``fit_classifier`` writes a run folder with them."""
     transformer = build_transformer_model(config_path, None, model=model, return_keras_model=False)
     if checkpoint_path is not None:
         transformer.load_weights_from_checkpoint(
@@ -33,7 +36,9 @@ def build_classifier(config_path, checkpoint_path, num_labels, model='bert', dro
     cls = keras.layers.Dropout(dropout_rate, name='Classifier-Dropout')(cls)
     probs = keras.layers.Dense(num_labels, activation='softmax', kernel_initializer=transformer.initializer,
                                dtype='float32', name='Classifier')(cls)  # float32 probabilities under mixed precision
-    return keras.Model(transformer.model.inputs, probs, name='classifier')
+    classifier = keras.Model(transformer.model.inputs, probs, name='classifier')
+    classifier.config_path, classifier.checkpoint_path, classifier.model_family = config_path, checkpoint_path, model
+    return classifier
 
 
 def encode_fields(tokenizer, example, maxlen):
@@ -112,19 +117,27 @@ def one_hot(examples, labels):
     return np.eye(len(labels), dtype='float32')[[labels.index(e.label) for e in examples]]
 
 
-def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=None, epochs=10,
-                   learning_rate=1e-4, batch_size=32, maxlen=128, patience=None, out_dir=None, verbose=1):
+def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=None, steps=budget.STEPS,
+                   eval_every=budget.EVAL_EVERY, patience=budget.PATIENCE, learning_rate=None, batch_size=32,
+                   maxlen=128, out_dir=None, settings=None, verbose=1):
     """Fine-tune ``model`` (``build_classifier``) on ``train`` examples with
     ``targets`` (examples × labels distributions; default: their one-hot
-    labels), keeping the weights with the best validation accuracy; with
-    ``patience``, stopping early as ``fit_pet`` does.
+    labels) under fit_pet's budget: at most ``steps`` steps, validation every
+    ``eval_every``, stopping after ``patience`` evaluations without a better
+    one, keeping the best weights; test accuracy once, on them.
+    ``learning_rate`` defaults to ``budget.default_learning_rate('classifier', ...)``.
+    ``out_dir`` becomes a run folder ``pet_keras.predict.load`` opens
+    (classifier.json, classifier_weights.h5, bert_config.json, vocab.txt, results.json).
     Returns the results dict (also written to ``out_dir/results.json``)."""
-    from pet_keras.train import AtomicModelCheckpoint, Evaluator, early_stopping
-
+    budget.check(steps, eval_every, patience)
+    if steps < 1:
+        raise ValueError('the classifier trains: steps must be at least 1, got %d' % steps)
     started = time.time()
     out_dir = out_dir or 'runs/classifier'
     os.makedirs(out_dir, exist_ok=True)
     labels = list(labels)
+    if learning_rate is None:
+        learning_rate = budget.default_learning_rate('classifier', getattr(model, 'checkpoint_path', None))
     targets = one_hot(train, labels) if targets is None else np.asarray(targets, dtype='float32')
     if targets.shape != (len(train), len(labels)):
         raise ValueError('targets must have shape %s, got %s' % ((len(train), len(labels)), targets.shape))
@@ -132,18 +145,35 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
     scorer = ClassifierScorer(model, tokenizer, labels, maxlen)
     best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
     model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
+    zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
     model.save_weights(best_path)
-    evaluator = Evaluator(scorer, valid, test)
-    model.fit(generator.to_dataset(), steps_per_epoch=len(generator), epochs=epochs, verbose=verbose,
+    evaluator = Evaluator(scorer, valid, eval_every)
+    model.fit(generator.to_dataset(), steps_per_epoch=eval_every, epochs=budget.evaluations(steps, eval_every),
+              verbose=verbose,
               callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
                          AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
-                                               save_weights_only=True)] + early_stopping(patience))
+                                               save_weights_only=True, initial_value_threshold=zero_valid)]
+              + early_stopping(patience))
     model.load_weights(best_path)
-    scored = [r for r in evaluator.history if r.get('valid') is not None]
-    best = max(scored, key=lambda r: r['valid']) if scored else {'epoch': 0, 'valid': None, 'test': None}
-    results = {'labels': labels, 'train_examples': len(train), 'epochs': evaluator.history,
-               'best_epoch': best['epoch'], 'valid': best['valid'], 'test': best.get('test'),
+    best_step, best_valid = best_evaluation(zero_valid, evaluator.history)
+    results = {'settings': settings or {}, 'labels': labels, 'train_examples': len(train),
+               'budget': {'steps': steps, 'eval_every': eval_every, 'patience': patience,
+                          'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None},
+               'zero_shot': {'valid': zero_valid}, 'evaluations': evaluator.history, 'best_step': best_step,
+               'valid': best_valid, 'test': scorer.accuracy(test, verbose=False) if test else None,
                'wall_seconds': round(time.time() - started, 1)}
-    with open(os.path.join(out_dir, 'results.json'), 'w', encoding='utf-8') as f:
-        json.dump(results, f, ensure_ascii=False, indent=2, allow_nan=False)
+    save_run_folder(model, tokenizer, out_dir, labels, list(train[0].fields), maxlen)
+    write_json(os.path.join(out_dir, 'results.json'), results)
+    print('best step %d: valid %.4f, test %s; results in %s'
+          % (best_step, best_valid, '%.4f' % results['test'] if results['test'] is not None else '-',
+             os.path.join(out_dir, 'results.json')))
     return results
+
+
+def save_run_folder(model, tokenizer, out_dir, labels, fields, maxlen):
+    """What ``load`` needs besides the weights: the config, the tokenizer's vocabulary and classifier.json."""
+    write_json(os.path.join(out_dir, 'bert_config.json'), load_config(model.config_path))
+    vocab = sorted(tokenizer._token_dict, key=tokenizer._token_dict.get)  # one token a line, in id order
+    write_text(os.path.join(out_dir, 'vocab.txt'), ''.join(token + '\n' for token in vocab))
+    write_json(os.path.join(out_dir, CLASSIFIER_SPEC), {'labels': labels, 'fields': fields, 'maxlen': maxlen,
+                                                        'model': model.model_family})

@@ -5,15 +5,20 @@ import os
 import sys
 from pathlib import Path
 
+from pet_keras import budget
+from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.pattern import AGGREGATIONS, Verbalizer
 from pet_keras.train import MODES
 
-EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chinese_bert_mini_pet'
+CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier baseline
 
 
-def parser(description, patterns, default_pattern, data_help, several_patterns=False):
+def parser(description, patterns, default_pattern, data_help, several_patterns=False, labeled_fraction=0.01,
+           maxlen=128):
     """An argparse parser with the flags every PET script takes; with
-    ``several_patterns`` it takes ``--patterns`` (a list) instead of ``--pattern``."""
+    ``several_patterns`` (an ensemble) it takes ``--patterns`` (a list)
+    instead of ``--pattern``, and no classifier mode. ``labeled_fraction``
+    and ``maxlen`` are the script's defaults."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     m = p.add_argument_group('model (bert4keras names; default: the embedded checkpoint)')
     m.add_argument('--checkpoint-dir', help='a folder with bert_config.json, bert_model.ckpt.*, vocab.txt '
@@ -27,23 +32,25 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
     d = p.add_argument_group('data')
     d.add_argument('--data-dir', help=data_help)
-    d.add_argument('--labeled-fraction', type=float, default=0.01,
-                   help='fraction of the training file kept labeled; the rest is unlabeled (default 0.01)')
+    d.add_argument('--labeled-fraction', type=float, default=labeled_fraction,
+                   help='fraction of the training file kept labeled; the rest is unlabeled (default %g)'
+                   % labeled_fraction)
     d.add_argument('--split-seed', type=int, default=None,
                    help='pick the labeled rows at random with this seed (default: the first rows, as the reference)')
     t = p.add_argument_group('task')
-    t.add_argument('--mode', choices=MODES, default='few-shot',
+    t.add_argument('--mode', choices=MODES + (() if several_patterns else (CLASSIFIER,)), default='few-shot',
                    help='zero-shot: no training; unsupervised: MLM on the unlabeled text, then zero-shot; '
-                        'few-shot: labeled only; semi-supervised: labeled + unlabeled (default few-shot)')
+                        'few-shot: labeled only; semi-supervised: labeled + unlabeled; classifier: a [CLS] '
+                        'classifier fine-tuned on the labeled examples, the baseline (default few-shot)')
     presets = ', '.join('%s = %s' % kv for kv in patterns.items())
     if several_patterns:
         t.add_argument('--patterns', nargs='+', default=list(patterns),
                        help='presets (%s) or templates with a ____ slot (default: all presets)' % presets)
     else:
         t.add_argument('--pattern', default=default_pattern,
-                       help='a preset (%s) or a template with a ____ slot and {text}, e.g. "____满意。{text}" '
-                            '(default %s)' % (presets, default_pattern))
-    t.add_argument('--maxlen', type=int, default=128)
+                       help='a preset (%s) or a template with a ____ slot and the task\'s fields (default %s)'
+                       % (presets, default_pattern))
+    t.add_argument('--maxlen', type=int, default=maxlen, help='tokens per example (default %d)' % maxlen)
     t.add_argument('--label-words', default=None,
                    help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
                         '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: the script\'s '
@@ -54,24 +61,37 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     t.add_argument('--calibrate', action='store_true',
                    help='contextual calibration: divide the label probabilities by those of content-free inputs '
                         '(the pattern with empty and "N/A" text), then renormalise')
-    r = p.add_argument_group('training')
-    r.add_argument('--epochs', type=int, default=10, help='epochs to train; the best one is kept')
-    r.add_argument('--patience', type=int, default=None,
-                   help='stop early after this many epochs without a better validation accuracy '
-                        '(default: no early stopping, as the reference)')
+    r = p.add_argument_group('training (README, "Training budget")')
+    r.add_argument('--steps', type=int, default=budget.STEPS,
+                   help='at most this many optimizer steps; the best evaluation is kept (default %d)' % budget.STEPS)
+    r.add_argument('--eval-every', type=int, default=budget.EVAL_EVERY,
+                   help='validation accuracy every N steps (default %d)' % budget.EVAL_EVERY)
+    r.add_argument('--patience', type=int, default=budget.PATIENCE,
+                   help='stop after N evaluations without a better validation accuracy (default %d; 0: never stop '
+                        'early)' % budget.PATIENCE)
     r.add_argument('--batch-size', type=int, default=32)
-    r.add_argument('--lr', type=float, default=1e-4, help='learning rate (Adam)')
+    r.add_argument('--lr', type=float, default=None,
+                   help='learning rate (Adam); default: for the embedded model the rate chosen on validation for '
+                        'the mode (%s), for any other checkpoint %g, the reference\'s'
+                        % (', '.join('%s %g' % kv for kv in budget.EMBEDDED_LEARNING_RATES.items()),
+                           budget.REFERENCE_LEARNING_RATE))
     r.add_argument('--mask-rate', type=float, default=0.15, help='random extra masking of training text')
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument('--out', default=None, help='output folder (default runs/<script>-<mode>-<pattern>)')
     r.add_argument('--tensorboard', action='store_true', help='write TensorBoard logs to <out>/tensorboard')
     r.add_argument('--resume', action='store_true',
-                   help='continue the interrupted run in --out after its last completed epoch (same flags; '
-                        '--epochs may change)')
+                   help='continue the interrupted run in --out after its last evaluation (same flags; '
+                        '--steps and --patience may change)')
     r.add_argument('--distribute', choices=DISTRIBUTE, default=None,
                    help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
                         '(multi-worker); --batch-size is the global batch')
     return p
+
+
+def budget_args(args):
+    """``fit_pet``'s and ``fit_classifier``'s budget and learning rate from the flags."""
+    return {'steps': args.steps, 'eval_every': args.eval_every, 'patience': args.patience or None,
+            'learning_rate': args.lr}
 
 
 DISTRIBUTE = ('mirrored', 'multi-worker')

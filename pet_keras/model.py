@@ -295,5 +295,6 @@ def build_mlm(config_path, checkpoint_path=None, model='bert', allow_random_mlm_
         transformer.load_weights_from_checkpoint(checkpoint_path, mapping=mapping)
     mlm = MaskedLM(transformer)
     mlm.config = config
+    mlm.checkpoint_path = checkpoint_path  # the default learning rate depends on it (pet_keras.budget)
     mlm.dict_path = dict_path
     return mlm

