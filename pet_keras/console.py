@@ -30,7 +30,7 @@ def input_format(path, given=None):
 
 def text_examples(path, fields):
     if len(fields) != 1:
-        raise ValueError('%s: the pattern has fields %s; plain text gives one per line: use --format jsonl or tsv'
+        raise ValueError('%s: the model reads fields %s; plain text gives one per line: use --format jsonl or tsv'
                          % (path, ', '.join(fields)))
     examples, skipped = [], 0
     for number, line in read_lines(path):

@@ -311,6 +311,33 @@ def test_speed_quick_run(sharp_checkpoint, data_dirs, tmp_path):
     assert {'%s/reference' % speed.MIXED} <= set(scoring['ratios']) & set(training['ratios'])
 
 
+def test_lr_sweep_chooses_on_validation_and_draws_curves(sharp_checkpoint, data_dirs, tmp_path):
+    args = ['--quick', '--maxlen', 48, '--modes', 'few-shot', 'classifier', '--lrs', '3e-3', '0',
+            '--checkpoint-dir', sharp_checkpoint, '--sentiment-dir', data_dirs / 'sentiment', '--out', tmp_path]
+    result = run('lr_sweep.py', *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    saved = json.loads((tmp_path / 'lr_sweep.json').read_text(encoding='utf-8'))
+    assert sorted(saved['cells']) == ['classifier/lr0', 'classifier/lr0.003', 'few-shot/lr0', 'few-shot/lr0.003']
+    assert saved['settings']['steps'] == 4 and saved['settings']['checkpoint_dir'] == os.path.relpath(sharp_checkpoint,
+                                                                                                     REPO)
+    for key, cell in saved['cells'].items():
+        assert cell['learning_rate'] == cell['lr'] and [r['step'] for r in cell['evaluations']] == [2, 4], key
+    # at rate 0 the weights never move: every evaluation is the untrained model's
+    assert {r['valid'] for r in saved['cells']['few-shot/lr0']['evaluations']} == \
+        {saved['cells']['few-shot/lr0']['zero_shot']['valid']}
+    table = (tmp_path / 'lr_sweep.md').read_text(encoding='utf-8')
+    for mode in ('few-shot', 'classifier'):
+        cells = [saved['cells']['%s/lr%s' % (mode, lr)] for lr in ('0', '0.003')]
+        best = max(cells, key=lambda c: c['valid'])
+        assert '**%.2f @ %d / %.2f**' % (100 * best['valid'], best['best_step'], 100 * best['test']) in table, mode
+    try:
+        import matplotlib  # noqa: F401
+        for mode in ('few-shot', 'classifier'):
+            assert (tmp_path / ('curves-%s.png' % mode)).read_bytes()[:4] == b'\x89PNG'
+    except ImportError:
+        assert 'curves skipped' in result.stdout
+
+
 def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
     checkpoint_dir = tmp_path / 'checkpoint'
     shutil.copytree(sharp_checkpoint, checkpoint_dir)
@@ -353,8 +380,8 @@ def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
     saved_again = json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))
     assert saved_again['cells'] == saved['cells'] and len(saved_again['commands']) == 1
 
-    other = run('accuracy.py', *args, '--epochs', 2)  # other settings: refused, nothing overwritten
-    assert other.returncode != 0 and 'other settings' in other.stderr and 'epochs 1 → 2' in other.stderr
+    other = run('accuracy.py', *args, '--steps', 6)  # other settings: refused, nothing overwritten
+    assert other.returncode != 0 and 'other settings' in other.stderr and 'steps 4 → 6' in other.stderr
 
     # the same folder with other weights (pretrained on in place): refused too
     prefix = str(checkpoint_dir / 'bert_model.ckpt')

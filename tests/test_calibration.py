@@ -119,8 +119,8 @@ def test_fit_pet_calibrate_evaluates_calibrated_and_records_it(tok, sharp, tmp_p
     raw = Scorer(sharp, pvp).accuracy(valid, verbose=False)
     calibrated = Scorer(sharp, pvp, calibrate=True).accuracy(valid, verbose=False)
     assert raw == 0.5 and calibrated != raw
-    plain = fit_pet(sharp, pvp, None, valid, epochs=0, out_dir=str(tmp_path / 'plain'), verbose=0)
-    results = fit_pet(sharp, pvp, None, valid, epochs=0, out_dir=str(tmp_path / 'run'), verbose=0, calibrate=True)
+    plain = fit_pet(sharp, pvp, None, valid, out_dir=str(tmp_path / 'plain'), verbose=0)
+    results = fit_pet(sharp, pvp, None, valid, out_dir=str(tmp_path / 'run'), verbose=0, calibrate=True)
     assert plain['zero_shot']['valid'] == raw and plain['calibrate'] is False
     assert results['zero_shot']['valid'] == calibrated and results['calibrate'] is True
     with open(os.path.join(tmp_path, 'run', 'results.json'), encoding='utf-8') as f:

@@ -63,13 +63,13 @@ for name, strategy in strategies.items():
     # random extra masking: the replicas' halves of a batch hold different numbers of targets
     generator = PetDataGenerator(pvp, train, batch_size=16, mask_rate=0.15, seed=0)
     steps = Steps()
-    results = fit_pet(mlm, pvp, generator, valid, test, epochs=1, learning_rate=3e-3, out_dir=str(folder / 'run'),
-                      verbose=0, callbacks=[steps])
+    results = fit_pet(mlm, pvp, generator, valid, test, steps=len(generator), eval_every=len(generator),
+                      learning_rate=3e-3, out_dir=str(folder / 'run'), verbose=0, callbacks=[steps])
     k = np.arange(1, len(steps.means) + 1)
     losses = k * np.array(steps.means) - (k - 1) * np.array([0.0] + steps.means[:-1])
     np.savez(folder / 'weights.npz', *steps.weights)
     (folder / 'epoch.json').write_text(json.dumps({
-        'replicas': steps.replicas, 'variable': steps.variable, 'losses': losses.tolist(), 'epochs': results['epochs'],
+        'replicas': steps.replicas, 'variable': steps.variable, 'losses': losses.tolist(), 'evaluations': results['evaluations'],
         'chief': strategy.extended.should_checkpoint}))
 '''
 
@@ -98,9 +98,9 @@ def assert_same_epoch(got, want):
     for a, b in zip(got['weights'], want['weights']):
         np.testing.assert_allclose(a, b, atol=1e-4)
     # evaluated alike (the Scorer reads the distributed weights) and logged alike (not summed over workers)
-    assert got['epochs'][0]['valid'] == want['epochs'][0]['valid']
+    assert got['evaluations'][0]['valid'] == want['evaluations'][0]['valid']
     for key in ('loss', 'masked_accuracy'):
-        assert got['epochs'][0][key] == pytest.approx(want['epochs'][0][key], rel=1e-4), key
+        assert got['evaluations'][0][key] == pytest.approx(want['evaluations'][0][key], rel=1e-4), key
 
 
 @pytest.fixture(scope='module')

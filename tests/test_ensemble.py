@@ -97,8 +97,10 @@ def test_classifier_starts_from_the_checkpoint(tiny_folder):
 def fit_on(tiny_folder, train, valid, test, targets, out_dir):
     seed_all(0)
     model = build_classifier(str(tiny_folder / 'bert_config.json'), str(tiny_folder / 'bert_model.ckpt'), 2)
-    return fit_classifier(model, make_tokenizer(), LABELS, train, valid, test, targets, epochs=12,
-                          learning_rate=3e-3, batch_size=16, maxlen=32, patience=12, out_dir=out_dir, verbose=0)
+    steps = -(-len(train) // 16)  # an evaluation per pass over the training set
+    return fit_classifier(model, make_tokenizer(), LABELS, train, valid, test, targets, steps=12 * steps,
+                          eval_every=steps, learning_rate=3e-3, batch_size=16, maxlen=32, patience=12, out_dir=out_dir,
+                          verbose=0)
 
 
 def test_classifier_learns_from_hard_and_from_soft_targets(tiny_folder, tmp_path):
@@ -112,7 +114,7 @@ def test_classifier_learns_from_hard_and_from_soft_targets(tiny_folder, tmp_path
     # soft targets are what it learns from: a teacher that is confidently wrong teaches the wrong labels
     wrong = soften(1 - one_hot(train, LABELS) * 0.8 - 0.1, 1.0)
     taught = fit_on(tiny_folder, train, valid, test, wrong, str(tmp_path / 'wrong'))
-    assert len(taught['epochs']) == 12 and taught['epochs'][-1]['valid'] < 0.3
+    assert len(taught['evaluations']) == 12 and taught['evaluations'][-1]['valid'] < 0.3
 
 
 def test_classifier_refuses_targets_of_the_wrong_shape(tiny_folder, tmp_path):
@@ -135,8 +137,8 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
     def ensemble(*flags):
         return subprocess.run(
             [sys.executable, str(REPO / 'scripts' / 'sentiment_ensemble.py'), '--checkpoint-dir', str(tiny_folder),
-             '--data-dir', str(data), '--labeled-fraction', '0.05', '--patterns', 'P1', 'P2', '--epochs', '1',
-             '--generations', '1', '--growth', '2', '--distill-epochs', '1', '--maxlen', '32', '--out', str(out),
+             '--data-dir', str(data), '--labeled-fraction', '0.05', '--patterns', 'P1', 'P2', '--steps', '2',
+             '--eval-every', '2', '--lr', '1e-4', '--generations', '1', '--growth', '2', '--maxlen', '32', '--out', str(out),
              '--max-unlabeled', '150', *flags],
             cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
 

@@ -267,14 +267,14 @@ def test_pair_requires_data_dir():
 def test_pair_semi_supervised_fewclue_files(pair_checkpoint, tmp_path):
     data, out = write_fewclue(tmp_path / 'bustm'), tmp_path / 'out'
     result = run_script('pair.py', '--checkpoint-dir', pair_checkpoint, '--data-dir', data,
-                        '--mode', 'semi-supervised', '--epochs', 1, '--batch-size', 4, '--maxlen', 32, '--out', out)
+                        '--mode', 'semi-supervised', '--steps', 2, '--eval-every', 2, '--batch-size', 4, '--maxlen', 32, '--out', out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'labeled 8, unlabeled 5, valid 6, test 6' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     assert results['pattern'] == {'pattern': PAIR_PATTERNS['Q1'], 'label_words': PAIR_WORDS,
                                   'aggregation': 'sum', 'maxlen': 32}
-    assert len(results['epochs']) == 1 and results['epochs'][0]['loss'] > 0
-    assert results['valid'] == max(results['zero_shot']['valid'], results['epochs'][0]['valid'])
+    assert len(results['evaluations']) == 1 and results['evaluations'][0]['loss'] > 0
+    assert results['valid'] == max(results['zero_shot']['valid'], results['evaluations'][0]['valid'])
     assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['pattern'] == PAIR_PATTERNS['Q1']
 
 

@@ -2,6 +2,7 @@
 including an end-to-end run in which a tiny random model learns a task."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
+import inspect
 import json
 import os
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras import cli
+from pet_keras import budget, cli
 from pet_keras.compat import keras
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
@@ -169,8 +170,9 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
     train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path)
     generator = PetDataGenerator(pvp, train, batch_size=16, mask_rate=0.15, seed=0)
     out = str(tmp_path / 'run')
-    results = fit_pet(mlm, pvp, generator, valid, test, epochs=25, learning_rate=3e-3, patience=8,
-                      out_dir=out, settings={'note': 'synthetic'}, verbose=0)
+    steps = len(generator)  # an evaluation per pass over the training set
+    results = fit_pet(mlm, pvp, generator, valid, test, steps=25 * steps, eval_every=steps, learning_rate=3e-3,
+                      patience=8, out_dir=out, settings={'note': 'synthetic'}, verbose=0)
 
     # it learned: far above chance (0.5), and above its zero-shot accuracy
     assert results['test'] >= 0.8
@@ -179,23 +181,25 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
 
     # results.json: what fit_pet returned
     saved = read_results(out)
-    for key in ('zero_shot', 'epochs', 'best_epoch', 'valid', 'test', 'settings', 'pattern', 'wall_seconds'):
+    for key in ('zero_shot', 'evaluations', 'best_step', 'valid', 'test', 'settings', 'pattern', 'budget',
+                'wall_seconds'):
         assert key in saved
     assert saved['settings'] == {'note': 'synthetic'}
     assert saved['pattern'] == pvp.to_json()
+    assert saved['budget'] == {'steps': 25 * steps, 'eval_every': steps, 'patience': 8, 'learning_rate': 3e-3}
     assert saved['valid'] == results['valid'] and saved['test'] == results['test']
     assert set(saved['zero_shot']) == {'valid', 'test'}
-    history = saved['epochs']
-    assert [r['epoch'] for r in history] == list(range(1, len(history) + 1))
+    history = saved['evaluations']
+    assert [r['step'] for r in history] == [steps * i for i in range(1, len(history) + 1)]
     for r in history:
-        assert {'epoch', 'seconds_train', 'loss', 'masked_accuracy', 'valid'} <= set(r)
+        assert {'step', 'seconds_train', 'loss', 'masked_accuracy', 'valid'} <= set(r)
+        assert 'test' not in r  # test accuracy is computed once, with the best weights
         assert np.isfinite(r['loss'])
-    best = saved['best_epoch']
-    assert 1 <= best <= len(history)
+    best = saved['best_step'] // steps
+    assert 1 <= best <= len(history) and saved['best_step'] == best * steps
     valids = [saved['zero_shot']['valid']] + [r['valid'] for r in history]
     assert saved['valid'] == max(valids)
-    assert best == valids.index(max(valids))  # the first epoch reaching the best
-    assert history[best - 1]['test'] == saved['test']
+    assert best == valids.index(max(valids))  # the first evaluation reaching the best
     # loss went down while it learned
     assert history[best - 1]['loss'] < history[0]['loss']
 
@@ -225,35 +229,34 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
     assert Scorer(fresh, again_pvp).accuracy(test, verbose=False) == results['test']
 
 
-def test_nan_after_some_epochs_keeps_the_pre_nan_best(tok, tmp_path):
+def test_nan_after_some_evaluations_keeps_the_pre_nan_best(tok, tmp_path):
     train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path)
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
     steps = len(generator)
-    # a sane rate for 6 epochs, then an absurd one: the loss becomes NaN in epoch 7
+    # a sane rate for 6 intervals, then an absurd one: the loss becomes NaN in interval 7
     lr = keras.optimizers.schedules.PiecewiseConstantDecay([6 * steps], [3e-3, 1e30])
     out = str(tmp_path / 'run')
-    results = fit_pet(mlm, pvp, generator, valid, test, epochs=25, learning_rate=lr, patience=25,
-                      out_dir=out, verbose=0)
-    history = results['epochs']
-    assert len(history) == 7  # stopped in the epoch where the loss became NaN
+    results = fit_pet(mlm, pvp, generator, valid, test, steps=25 * steps, eval_every=steps, learning_rate=lr,
+                      patience=25, out_dir=out, verbose=0)
+    history = results['evaluations']
+    assert len(history) == 7  # stopped in the interval where the loss became NaN
     assert history[-1]['loss'] is None  # diverged, recorded as null in strict JSON
     assert all(np.isfinite(r['loss']) for r in history[:-1])
-    assert 1 <= results['best_epoch'] <= 6
-    assert results['valid'] > 0.6  # the sane epochs learned something worth keeping
-    assert results['test'] == history[results['best_epoch'] - 1]['test']
+    assert 1 <= results['best_step'] // steps <= 6
+    assert results['valid'] > 0.6  # the sane intervals learned something worth keeping
     assert not h5_nonfinite(os.path.join(out, BEST_WEIGHTS))
     assert all_finite(mlm.full_model.get_weights())
     assert Scorer(mlm, pvp).accuracy(test, verbose=False) == results['test']
     again, again_pvp = reload(out)
     assert all_finite(again.full_model.get_weights())
     assert Scorer(again, again_pvp).accuracy(test, verbose=False) == results['test']
-    assert read_results(out)['best_epoch'] == results['best_epoch']
+    assert read_results(out)['best_step'] == results['best_step']
 
 
-def test_nan_epoch_is_never_the_best(tok, tmp_path):
+def test_nan_interval_is_never_the_best(tok, tmp_path):
     """A model whose weights are NaN predicts NaN probabilities, and argmax of
     NaNs is label 0: on a validation set where label 0 is the majority such a
-    model "scores" better than a real one. The NaN epoch must still not become
+    model "scores" better than a real one. The NaN interval must still not become
     the best, nor be saved."""
     seed_all(0)
     train, valid, test = task(0, n_train=64, n_eval=32, valid_positive_share=0.75)
@@ -268,11 +271,11 @@ def test_nan_epoch_is_never_the_best(tok, tmp_path):
     initial = [w.copy() for w in mlm.full_model.get_weights()]
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
     out = str(tmp_path / 'run')
-    results = fit_pet(mlm, pvp, generator, valid, test, epochs=3, learning_rate=1e30, patience=3,
-                      out_dir=out, verbose=0)
+    results = fit_pet(mlm, pvp, generator, valid, test, steps=3 * len(generator), eval_every=len(generator),
+                      learning_rate=1e30, patience=3, out_dir=out, verbose=0)
     assert results['zero_shot']['valid'] == 0.25
-    assert len(results['epochs']) == 1 and results['epochs'][0]['loss'] is None  # diverged: stopped at once
-    assert results['best_epoch'] == 0
+    assert len(results['evaluations']) == 1 and results['evaluations'][0]['loss'] is None  # diverged: stopped
+    assert results['best_step'] == 0
     assert results['valid'] == results['zero_shot']['valid']
     assert results['test'] == results['zero_shot']['test']
     assert not h5_nonfinite(os.path.join(out, BEST_WEIGHTS))
@@ -283,7 +286,7 @@ def test_nan_epoch_is_never_the_best(tok, tmp_path):
     assert Scorer(again, again_pvp).accuracy(test, verbose=False) == results['zero_shot']['test']
 
 
-def test_zero_epochs_only_evaluates_and_saves_the_model(tok, tmp_path):
+def test_zero_steps_only_evaluates_and_saves_the_model(tok, tmp_path):
     seed_all(2)
     _, valid, test = task(1, n_train=2, n_eval=16)
     pvp = PVP('{text}____满意。', WORDS, tok, 32)
@@ -291,8 +294,8 @@ def test_zero_epochs_only_evaluates_and_saves_the_model(tok, tmp_path):
     sharpen(mlm, seed=2)
     before = Scorer(mlm, pvp).predict_proba(test, verbose=False)
     out = str(tmp_path / 'zero')
-    results = fit_pet(mlm, pvp, None, valid, test, epochs=0, out_dir=out, verbose=0)
-    assert results['epochs'] == [] and results['best_epoch'] == 0
+    results = fit_pet(mlm, pvp, None, valid, test, steps=0, out_dir=out, verbose=0)
+    assert results['evaluations'] == [] and results['best_step'] == 0
     assert results['valid'] == results['zero_shot']['valid'] == Scorer(mlm, pvp).accuracy(valid, verbose=False)
     assert results['test'] == results['zero_shot']['test']
     assert not os.path.exists(os.path.join(out, BEST_WEIGHTS))
@@ -300,26 +303,47 @@ def test_zero_epochs_only_evaluates_and_saves_the_model(tok, tmp_path):
     again, again_pvp = reload(out)
     np.testing.assert_allclose(Scorer(again, again_pvp).predict_proba(test, verbose=False), before, atol=1e-5)
     # without a test set
-    results = fit_pet(mlm, pvp, None, valid, None, epochs=0, out_dir=str(tmp_path / 'no-test'), verbose=0)
+    results = fit_pet(mlm, pvp, None, valid, None, out_dir=str(tmp_path / 'no-test'), verbose=0)
     assert results['test'] is None and 'test' not in results['zero_shot']
 
 
-def test_every_epoch_runs_unless_patience_is_given(tok, tmp_path):
-    """Validation accuracy that never improves (learning rate 0): by default all
-    epochs run (as the reference, which keeps the best without stopping);
-    ``patience=1`` stops after the first epoch without improvement. The CLI's
-    default is the library's."""
+def test_the_budget_runs_unless_patience_stops_it(tok, tmp_path):
+    """Validation accuracy that never improves (learning rate 0): with
+    ``patience=None`` the whole budget runs; ``patience=1`` stops after the
+    first evaluation without improvement. The scripts' defaults are the library's."""
     seed_all(3)
     train, valid, _ = task(3, n_train=16, n_eval=16)
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
     mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'))
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
-    every = fit_pet(mlm, pvp, generator, valid, epochs=3, learning_rate=0.0, out_dir=str(tmp_path / 'all'),
-                    verbose=0)
-    assert [r['epoch'] for r in every['epochs']] == [1, 2, 3]
-    assert len({r['valid'] for r in every['epochs']}) == 1  # the weights did not move
-    stopped = fit_pet(mlm, pvp, generator, valid, epochs=3, learning_rate=0.0, patience=1,
+    every = fit_pet(mlm, pvp, generator, valid, steps=5, eval_every=2, patience=None, learning_rate=0.0,
+                    out_dir=str(tmp_path / 'all'), verbose=0)
+    assert [r['step'] for r in every['evaluations']] == [2, 4, 6]  # the last interval ends past the budget
+    assert len({r['valid'] for r in every['evaluations']}) == 1  # the weights did not move
+    stopped = fit_pet(mlm, pvp, generator, valid, steps=6, eval_every=2, learning_rate=0.0, patience=1,
                       out_dir=str(tmp_path / 'patience'), verbose=0)
-    assert [r['epoch'] for r in stopped['epochs']] == [1, 2]
+    assert [r['step'] for r in stopped['evaluations']] == [2, 4]
     args = cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args([])
-    assert args.patience is None and args.epochs == 10
+    assert (args.steps, args.eval_every, args.patience) == (budget.STEPS, budget.EVAL_EVERY, budget.PATIENCE)
+    assert args.lr is None  # fit_pet's default: budget.default_learning_rate
+    defaults = inspect.signature(fit_pet).parameters
+    assert (defaults['steps'].default, defaults['eval_every'].default, defaults['patience'].default,
+            defaults['learning_rate'].default) == (args.steps, args.eval_every, args.patience, None)
+
+
+def test_default_learning_rate_is_the_tuned_one_for_the_embedded_model_only(tmp_path):
+    embedded = str(budget.EMBEDDED_CHECKPOINT / 'bert_model.ckpt')
+    for mode, rate in budget.EMBEDDED_LEARNING_RATES.items():
+        assert budget.default_learning_rate(mode, embedded) == rate
+        assert budget.default_learning_rate(mode, str(tmp_path / 'bert_model.ckpt')) == budget.REFERENCE_LEARNING_RATE
+    assert budget.default_learning_rate('few-shot', None) == budget.REFERENCE_LEARNING_RATE
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'steps': -1}, 'steps must be'), ({'eval_every': 0}, 'eval_every must be'), ({'patience': 0}, 'patience must be'),
+    ({'steps': 2.5}, 'steps must be')])
+def test_a_bad_budget_is_refused_before_anything_runs(tok, tmp_path, kwargs, message):
+    pvp = PVP('____满意。{text}', WORDS, tok, 32)
+    with pytest.raises(ValueError, match=message):
+        fit_pet(None, pvp, None, [], out_dir=str(tmp_path / 'out'), **kwargs)
+    assert not (tmp_path / 'out').exists()

@@ -20,7 +20,8 @@ from pet_keras.train import BACKUP, BEST_WEIGHTS, RUN_STATE, ResumableEarlyStopp
 from test_predict_train import read_results, synthetic_setup
 from tiny import make_tokenizer
 
-SETTINGS = {'mode': 'few-shot', 'split_seed': 1, 'seed': 0, 'pattern': 'P1', 'epochs': 5, 'resume': False}
+SETTINGS = {'mode': 'few-shot', 'split_seed': 1, 'seed': 0, 'pattern': 'P1', 'steps': 40, 'resume': False}
+PASS = 8  # steps per pass over the 128 training examples, batches of 16: an evaluation each
 
 
 @pytest.fixture(scope='module')
@@ -33,10 +34,10 @@ class Interrupted(Exception):
 
 
 class Probe(keras.callbacks.Callback):
-    """Records the epoch and optimizer step at which each epoch begins, the
-    weights after the last epoch, the step count at the end; raises
-    ``Interrupted`` after batch ``interrupt_at = (epoch, batch)`` (0-based),
-    or at the start of training with ``interrupt_at='start'``."""
+    """Records the interval (Keras epoch) and optimizer step at which each
+    evaluation interval begins, the weights after the last one, the step count
+    at the end; raises ``Interrupted`` after batch ``interrupt_at = (interval,
+    batch)`` (0-based), or at the start of training with ``interrupt_at='start'``."""
 
     def __init__(self, interrupt_at=None):
         super().__init__()
@@ -70,7 +71,7 @@ def run(tok, folder, out, interrupt_at=None, resume=False, settings=SETTINGS, ex
     train, valid, test, pvp, mlm = synthetic_setup(tok, folder)
     generator = PetDataGenerator(pvp, train[:examples], batch_size=16, mask_rate=0.15, seed=0)
     probe = Probe(interrupt_at)
-    results = fit_pet(mlm, pvp, generator, valid, test, epochs=settings['epochs'], learning_rate=3e-3,
+    results = fit_pet(mlm, pvp, generator, valid, test, steps=settings['steps'], eval_every=PASS, learning_rate=3e-3,
                       patience=10, out_dir=str(out), settings=dict(settings, resume=resume), verbose=0,
                       resume=resume, callbacks=[probe])
     return results, probe, mlm, pvp, test
@@ -89,24 +90,24 @@ def without_times(records):
 
 # ---------------------------------------------------------------- resume
 
-def test_resumed_run_continues_after_its_last_epoch_as_if_never_interrupted(tok, tmp_path):
-    steps = 8  # 128 examples, batches of 16
+def test_resumed_run_continues_after_its_last_evaluation_as_if_never_interrupted(tok, tmp_path):
+    steps = PASS
     whole, whole_probe, whole_mlm, pvp, test = run(tok, tmp_path / 'a', tmp_path / 'whole')
     assert whole_probe.begun == [(epoch, epoch * steps) for epoch in range(5)]
 
-    # interrupted in the middle of epoch 4: epochs 1-3 are backed up, epoch 4's 4 steps are lost
+    # interrupted in the middle of interval 4: intervals 1-3 are backed up, interval 4's 4 steps are lost
     out = tmp_path / 'resumed'
     with pytest.raises(Interrupted):
         run(tok, tmp_path / 'b', out, interrupt_at=(3, 3))
     assert os.path.isdir(out / BACKUP)
     state = json.loads((out / RUN_STATE).read_text(encoding='utf-8'))
-    assert not state['finished'] and [r['epoch'] for r in state['epochs']] == [1, 2, 3]
-    # an epoch beat zero-shot: best_weights.h5 differs from the initial weights a resumed run starts from
-    assert max(r['valid'] for r in state['epochs']) > state['zero_shot']['valid']
+    assert not state['finished'] and [r['step'] for r in state['evaluations']] == [8, 16, 24]
+    # an evaluation beat zero-shot: best_weights.h5 differs from the initial weights a resumed run starts from
+    assert max(r['valid'] for r in state['evaluations']) > state['zero_shot']['valid']
     best_so_far = h5_values(out / BEST_WEIGHTS)
 
     # without --resume the interrupted run is not overwritten
-    with pytest.raises(ValueError, match='interrupted after epoch 3.*--resume'):
+    with pytest.raises(ValueError, match='interrupted after evaluation 3.*--resume'):
         run(tok, tmp_path / 'c', out)
     # a resumed run interrupted before its first step leaves the best weights so far alone
     with pytest.raises(Interrupted):
@@ -117,21 +118,21 @@ def test_resumed_run_continues_after_its_last_epoch_as_if_never_interrupted(tok,
         np.testing.assert_array_equal(again[name], value)
 
     resumed, probe, mlm, _, _ = run(tok, tmp_path / 'e', out, resume=True)
-    # it starts at epoch 4 with the optimizer's state after epoch 3, and trains epochs 4 and 5 only
+    # it starts at interval 4 with the optimizer's state after interval 3, and trains intervals 4 and 5 only
     assert probe.begun == [(3, 3 * steps), (4, 4 * steps)]
     assert probe.steps == whole_probe.steps == 5 * steps
     # the same batches and optimizer state: the same weights, history and results
     for got, want in zip(probe.weights, whole_probe.weights):
         np.testing.assert_allclose(got, want, atol=1e-5)
-    assert len(resumed['epochs']) == 5
-    for got, want in zip(without_times(resumed['epochs']), without_times(whole['epochs'])):
+    assert len(resumed['evaluations']) == 5
+    for got, want in zip(without_times(resumed['evaluations']), without_times(whole['evaluations'])):
         assert got.keys() == want.keys()
         for key, value in want.items():
             assert got[key] == pytest.approx(value, rel=1e-4), key
-    for key in ('zero_shot', 'best_epoch', 'valid', 'test'):
+    for key in ('zero_shot', 'best_step', 'valid', 'test'):
         assert resumed[key] == whole[key], key
     saved = read_results(out)
-    assert saved['epochs'] == resumed['epochs'] and saved['best_epoch'] == whole['best_epoch']
+    assert saved['evaluations'] == resumed['evaluations'] and saved['best_step'] == whole['best_step']
     assert json.loads((out / RUN_STATE).read_text(encoding='utf-8'))['finished']
     assert not os.path.exists(out / BACKUP)  # BackupAndRestore's backup is gone once the run ends
     # the best model in memory and on disk is the uninterrupted run's
@@ -147,8 +148,8 @@ def test_resume_refuses_other_settings_or_training_data(tok, tmp_path):
     with pytest.raises(Interrupted):
         run(tok, tmp_path / 'a', out, interrupt_at=(1, 0))
     state = (out / RUN_STATE).read_bytes()
-    # --epochs may change (and --resume does); split_seed and pattern may not: named with both values
-    changed = dict(SETTINGS, split_seed=2, pattern='P2', epochs=5)
+    # --steps may change (and --resume does); split_seed and pattern may not: named with both values
+    changed = dict(SETTINGS, split_seed=2, pattern='P2', steps=48)
     with pytest.raises(ValueError) as error:
         run(tok, tmp_path / 'b', out, resume=True, settings=changed)
     assert str(error.value).endswith('%s: pattern: "P1", now "P2"; split_seed: 1, now 2' % RUN_STATE)
@@ -197,32 +198,32 @@ def test_a_failed_best_weights_write_keeps_the_previous_best_and_the_run_resumes
     def fail_after_the_first(self, filepath, *args, **kwargs):
         written.append(filepath)
         if len(written) == 1:
-            return save_weights(self, filepath, *args, **kwargs)  # epoch 0, the initial weights
+            return save_weights(self, filepath, *args, **kwargs)  # step 0, the initial weights
         with open(filepath, 'wb') as f:
             f.write(b'\x89HDF\r\n\x1a\n' + bytes(64))  # the disk fills up half-way
         raise disk_full(filepath)
 
     monkeypatch.setattr(keras.Model, 'save_weights', fail_after_the_first)
     with pytest.raises(OSError, match='No space left'):
-        fit_pet(mlm, pvp, generator, valid, test, epochs=10, learning_rate=3e-3, patience=10, out_dir=str(out),
-                verbose=0)
-    assert len(written) == 2  # the failure came when an epoch beat epoch 0
+        fit_pet(mlm, pvp, generator, valid, test, steps=10 * PASS, eval_every=PASS, learning_rate=3e-3, patience=10,
+                out_dir=str(out), verbose=0)
+    assert len(written) == 2  # the failure came when an evaluation beat step 0
     assert not [n for n in os.listdir(out) if n.startswith('.tmp')]
     fresh = build_mlm(os.path.join(tmp_path / 'a', 'init', 'bert_config.json'))
     fresh.training_model().load_weights(str(out / BEST_WEIGHTS))
     for got, want in zip(fresh.full_model.get_weights(), initial):
         np.testing.assert_array_equal(got, want)
 
-    # space freed: the run resumes after its last backed-up epoch and finishes
+    # space freed: the run resumes after its last backed-up evaluation and finishes
     monkeypatch.setattr(keras.Model, 'save_weights', save_weights)
-    epochs_done = len(json.loads((out / RUN_STATE).read_text(encoding='utf-8'))['epochs'])
+    done = len(json.loads((out / RUN_STATE).read_text(encoding='utf-8'))['evaluations'])
     (tmp_path / 'b').mkdir()
     train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path / 'b')
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
-    results = fit_pet(mlm, pvp, generator, valid, test, epochs=epochs_done + 1, learning_rate=3e-3, patience=10,
-                      out_dir=str(out), verbose=0, resume=True)
-    assert [r['epoch'] for r in results['epochs']] == list(range(1, epochs_done + 2))
-    assert results['best_epoch'] >= 1 and Scorer(mlm, pvp).accuracy(test, verbose=False) == results['test']
+    results = fit_pet(mlm, pvp, generator, valid, test, steps=(done + 1) * PASS, eval_every=PASS, learning_rate=3e-3,
+                      patience=10, out_dir=str(out), verbose=0, resume=True)
+    assert [r['step'] for r in results['evaluations']] == [PASS * i for i in range(1, done + 2)]
+    assert results['best_step'] >= PASS and Scorer(mlm, pvp).accuracy(test, verbose=False) == results['test']
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

@@ -36,13 +36,14 @@ def test_help_lists_modes_and_presets(script, presets):
     result = run_script(script, '--help')
     assert result.returncode == 0, result.stderr
     text = flat(result.stdout)
-    assert '--mode {%s}' % ','.join(MODES) in text
-    for mode in ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised'):
+    assert '--mode {%s,classifier}' % ','.join(MODES) in text
+    for mode in ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised', 'classifier'):
         assert '%s:' % mode in text, mode  # each mode is explained
     assert set(presets) == ({'P1', 'P2', 'P3', 'P4', 'P5'} if script == 'sentiment.py' else {'N1', 'N2'})
     for name, template in presets.items():
         assert '%s = %s' % (name, template) in text, name
-    for flag in ('--data-dir', '--checkpoint-dir', '--pattern', '--epochs', '--lr', '--out', '--seed', '--maxlen'):
+    for flag in ('--data-dir', '--checkpoint-dir', '--pattern', '--steps', '--eval-every', '--patience', '--lr',
+                 '--out', '--seed', '--maxlen'):
         assert flag in text
 
 
@@ -88,7 +89,7 @@ def chinese_checkpoint(tmp_path_factory):
 
 def check_run_folder(out, template):
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
-    for key in ('settings', 'pattern', 'zero_shot', 'epochs', 'best_epoch', 'valid', 'test', 'wall_seconds'):
+    for key in ('settings', 'pattern', 'zero_shot', 'evaluations', 'best_step', 'valid', 'test', 'wall_seconds'):
         assert key in results, key
     assert results['pattern']['pattern'] == template
     for split in ('valid', 'test'):
@@ -103,16 +104,16 @@ def test_sentiment_few_shot_smoke(chinese_checkpoint, tmp_path):
     out = tmp_path / 'sentiment'
     result = run_script('sentiment.py', '--checkpoint-dir', chinese_checkpoint,
                         '--data-dir', SHARED / 'datasets' / 'sentiment', '--mode', 'few-shot',
-                        '--epochs', 1, '--maxlen', 32, '--out', out)
+                        '--steps', 2, '--eval-every', 2, '--maxlen', 32, '--out', out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'labeled 168' in result.stdout and 'valid 2111, test 2111' in result.stdout
     results = check_run_folder(out, SENTIMENT_PATTERNS['P1'])
     assert results['settings']['mode'] == 'few-shot' and results['settings']['maxlen'] == 32
-    assert len(results['epochs']) == 1
-    epoch = results['epochs'][0]
-    assert epoch['epoch'] == 1 and 0 <= epoch['valid'] <= 1 and epoch['loss'] > 0
-    assert results['best_epoch'] in (0, 1)
-    assert results['valid'] == max(results['zero_shot']['valid'], epoch['valid'])
+    assert len(results['evaluations']) == 1
+    evaluation = results['evaluations'][0]
+    assert evaluation['step'] == 2 and 0 <= evaluation['valid'] <= 1 and evaluation['loss'] > 0
+    assert results['best_step'] in (0, 2)
+    assert results['valid'] == max(results['zero_shot']['valid'], evaluation['valid'])
     assert (out / 'best_weights.h5').is_file()
     assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['label_words'] == \
         {'negative': ['不'], 'positive': ['很']}
@@ -123,11 +124,11 @@ def test_sentiment_mixed_precision_smoke(chinese_checkpoint, tmp_path):
     out = tmp_path / 'sentiment_bf16'
     result = run_script('sentiment.py', '--checkpoint-dir', chinese_checkpoint,
                         '--data-dir', SHARED / 'datasets' / 'sentiment', '--mode', 'few-shot',
-                        '--epochs', 1, '--maxlen', 32, '--mixed-precision', '--out', out)
+                        '--steps', 2, '--eval-every', 2, '--maxlen', 32, '--mixed-precision', '--out', out)
     assert result.returncode == 0, result.stderr[-3000:]
     results = check_run_folder(out, SENTIMENT_PATTERNS['P1'])
     assert results['settings']['mixed_precision'] is True
-    assert results['epochs'][0]['loss'] > 0 and (out / 'best_weights.h5').is_file()
+    assert results['evaluations'][0]['loss'] > 0 and (out / 'best_weights.h5').is_file()
 
 
 @needs_shared
@@ -139,7 +140,7 @@ def test_news_zero_shot_smoke(chinese_checkpoint, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'labeled 0, unlabeled 0, valid 1098, test 2010' in result.stdout
     results = check_run_folder(out, NEWS_PATTERNS['N1'])
-    assert results['epochs'] == [] and results['best_epoch'] == 0
+    assert results['evaluations'] == [] and results['best_step'] == 0
     assert results['valid'] == results['zero_shot']['valid'] and results['test'] == results['zero_shot']['test']
     words = json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['label_words']
     assert len(words) == 15 and all(len(w[0]) == 2 for w in words.values())

@@ -43,7 +43,7 @@ def run(tok, tmp_path_factory):
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
     valid = [ex(t, label, 'v:%d' % i) for i, (t, label) in enumerate(zip(TEXTS, ['positive', 'negative'] * 3), 1)]
     out = str(folder / 'run')
-    fit_pet(mlm, pvp, None, valid, epochs=0, out_dir=out, verbose=0, calibrate=True)
+    fit_pet(mlm, pvp, None, valid, out_dir=out, verbose=0, calibrate=True)
     return {'dir': out, 'mlm': mlm, 'pvp': pvp}
 
 
@@ -91,7 +91,7 @@ def test_load_pair_pattern_takes_dicts(pair_run):
     probs = probabilities(predictor.predict(PAIRS), predictor.labels)
     want = Scorer(pair_run['mlm'], pair_run['pvp']).predict_proba([ex(None, **p) for p in PAIRS], verbose=False)
     np.testing.assert_allclose(probs, want, atol=1e-5)
-    with pytest.raises(ValueError, match=r'input:1: pattern .* has fields a, b: pass a dict'):
+    with pytest.raises(ValueError, match=r'input:1: the model reads fields a, b: pass a dict'):
         predictor.predict(['春夏'])
     with pytest.raises(ValueError, match=r'input:2: expected a string for field b'):
         predictor.predict([PAIRS[0], {'a': '春'}])
@@ -221,7 +221,7 @@ def test_console_predict_pair_input_errors(pair_run, tmp_path):
     tsv.write_text('春夏\t秋冬\n春夏秋冬\n', encoding='utf-8')
     with pytest.raises(SystemExit, match=r'pairs.tsv:2: expected "a<TAB>b"'):
         main(['predict', '--model-dir', pair_run['dir'], '--input', str(tsv)])
-    with pytest.raises(SystemExit, match=r'the pattern has fields a, b; .*use --format jsonl or tsv'):
+    with pytest.raises(SystemExit, match=r'the model reads fields a, b; .*use --format jsonl or tsv'):
         main(['predict', '--model-dir', pair_run['dir'], '--input', str(tsv), '--format', 'text'])
 
 
@@ -248,3 +248,49 @@ def test_module_entry_point_help():
     assert result.returncode == 0, result.stderr
     for flag in ('--model-dir', '--input', '--output', '--format', '--batch-size', '--calibrate'):
         assert flag in result.stdout
+
+
+# ---------------------------------------------------------------- a classifier's run folder
+
+@pytest.fixture(scope='module')
+def classifier_run(tok, tmp_path_factory):
+    """A run folder written by fit_classifier (a few steps on TEXTS), and its scorer in memory."""
+    from pet_keras.classifier import ClassifierScorer, build_classifier, fit_classifier
+    folder = tmp_path_factory.mktemp('serving_classifier')
+    tf.random.set_seed(6)
+    mlm = make_mlm(len(tok._token_dict), folder / 'init')
+    mlm.save_checkpoint(str(folder / 'ckpt'), mlm.config, write_vocab(folder / 'vocab.txt'))
+    labels = ['negative', 'positive']
+    train = [ex(t, labels[i % 2], 't:%d' % i) for i, t in enumerate(TEXTS * 2)]
+    model = build_classifier(str(folder / 'ckpt' / 'bert_config.json'), str(folder / 'ckpt' / 'bert_model.ckpt'), 2)
+    out = str(folder / 'run')
+    results = fit_classifier(model, tok, labels, train, train[:4], train[4:], steps=4, eval_every=2, patience=None,
+                             learning_rate=1e-3, batch_size=4, maxlen=32, out_dir=out, verbose=0)
+    return {'dir': out, 'results': results, 'scorer': ClassifierScorer(model, tok, labels, maxlen=32)}
+
+
+def test_a_classifier_folder_loads_predicts_and_exports(tok, classifier_run, tmp_path):
+    out = classifier_run['dir']
+    for name in ('classifier.json', 'classifier_weights.h5', 'bert_config.json', 'vocab.txt', 'results.json'):
+        assert os.path.isfile(os.path.join(out, name)), name
+    results = classifier_run['results']
+    assert [r['step'] for r in results['evaluations']] == [2, 4] and results['budget']['steps'] == 4
+    want = classifier_run['scorer'].predict_proba([ex(t) for t in TEXTS], verbose=False)
+    predictor = load(out)
+    assert predictor.labels == ['negative', 'positive'] and predictor.fields == ['text'] and predictor.pvp is None
+    np.testing.assert_allclose(probabilities(predictor.predict(TEXTS), predictor.labels), want, atol=1e-5)
+    # pet-keras predict and export take the folder too
+    texts = tmp_path / 'texts.txt'
+    texts.write_text('\n'.join(TEXTS) + '\n', encoding='utf-8')
+    assert main(['predict', '--model-dir', out, '--input', str(texts), '--output', str(tmp_path / 'p.jsonl')]) == 0
+    lines = [json.loads(line) for line in (tmp_path / 'p.jsonl').read_text(encoding='utf-8').splitlines()]
+    np.testing.assert_allclose(probabilities(lines, predictor.labels), want, atol=1e-5)
+    assert main(['export', '--model-dir', out, '--out', str(tmp_path / 'export')]) == 0
+    saved = tf.saved_model.load(str(tmp_path / 'export')).signatures['serving_default']
+    encoded = [tok.encode(t, maxlen=32) for t in TEXTS]
+    served = saved(token_ids=tf.constant(sequence_padding([e[0] for e in encoded]), tf.int32),
+                   segment_ids=tf.constant(sequence_padding([e[1] for e in encoded]), tf.int32))
+    np.testing.assert_allclose(served['probabilities'].numpy(), want, atol=1e-5)
+    assert [s.decode() for s in served['label'].numpy()] == [line['label'] for line in lines]
+    for name in ('classifier.json', 'vocab.txt'):
+        assert os.path.isfile(os.path.join(tmp_path / 'export', 'assets', name)), name

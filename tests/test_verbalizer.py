@@ -218,13 +218,13 @@ def test_sentiment_trains_with_several_words_per_label(checkpoint, tmp_path):
         (data / ('sentiment.%s.data' % split)).write_text(''.join(rows), encoding='utf-8')
     result = run_script('sentiment.py', '--checkpoint-dir', checkpoint, '--data-dir', data, '--mode', 'few-shot',
                         '--labeled-fraction', 0.5, '--label-words', json.dumps(SENTIMENT_WORDS_MULTI),
-                        '--aggregation', 'mean', '--epochs', 1, '--batch-size', 4, '--maxlen', 24, '--out', out)
+                        '--aggregation', 'mean', '--steps', 2, '--eval-every', 2, '--batch-size', 4, '--maxlen', 24, '--out', out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'train 40 (labeled 20, unlabeled 0)' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     assert results['settings']['aggregation'] == 'mean'
     assert results['pattern']['label_words'] == SENTIMENT_WORDS_MULTI and results['pattern']['aggregation'] == 'mean'
-    assert len(results['epochs']) == 1 and results['epochs'][0]['loss'] > 0
+    assert len(results['evaluations']) == 1 and results['evaluations'][0]['loss'] > 0
     saved = json.loads((out / 'pvp.json').read_text(encoding='utf-8'))
     assert saved['label_words'] == SENTIMENT_WORDS_MULTI and saved['aggregation'] == 'mean'
 
