@@ -183,9 +183,8 @@ def pet_scoring(mlm, task, examples, args, peak, bucket=True, label_tokens_only=
     """pet_keras' scoring, a job for ``common.run_in_turns`` → (probabilities,
     measurement); the Scorer is built now, in the caller's dtype policy."""
     scorer = Scorer(mlm, task.pvp, batch_size=args.batch_size, bucket=bucket, label_tokens_only=label_tokens_only)
-    encoded = [task.pvp.encode(e) for e in examples]
     shapes = [BatchShape.of(inputs[0], inputs[2] if label_tokens_only else None)
-              for _, inputs in scorer.batches(encoded)]
+              for _, inputs in scorer.batches(examples)]
     columns = len(task.pvp.label_token_ids) if label_tokens_only else task.config['vocab_size']
     last_layer_at_positions = label_tokens_only and mlm.last_layer is not None  # scoring_model's path
 

@@ -1,7 +1,8 @@
 """The masked-token data generator for PET training (a bert4keras DataGenerator).
 
 Labeled examples get the pattern, their slot masked and the label word as
-target; unlabeled examples get no pattern (as in the reference) and only random
+target (a word of L tokens in the cloze with an L-token slot, so training
+raises the log-probability the word is scored by); unlabeled examples get no pattern (as in the reference) and only random
 masking. Training batches also mask ~15% of the other tokens (80% [MASK], 10%
 random, 10% unchanged), never special tokens nor the slot. Batches carry the
 positions to predict and their targets (see ``positions_batch``), so the
@@ -44,7 +45,7 @@ class PetDataGenerator(DataGenerator):
     """
 
     def __init__(self, pvp, labeled=(), unlabeled=(), batch_size=32, mask_rate=0.15, seed=None, bucket=True):
-        encoded = [pvp.encode(e) for e in labeled] + [pvp.encode_plain(e) for e in unlabeled]
+        encoded = [pvp.encode_training(e) for e in labeled] + [pvp.encode_plain(e) for e in unlabeled]
         if not encoded:
             raise ValueError('no training examples')
         super().__init__(encoded, batch_size=batch_size)
@@ -77,15 +78,19 @@ class PetDataGenerator(DataGenerator):
         return batches
 
     def example_arrays(self, item):
-        """(source ids, segment ids, target ids) of one encoded example."""
+        """(source ids, segment ids, target ids) of one encoded example; a
+        labeled one in the cloze of the length of the word drawn for it."""
+        word = None
+        if item.label is not None:
+            word = self.rng.choice(self.words_of_label[item.label])
+            item = item.at_length[self.pvp.word_length[word]]
         token_ids = np.asarray(item.token_ids, dtype='int64')
         if self.mask_rate > 0:
             source, target = self.masker(token_ids, exclude=item.slots)
         else:
             source, target = token_ids.copy(), np.zeros_like(token_ids)
-        if item.label is not None:
-            word = self.rng.choice(self.words_of_label[item.label])
-            target[item.slots] = self.pvp.label_token_ids[word]
+        if word is not None:
+            target[item.slots] = self.pvp.word_ids[word]
         return source, item.segment_ids, target
 
     def __iter__(self, random=False):

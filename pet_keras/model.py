@@ -5,7 +5,10 @@
 
 - ``training_model``: logits over the vocabulary only at the positions that are
   predicted (gathered before the projection), with the masked-LM loss;
-- ``scoring_model``: the logits of the label tokens only, at the mask slot;
+- ``scoring_model``: the logits of the label tokens only, at the mask slot
+  (for words of one length); ``word_log_prob_model``: the words'
+  log-probabilities, the vocabulary-wide softmax taken at the slot only
+  (for words of several lengths);
 - ``full_model``: bert4keras' own model, the vocabulary logits at every
   position (the reference approach); ``full_scoring_model`` reads the label
   tokens' logits from it, for comparisons with ``scoring_model``.
@@ -95,8 +98,9 @@ class LabelTokenLogits(keras.layers.Layer):
 
 
 class LabelColumns(keras.layers.Layer):
-    """``LabelTokenLogits``' output read from vocabulary logits at the slot:
-    (batch, slot_length, vocab) → each label word's summed logit (batch, words)."""
+    """Each label word's summed column of per-slot-position scores:
+    (batch, slot_length, vocab) → (batch, words). On vocabulary logits it is
+    ``LabelTokenLogits``' output; on log-softmaxes, the words' log-probabilities."""
 
     def __init__(self, label_token_ids, **kwargs):
         super().__init__(**kwargs)
@@ -191,6 +195,21 @@ class MaskedLM:
             dtype='float32', name='Label-Token-Logits',
         )(self.mlm_transform(self.encoder_at(slots)))
         return keras.Model(self.inputs + [slots], scores, name='pet_scoring')
+
+    def word_log_prob_model(self, label_token_ids, name='pet_word_log_probs'):
+        """``scoring_model``'s inputs; output: each word's log-probability
+        (batch, words), the sum over its tokens of the log-softmax over the
+        whole vocabulary at its slot position. Words of different lengths are
+        read from different clozes, so they do not share the softmax's
+        normalisers: this is exact where label-token logits are not. The
+        vocabulary projection still runs only at the slot."""
+        label_token_ids = np.asarray(label_token_ids)
+        slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
+        logits = self.vocab_logits(self.encoder_at(slots))
+        log_probs = keras.layers.Lambda(lambda x: tf.nn.log_softmax(tf.cast(x, 'float32')), dtype='float32',
+                                        name='Slot-Log-Softmax')(logits)
+        scores = LabelColumns(label_token_ids, dtype='float32', name='Label-Columns')(log_probs)
+        return keras.Model(self.inputs + [slots], scores, name=name)
 
     def full_scoring_model(self, label_token_ids):
         """``scoring_model``'s inputs and output, read from ``full_model``'s

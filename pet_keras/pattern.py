@@ -2,11 +2,13 @@
 
 A *pattern* is a template with one mask slot ``____`` (a run of underscores)
 and text fields in braces: ``____满意。{text}``, ``{text}____满意。``,
-``{a}？____，{b}``. A *verbalizer* maps each label to one or more words; all
-words are read at the slot, so they must have the same number of tokens, and
-that number is the slot's length. ``PVP`` binds both to a tokenizer and
-builds the cloze inputs; when they exceed ``maxlen`` only the fields are cut
-(longest first, from the end), so the pattern and the slot always survive.
+``{a}？____，{b}``. A *verbalizer* maps each label to one or more words. A
+word of L tokens is read from the cloze whose slot holds L [MASK] tokens, so a
+task whose words have several lengths is scored from one cloze per length
+(``PVP.slot_lengths``). ``PVP`` binds both to a tokenizer and builds the cloze
+inputs; when they exceed ``maxlen`` only the fields are cut (longest first,
+from the end), so the pattern and the slot always survive, and the text is the
+same at every slot length.
 """
 import json
 import os
@@ -67,16 +69,21 @@ class Pattern:
 
 
 class Verbalizer:
-    """Label → words. ``aggregation`` combines several words of one label
-    into its score: ``sum`` of their probabilities, ``mean`` of their
-    log-probabilities (a geometric mean), or ``max`` (the likeliest word); the
-    label distribution is the scores normalised over the labels."""
+    """Label → words. A word's score is its log-probability under the MLM at
+    the slot (the sum over its tokens of the log-softmax over the vocabulary),
+    or with ``length_norm`` that sum divided by its number of tokens (the mean
+    token log-probability, which does not favour short words).
+    ``aggregation`` combines several words of one label into its score:
+    ``sum`` of their probabilities, ``mean`` of their scores (a geometric
+    mean), or ``max`` (the likeliest word); the label distribution is the
+    scores normalised over the labels."""
 
-    def __init__(self, label_words, aggregation='sum'):
+    def __init__(self, label_words, aggregation='sum', length_norm=False):
         if not label_words:
             raise ValueError('verbalizer has no labels')
         if aggregation not in AGGREGATIONS:
             raise ValueError('aggregation must be one of %s, got %r' % (AGGREGATIONS, aggregation))
+        self.length_norm = bool(length_norm)
         self.label_words = {}
         for label, words in label_words.items():
             words = [words] if isinstance(words, str) else words
@@ -95,16 +102,19 @@ class Verbalizer:
         self.aggregation = aggregation
 
     def __repr__(self):
-        return 'Verbalizer(%r, aggregation=%r)' % (self.label_words, self.aggregation)
+        return 'Verbalizer(%r, aggregation=%r, length_norm=%r)' % (self.label_words, self.aggregation,
+                                                                    self.length_norm)
 
 
 class Encoded:
     """One example as model input: token ids, segment ids, the slot's
-    positions and (for labeled examples) the label's index."""
-    __slots__ = ('token_ids', 'segment_ids', 'slots', 'label')
+    positions and (for labeled examples) the label's index. ``at_length``:
+    the same cloze for each slot length its label's words need (training)."""
+    __slots__ = ('token_ids', 'segment_ids', 'slots', 'label', 'at_length')
 
-    def __init__(self, token_ids, segment_ids, slots, label):
+    def __init__(self, token_ids, segment_ids, slots, label, at_length=None):
         self.token_ids, self.segment_ids, self.slots, self.label = token_ids, segment_ids, slots, label
+        self.at_length = at_length
 
 
 class PVP:
@@ -117,22 +127,22 @@ class PVP:
         self.maxlen = maxlen
         self.labels = self.verbalizer.labels
         self.label_index = {label: i for i, label in enumerate(self.labels)}
-        words, word_label, lengths = [], [], {}
+        words, word_label, unspellable = [], [], []
         for label in self.labels:
             for word in self.verbalizer.label_words[label]:
                 ids = tokenizer.encode(word)[0][1:-1]
                 if tokenizer._token_unk_id in ids or not ids:
-                    raise ValueError('label word %r (label %r) tokenizes to %s: not in the vocabulary'
-                                     % (word, label, tokenizer.ids_to_tokens(ids)))
-                lengths.setdefault(len(ids), []).append(word)
+                    unspellable.append('%r (label %r) tokenizes to %s' % (word, label, tokenizer.ids_to_tokens(ids)))
                 words.append(ids)
                 word_label.append(self.label_index[label])
-        if len(lengths) > 1:
-            raise ValueError('label words must have the same number of tokens to share one slot; got %s'
-                             % '; '.join('%d: %s' % (n, ', '.join(w)) for n, w in sorted(lengths.items())))
-        self.label_token_ids = np.array(words, dtype='int32')  # (words, slot length)
+        if unspellable:
+            raise ValueError('label words not in the vocabulary: %s (give other words for these labels)'
+                             % '; '.join(unspellable))
+        self.word_ids = words  # token ids of each word, in label order
         self.word_label = np.array(word_label, dtype='int32')  # (words,)
-        self.slot_length = self.label_token_ids.shape[1]
+        self.word_length = np.array([len(ids) for ids in words], dtype='int32')
+        self.slot_lengths = tuple(sorted(set(self.word_length.tolist())))
+        self.slot_length = self.slot_lengths[-1]  # the longest: the room the text leaves is the same for all
         self._literals = {
             i: tokenizer.tokens_to_ids(tokenizer.tokenize(text)[1:-1])
             for i, (kind, text) in enumerate(self.pattern.parts) if kind == 'literal'
@@ -150,8 +160,22 @@ class PVP:
     def text_ids(self, text):
         return self.tokenizer.tokens_to_ids(self.tokenizer.tokenize(text)[1:-1])
 
-    def encode(self, example):
-        """The cloze input for an example (its fields filled in, the slot masked)."""
+    @property
+    def label_token_ids(self):
+        """(words, slot length) token ids, when every word has one length."""
+        if len(self.slot_lengths) > 1:
+            raise ValueError('label words of %s tokens: use words_of_length' % ', '.join(map(str, self.slot_lengths)))
+        return np.array(self.word_ids, dtype='int32')
+
+    def words_of_length(self, length):
+        """(indices of the words of ``length`` tokens, their token ids (n, length))."""
+        index = np.flatnonzero(self.word_length == length)
+        return index, np.array([self.word_ids[i] for i in index], dtype='int32').reshape(len(index), length)
+
+    def encode(self, example, length=None):
+        """The cloze input for an example (its fields filled in, the slot
+        masked with ``length`` [MASK] tokens; default: the longest word's)."""
+        length = self.slot_length if length is None else length
         missing = [f for f in self.pattern.fields if f not in example.fields]
         if missing:
             raise ValueError('%s: example has no field %s required by pattern %r'
@@ -166,8 +190,8 @@ class PVP:
             elif kind == 'field':
                 token_ids.extend(next(filled))
             else:
-                slots = list(range(len(token_ids), len(token_ids) + self.slot_length))
-                token_ids.extend([tok._token_mask_id] * self.slot_length)
+                slots = list(range(len(token_ids), len(token_ids) + length))
+                token_ids.extend([tok._token_mask_id] * length)
         token_ids.append(tok._token_end_id)
         return Encoded(token_ids, [0] * len(token_ids), slots, self._label(example))
 
@@ -186,14 +210,27 @@ class PVP:
                              % (example.source, example.label, ', '.join(self.labels)))
         return self.label_index[example.label]
 
-    def class_logits(self, word_scores):
-        """Per-label scores (batch, labels) from per-word slot logits (batch, words),
-        up to one constant per example, so their softmax is the label distribution.
+    def encode_training(self, example):
+        """``encode`` for training: a labeled example also carries its cloze at
+        the length of each of its label's words (``at_length``), so each word
+        is trained at its own length."""
+        encoded = self.encode(example)
+        if encoded.label is not None:
+            lengths = set(self.word_length[self.word_label == encoded.label].tolist())
+            encoded.at_length = {n: encoded if n == self.slot_length else self.encode(example, n) for n in lengths}
+        return encoded
 
-        A word's log-probability is its logit minus the slot's log-normaliser,
-        the same for every word, so: ``sum`` → logsumexp of the label's logits
-        (log of the summed probabilities), ``mean`` → their mean (mean
-        log-probability), ``max`` → their maximum."""
+    def class_logits(self, word_scores):
+        """Per-label scores (batch, labels) from per-word log-probabilities
+        (batch, words) — or, when every word has one length, the words'
+        summed slot logits, which differ from them by one constant per example
+        — so their softmax is the label distribution. With ``length_norm`` a
+        word's score is divided by its length first.
+
+        ``sum`` → logsumexp of the label's word scores (log of the summed
+        probabilities), ``mean`` → their mean, ``max`` → their maximum."""
+        if self.verbalizer.length_norm:
+            word_scores = word_scores / tf.constant(self.word_length, dtype=word_scores.dtype)
         member = tf.one_hot(self.word_label, len(self.labels), dtype=word_scores.dtype)  # (words, labels)
         if self.verbalizer.aggregation == 'mean':
             return tf.matmul(word_scores, member) / tf.reduce_sum(member, 0)
@@ -204,12 +241,13 @@ class PVP:
 
     def to_json(self):
         return {'pattern': self.pattern.template, 'label_words': self.verbalizer.label_words,
-                'aggregation': self.verbalizer.aggregation, 'maxlen': self.maxlen}
+                'aggregation': self.verbalizer.aggregation, 'length_norm': self.verbalizer.length_norm,
+                'maxlen': self.maxlen}
 
     @classmethod
     def from_json(cls, spec, tokenizer):
-        return cls(spec['pattern'], Verbalizer(spec['label_words'], spec.get('aggregation', 'sum')),
-                   tokenizer, spec.get('maxlen', 128))
+        verbalizer = Verbalizer(spec['label_words'], spec.get('aggregation', 'sum'), spec.get('length_norm', False))
+        return cls(spec['pattern'], verbalizer, tokenizer, spec.get('maxlen', 128))
 
     def save(self, path):
         """Write ``to_json()`` to ``path`` through a temporary file and a rename: never half-written."""

@@ -34,12 +34,16 @@ def calibrated(log_probs, content_free_log_probs):
 class Scorer:
     """Label probabilities for examples.
 
-    By default only the label tokens' logits are computed at the slot
-    (``MaskedLM.scoring_model``) and examples are batched by length, so
+    When every label word has one length, only the label tokens' logits are
+    computed at the slot (``MaskedLM.scoring_model``): the label distribution
+    is exact without the vocabulary-wide softmax. With words of several
+    lengths each example is read from one cloze per length, in one forward
+    pass per length per batch, and each word scores its log-probability
+    (``MaskedLM.word_log_prob_model``). Examples are batched by length, so
     padding is small; ``bucket=False`` keeps file order, and
     ``label_tokens_only=False`` reads the label logits from the vocabulary
-    logits at every position (``MaskedLM.full_scoring_model``): the same
-    probabilities, for speed comparisons.
+    logits at every position (``MaskedLM.full_scoring_model``, one length
+    only): the same probabilities, for speed comparisons.
 
     With ``calibrate=True`` the probabilities are contextually calibrated:
     divided by the label probabilities the model gives the ``content_free``
@@ -60,36 +64,64 @@ class Scorer:
         self.batch_size = batch_size
         self.bucket = bucket
         self.calibrate = calibrate
-        self.content_free = [pvp.encode(Example({name: text for name in pvp.pattern.fields}, None,
-                                                'content-free input %r' % text)) for text in content_free]
-        scoring = (mlm.scoring_model if label_tokens_only else mlm.full_scoring_model)(pvp.label_token_ids)
-        log_probs = keras.layers.Lambda(lambda scores: tf.nn.log_softmax(pvp.class_logits(scores)),
-                                        name='Label-Log-Probabilities')(scoring.output)
-        # inputs: token ids, segment ids, slot positions; output: (batch, labels) log-probabilities
-        self.model = keras.Model(scoring.inputs, log_probs, name='pet_classifier')
+        self.content_free = [Example({name: text for name in pvp.pattern.fields}, None, 'content-free input %r' % text)
+                             for text in content_free]
+        self.model = self._label_log_probs_model(mlm, label_tokens_only)
         self._log_proba = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
         self._proba = tf.function(self.probabilities, reduce_retracing=True)
 
+    def _label_log_probs_model(self, mlm, label_tokens_only):
+        """A Keras model: for each slot length, its [token ids, segment ids,
+        slots] → label log-probabilities (batch, labels)."""
+        pvp = self.pvp
+        if len(pvp.slot_lengths) == 1:
+            scoring = (mlm.scoring_model if label_tokens_only else mlm.full_scoring_model)(pvp.label_token_ids)
+            inputs, word_scores = scoring.inputs, scoring.output
+        else:
+            inputs, parts, order = [], [], []
+            for length in pvp.slot_lengths:
+                index, ids = pvp.words_of_length(length)
+                scoring = mlm.word_log_prob_model(ids, name='pet_word_log_probs_%d' % length)
+                x = [keras.layers.Input(shape=(None,), dtype='int32', name='Input-Token-%d' % length),
+                     keras.layers.Input(shape=(None,), dtype='int32', name='Input-Segment-%d' % length),
+                     keras.layers.Input(shape=(length,), dtype='int32', name='Input-Slots-%d' % length)]
+                inputs += x
+                parts.append(scoring(x))
+                order += index.tolist()
+            # back to the verbalizer's word order
+            word_scores = keras.layers.Lambda(lambda p: tf.gather(tf.concat(p, 1), np.argsort(order), axis=1),
+                                              dtype='float32', name='Word-Log-Probabilities')(parts)
+        log_probs = keras.layers.Lambda(lambda scores: tf.nn.log_softmax(pvp.class_logits(scores)),
+                                        dtype='float32', name='Label-Log-Probabilities')(word_scores)
+        # inputs: token ids, segment ids, slot positions per slot length; output: (batch, labels) log-probabilities
+        return keras.Model(inputs, log_probs, name='pet_classifier')
+
     def probabilities(self, inputs, content_free_log_probs=None):
         """Label probabilities (batch, labels) of model inputs [token ids,
-        segment ids, slots] as tensors; calibrated by the given content-free
-        log-probabilities (labels,) when they are given."""
+        segment ids, slots] (per slot length) as tensors; calibrated by the
+        given content-free log-probabilities (labels,) when they are given."""
         log_probs = self.model(inputs, training=False)
         if content_free_log_probs is None:
             return tf.exp(log_probs)
         return calibrated(log_probs, content_free_log_probs)
 
-    def batches(self, encoded):
-        """(indices, inputs) batches; lengths padded to a multiple of 8."""
-        order = np.argsort([len(e.token_ids) for e in encoded], kind='stable') if self.bucket \
-            else np.arange(len(encoded))
+    def batches(self, examples):
+        """(indices, inputs) batches of examples: for each slot length, token
+        ids, segment ids and slots, lengths padded to a multiple of 8."""
+        clozes = [[self.pvp.encode(e, length) for e in examples] for length in self.pvp.slot_lengths]
+        longest = clozes[-1]  # the others are shorter by a constant: one order for all
+        order = np.argsort([len(e.token_ids) for e in longest], kind='stable') if self.bucket \
+            else np.arange(len(longest))
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            items = [encoded[i] for i in idx]
-            length = -(-max(len(e.token_ids) for e in items) // 8) * 8
-            yield idx, (sequence_padding([e.token_ids for e in items], length).astype('int32'),
-                        sequence_padding([e.segment_ids for e in items], length).astype('int32'),
-                        np.array([e.slots for e in items], dtype='int32'))
+            inputs = []
+            for encoded in clozes:
+                items = [encoded[i] for i in idx]
+                length = -(-max(len(e.token_ids) for e in items) // 8) * 8
+                inputs += [sequence_padding([e.token_ids for e in items], length).astype('int32'),
+                           sequence_padding([e.segment_ids for e in items], length).astype('int32'),
+                           np.array([e.slots for e in items], dtype='int32')]
+            yield idx, inputs
 
     def content_free_log_proba(self):
         """log of the mean label distribution of the content-free inputs (labels,),
@@ -97,30 +129,27 @@ class Scorer:
         log_probs = np.concatenate([self._log_proba(inputs).numpy() for _, inputs in self.batches(self.content_free)])
         return tf.reduce_logsumexp(log_probs, axis=0) - np.log(len(log_probs))
 
-    def predict_encoded(self, encoded, verbose=True):
+    def predict_proba(self, examples, verbose=True):
+        """(examples, labels) probabilities, labels in ``pvp.labels`` order."""
         content_free = self.content_free_log_proba() if self.calibrate else None
-        probs = np.zeros((len(encoded), len(self.pvp.labels)), dtype='float32')
-        bar = keras.utils.Progbar(len(encoded), unit_name='example') if verbose else None
+        probs = np.zeros((len(examples), len(self.pvp.labels)), dtype='float32')
+        bar = keras.utils.Progbar(len(examples), unit_name='example') if verbose else None
         done = 0
-        for idx, inputs in self.batches(encoded):
+        for idx, inputs in self.batches(examples):
             probs[idx] = self._proba(inputs, content_free).numpy()
             done += len(idx)
             if bar:
                 bar.update(done)
         return probs
 
-    def predict_proba(self, examples, verbose=True):
-        """(examples, labels) probabilities, labels in ``pvp.labels`` order."""
-        return self.predict_encoded([self.pvp.encode(e) for e in examples], verbose)
-
     def accuracy(self, examples, verbose=True):
-        encoded = [self.pvp.encode(e) for e in examples]
-        if any(e.label is None for e in encoded):
+        labels = [self.pvp._label(e) for e in examples]
+        if any(label is None for label in labels):
             raise ValueError('accuracy needs labeled examples')
-        probs = self.predict_encoded(encoded, verbose)
+        probs = self.predict_proba(examples, verbose)
         # a diverged model (non-finite probabilities) gets nothing right
         predicted = np.where(np.isfinite(probs).all(1), probs.argmax(1), -1)
-        return float(np.mean(predicted == np.array([e.label for e in encoded])))
+        return float(np.mean(predicted == np.array(labels)))
 
 
 # ---------------------------------------------------------------- a trained model
@@ -273,6 +302,10 @@ class _Serving(tf.Module):
     def __init__(self, scorer, model_dir):
         super().__init__()
         pvp = scorer.pvp
+        if len(pvp.slot_lengths) > 1:
+            raise ValueError('export reads the slot from the [MASK] tokens of one cloze; label words of %s tokens '
+                             'need one cloze per length: use pet_keras.predict.load(...).predict to serve this model'
+                             % ', '.join(map(str, pvp.slot_lengths)))
         self.model_variables = list(scorer.model.variables)  # tracked: saved with the function
         labels = tf.constant(pvp.labels)
         self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in ('pvp.json', 'vocab.txt')]

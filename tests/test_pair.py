@@ -272,7 +272,7 @@ def test_pair_semi_supervised_fewclue_files(pair_checkpoint, tmp_path):
     assert 'labeled 8, unlabeled 5, valid 6, test 6' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     assert results['pattern'] == {'pattern': PAIR_PATTERNS['Q1'], 'label_words': PAIR_WORDS,
-                                  'aggregation': 'sum', 'maxlen': 32}
+                                  'aggregation': 'sum', 'length_norm': False, 'maxlen': 32}
     assert len(results['evaluations']) == 1 and results['evaluations'][0]['loss'] > 0
     assert results['valid'] == max(results['zero_shot']['valid'], results['evaluations'][0]['valid'])
     assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['pattern'] == PAIR_PATTERNS['Q1']
@@ -291,7 +291,7 @@ def test_pair_zero_shot_tsv_files_q2_and_label_words(pair_checkpoint, tmp_path):
     pvp = json.loads((out / 'pvp.json').read_text(encoding='utf-8'))
     # the labels keep the task's order; one-character words give a one-token slot
     assert pvp == {'pattern': PAIR_PATTERNS['Q2'], 'label_words': {'different': ['不'], 'same': ['是']},
-                   'aggregation': 'max', 'maxlen': 40}
+                   'aggregation': 'max', 'length_norm': False, 'maxlen': 40}
 
 
 def test_pair_maxlen_below_the_pattern_fails_at_start_up(pair_checkpoint, tmp_path):

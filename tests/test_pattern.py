@@ -242,10 +242,15 @@ def test_label_word_partly_unknown(tok):
         PVP(NEWS_PATTERNS['N1'], {'体育': '体育', '其他': '体坏'}, tok)
 
 
-def test_label_words_of_unequal_length(tok):
-    with pytest.raises(ValueError, match='same number of tokens') as info:
-        PVP(NEWS_PATTERNS['N1'], {'体育': '体育', '财经': '财', '故事': '故事'}, tok)
-    assert '财' in str(info.value) and '体育' in str(info.value)
+def test_label_words_of_unequal_length_get_a_slot_length_each(tok):
+    pvp = PVP(NEWS_PATTERNS['N1'], {'体育': '体育', '财经': '财', '故事': '故事'}, tok)
+    assert pvp.slot_lengths == (1, 2) and pvp.word_length.tolist() == [2, 1, 2]
+
+
+def test_every_unspellable_label_word_is_named_at_once(tok):
+    with pytest.raises(ValueError, match='give other words for these labels') as info:
+        PVP(NEWS_PATTERNS['N1'], {'体育': '体育', '财经': '财坏', '故事': '故坏'}, tok)
+    assert "'财坏' (label '财经')" in str(info.value) and "'故坏' (label '故事')" in str(info.value)
 
 
 def test_example_label_not_in_verbalizer(tok):

@@ -93,10 +93,11 @@ def test_predict_proba_rows_sum_to_one_and_order_is_kept(tok, sharp):
 
 def test_bucketed_batches_are_sorted_and_padded_to_multiple_of_8(tok, sharp):
     pvp = PVP('____满意。{text}', WORDS, tok, 40)
-    encoded = [pvp.encode(ex(e.fields['text'])) for e in mixed_examples()]
+    examples = [ex(e.fields['text']) for e in mixed_examples()]
+    encoded = [pvp.encode(e) for e in examples]
     seen = []
     previous = 0
-    for idx, (ids, segs, slots) in Scorer(sharp, pvp, batch_size=4).batches(encoded):
+    for idx, (ids, segs, slots) in Scorer(sharp, pvp, batch_size=4).batches(examples):
         lengths = [len(encoded[i].token_ids) for i in idx]
         assert min(lengths) >= previous
         previous = max(lengths)
