@@ -54,10 +54,13 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     t.add_argument('--label-words', default=None,
                    help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
                         '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: the script\'s '
-                        'words, in its description); one key per label of the task; all words the same token length')
+                        'words, in its description); one key per label of the task; words may differ in length')
     t.add_argument('--aggregation', choices=AGGREGATIONS, default='sum',
                    help='score of a label with several words: sum of their probabilities, mean of their '
                         'log-probabilities, or max (default sum)')
+    t.add_argument('--length-norm', action='store_true',
+                   help='score a label word by its mean token log-probability instead of its log-probability '
+                        '(words of different lengths)')
     t.add_argument('--calibrate', action='store_true',
                    help='contextual calibration: divide the label probabilities by those of content-free inputs '
                         '(the pattern with empty and "N/A" text), then renormalise')
@@ -180,7 +183,7 @@ def verbalizer(args, default_words):
                              % (', '.join(default_words), ', '.join(unknown) or 'none', ', '.join(missing) or 'none'))
         words = {label: words[label] for label in default_words}
     try:
-        return Verbalizer(words, args.aggregation)
+        return Verbalizer(words, args.aggregation, args.length_norm)
     except ValueError as e:
         raise SystemExit('error: --label-words: %s' % e) from None
 
