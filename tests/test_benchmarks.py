@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'benchmarks'))
 import accuracy as accuracy_benchmark  # noqa: E402
 import common  # noqa: E402
+import many_labels  # noqa: E402
 import reference  # noqa: E402
 import speed  # noqa: E402
 
@@ -392,3 +393,27 @@ def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
     retrained = run('accuracy.py', *args)
     assert retrained.returncode != 0 and 'checkpoint_index_sha256' in retrained.stderr, retrained.stderr[-3000:]
     assert json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))['cells'] == saved['cells']
+
+
+def test_many_labels_scores_mixed_and_equal_length_names(sharp_checkpoint, tmp_path):
+    """IFLYTEK-like data (label names of 2-4 characters, key label_des): each
+    verbalizer runs, the mixed-length ones with one slot length per name length."""
+    names = ['体育', '新闻', '文化', '财经股票', '汽车', '科技军事', '旅游', '农业']
+    assert len({w[0] for w in many_labels.two_character_words(names + ['体育新闻']).values()}) == len(names) + 1
+    rng = random.Random(2)
+    data = tmp_path / 'iflytek'
+    data.mkdir()
+    for name, n in (('train_few_all.json', 16), ('dev_few_all.json', 12), ('test_public.json', 12)):
+        rows = [json.dumps({'label': i % 8, 'label_des': names[i % 8], 'sentence': text(rng), 'id': i},
+                           ensure_ascii=False) + '\n' for i in range(n)]
+        (data / name).write_text(''.join(rows), encoding='utf-8')
+    result = run('many_labels.py', '--checkpoint-dir', sharp_checkpoint, '--data-dir', data, '--pattern',
+                 '这是____的。{text}', '--maxlen', 40, '--out', tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    saved = json.loads((tmp_path / 'many_labels.json').read_text(encoding='utf-8'))
+    assert saved['labels'] == 8 and saved['examples'] == {'valid': 12, 'test': 12}
+    runs = saved['runs']
+    assert runs['names, log-probability']['slot_lengths'] == [2, 4] == runs['names, mean per token']['slot_lengths']
+    assert runs['two characters each']['slot_lengths'] == [2]
+    for run_ in runs.values():
+        assert 0 <= run_['valid'] <= 1 and run_['test_examples_per_second'] > 0

@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Many classes with label words of mixed lengths: FewCLUE IFLYTEK (119 app
+categories named in 2-7 characters), zero-shot with each label's own name.
+
+Measures zero-shot accuracy with a word's log-probability (sum over its
+tokens) and with its mean per token (length_norm), and the scoring speed of
+the mixed-length path (one pass per length per batch) against the equal-length
+path (every label a distinct two-character word: one pass per batch, label
+token logits only), on the same examples and model.
+
+    python benchmarks/many_labels.py                           # embedded model, dev and test
+    python benchmarks/many_labels.py --max-eval 256            # a shorter run
+
+Writes <out>/many_labels.json.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (imports pet_keras first)
+
+from pet_keras import cli  # noqa: E402
+from pet_keras.data import read_jsonl  # noqa: E402
+from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
+from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
+from pet_keras.predict import Scorer  # noqa: E402
+
+IFLYTEK_DIR = common.SHARED / 'datasets' / 'iflytek'
+PATTERN = '这是一款____类的应用。{text}'
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint-dir', default=str(cli.EMBEDDED_CHECKPOINT))
+    p.add_argument('--data-dir', default=str(IFLYTEK_DIR))
+    p.add_argument('--pattern', default=PATTERN)
+    p.add_argument('--maxlen', type=int, default=128)
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--max-eval', type=int, help='only the first N dev and test examples')
+    p.add_argument('--out', default=str(common.REPO / 'results'))
+    return p.parse_args(argv)
+
+
+def two_character_words(names):
+    """A distinct two-character word per label (its first two characters, else
+    another pair of them): the equal-length path FewCLUE's baseline uses."""
+    words, taken = {}, set()
+    for name in names:
+        pairs = [name[i:j] for i in range(len(name)) for j in range(i + 2, i + 3) if j <= len(name)]
+        pairs += [name[0] + c for c in name[2:]]
+        word = next(p for p in pairs if p not in taken)
+        taken.add(word)
+        words[name] = [word]
+    return words
+
+
+def timed(scorer, examples):
+    scorer.predict_proba(examples[:scorer.batch_size], verbose=False)  # traces every shape once
+    started = time.perf_counter()
+    probs = scorer.predict_proba(examples, verbose=False)
+    return probs, time.perf_counter() - started
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config_path, checkpoint_path, dict_path = cli.checkpoint_files(args.checkpoint_dir)
+    tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+    data = Path(args.data_dir)
+    splits = {name: list(read_jsonl(str(data / file), {'text': 'sentence'}, 'label_des'))[:args.max_eval]
+              for name, file in (('valid', 'dev_few_all.json'), ('test', 'test_public.json'))}
+    train = read_jsonl(str(data / 'train_few_all.json'), {'text': 'sentence'}, 'label_des')
+    names = sorted({e.label for split in [train] + list(splits.values()) for e in split})
+    mlm = build_mlm(config_path, checkpoint_path, dict_path=dict_path)
+    results = {'checkpoint': common.portable_path(args.checkpoint_dir), 'pattern': args.pattern,
+               'labels': len(names), 'examples': {k: len(v) for k, v in splits.items()}, 'runs': {}}
+    verbalizers = {'names, log-probability': Verbalizer({n: [n] for n in names}),
+                   'names, mean per token': Verbalizer({n: [n] for n in names}, length_norm=True),
+                   'two characters each': Verbalizer(two_character_words(names))}
+    for title, verbalizer in verbalizers.items():
+        pvp = PVP(args.pattern, verbalizer, tokenizer, args.maxlen)
+        scorer = Scorer(mlm, pvp, batch_size=args.batch_size)
+        run = {'slot_lengths': list(pvp.slot_lengths)}
+        for split, examples in splits.items():
+            probs, seconds = timed(scorer, examples)
+            gold = [pvp.label_index[e.label] for e in examples]
+            run[split] = float((probs.argmax(1) == gold).mean())
+            run[split + '_examples_per_second'] = round(len(examples) / seconds, 2)
+        results['runs'][title] = run
+        print('%s: lengths %s, valid %.4f, test %.4f, %.1f / %.1f examples/s' % (
+            title, run['slot_lengths'], run['valid'], run['test'], run['valid_examples_per_second'],
+            run['test_examples_per_second']), flush=True)
+    common.write_json(Path(args.out) / 'many_labels.json', results)
+
+
+if __name__ == '__main__':
+    main()
