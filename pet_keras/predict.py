@@ -31,6 +31,25 @@ def calibrated(log_probs, content_free_log_probs):
     return tf.nn.softmax(log_probs - content_free_log_probs, axis=-1)
 
 
+def cloze_batches(pvp, examples, batch_size, bucket=True):
+    """(indices, inputs) batches of examples: for each of ``pvp.slot_lengths``,
+    token ids, segment ids and slots, lengths padded to a multiple of 8.
+    ``bucket``: examples sorted by length (little padding), else in order."""
+    clozes = [[pvp.encode(e, length) for e in examples] for length in pvp.slot_lengths]
+    longest = clozes[-1]  # the others are shorter by a constant: one order for all
+    order = np.argsort([len(e.token_ids) for e in longest], kind='stable') if bucket else np.arange(len(longest))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        inputs = []
+        for encoded in clozes:
+            items = [encoded[i] for i in idx]
+            length = -(-max(len(e.token_ids) for e in items) // 8) * 8
+            inputs += [sequence_padding([e.token_ids for e in items], length).astype('int32'),
+                       sequence_padding([e.segment_ids for e in items], length).astype('int32'),
+                       np.array([e.slots for e in items], dtype='int32')]
+        yield idx, inputs
+
+
 class Scorer:
     """Label probabilities for examples.
 
@@ -106,22 +125,8 @@ class Scorer:
         return calibrated(log_probs, content_free_log_probs)
 
     def batches(self, examples):
-        """(indices, inputs) batches of examples: for each slot length, token
-        ids, segment ids and slots, lengths padded to a multiple of 8."""
-        clozes = [[self.pvp.encode(e, length) for e in examples] for length in self.pvp.slot_lengths]
-        longest = clozes[-1]  # the others are shorter by a constant: one order for all
-        order = np.argsort([len(e.token_ids) for e in longest], kind='stable') if self.bucket \
-            else np.arange(len(longest))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            inputs = []
-            for encoded in clozes:
-                items = [encoded[i] for i in idx]
-                length = -(-max(len(e.token_ids) for e in items) // 8) * 8
-                inputs += [sequence_padding([e.token_ids for e in items], length).astype('int32'),
-                           sequence_padding([e.segment_ids for e in items], length).astype('int32'),
-                           np.array([e.slots for e in items], dtype='int32')]
-            yield idx, inputs
+        """``cloze_batches`` of examples with this scorer's pattern, batch size and order."""
+        return cloze_batches(self.pvp, examples, self.batch_size, self.bucket)
 
     def content_free_log_proba(self):
         """log of the mean label distribution of the content-free inputs (labels,),
