@@ -14,24 +14,17 @@ CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier basel
 
 
 def parser(description, patterns, default_pattern, data_help, several_patterns=False, labeled_fraction=0.01,
-           maxlen=128):
+           maxlen=128, p=None):
     """An argparse parser with the flags every PET script takes; with
     ``several_patterns`` (an ensemble) it takes ``--patterns`` (a list)
     instead of ``--pattern``, and no classifier mode. ``labeled_fraction``
-    and ``maxlen`` are the script's defaults."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    m = p.add_argument_group('model (bert4keras names; default: the embedded checkpoint)')
-    m.add_argument('--checkpoint-dir', help='a folder with bert_config.json, bert_model.ckpt.*, vocab.txt '
-                   '(default: %s)' % os.path.relpath(EMBEDDED_CHECKPOINT))
-    m.add_argument('--config-path', help='bert_config.json (overrides --checkpoint-dir)')
-    m.add_argument('--checkpoint-path', help='checkpoint prefix, e.g. .../bert_model.ckpt')
-    m.add_argument('--dict-path', help='vocab.txt')
-    m.add_argument('--model', default='bert', help='bert4keras model family: bert, roberta, albert, nezha …')
-    m.add_argument('--allow-random-mlm-head', action='store_true',
-                   help='accept a checkpoint without cls/predictions/* (the head starts random)')
-    m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
+    and ``maxlen`` are the script's defaults. ``p``: add the flags to this
+    parser (a ``pet-keras`` subcommand) instead; ``data_help=None``: no --data-dir."""
+    p = p or argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    model_flags(p)
     d = p.add_argument_group('data')
-    d.add_argument('--data-dir', help=data_help)
+    if data_help:
+        d.add_argument('--data-dir', help=data_help)
     d.add_argument('--labeled-fraction', type=float, default=labeled_fraction,
                    help='fraction of the training file kept labeled; the rest is unlabeled (default %g)'
                    % labeled_fraction)
@@ -48,8 +41,8 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
                        help='presets (%s) or templates with a ____ slot (default: all presets)' % presets)
     else:
         t.add_argument('--pattern', default=default_pattern,
-                       help='a preset (%s) or a template with a ____ slot and the task\'s fields (default %s)'
-                       % (presets, default_pattern))
+                       help='%s a template with a ____ slot and the task\'s fields (default %s)'
+                       % ('a preset (%s) or' % presets if patterns else '', default_pattern))
     t.add_argument('--maxlen', type=int, default=maxlen, help='tokens per example (default %d)' % maxlen)
     t.add_argument('--label-words', default=None,
                    help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
@@ -89,6 +82,20 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
                    help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
                         '(multi-worker); --batch-size is the global batch')
     return p
+
+
+def model_flags(p):
+    """The checkpoint flags (``checkpoint_paths`` reads them) on parser ``p``."""
+    m = p.add_argument_group('model (bert4keras names; default: the embedded checkpoint)')
+    m.add_argument('--checkpoint-dir', help='a folder with bert_config.json, bert_model.ckpt.*, vocab.txt '
+                   '(default: %s)' % os.path.relpath(EMBEDDED_CHECKPOINT))
+    m.add_argument('--config-path', help='bert_config.json (overrides --checkpoint-dir)')
+    m.add_argument('--checkpoint-path', help='checkpoint prefix, e.g. .../bert_model.ckpt')
+    m.add_argument('--dict-path', help='vocab.txt')
+    m.add_argument('--model', default='bert', help='bert4keras model family: bert, roberta, albert, nezha …')
+    m.add_argument('--allow-random-mlm-head', action='store_true',
+                   help='accept a checkpoint without cls/predictions/* (the head starts random)')
+    m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
 
 
 def budget_args(args):

@@ -1,15 +1,19 @@
-"""The ``pet-keras`` command: use a run folder written by ``fit_pet``.
+"""The ``pet-keras`` command: train a task from files (pet_keras.task), use a run folder.
 
+    pet-keras train --train train.jsonl --valid dev.jsonl --test test.jsonl --pattern '这是一篇____的文章。{content}'
+    pet-keras label-words --train train.jsonl --pattern '这是一篇____的文章。{content}' --out words.json
     pet-keras predict --model-dir runs/sentiment-few-shot-P1 --input reviews.txt --output predictions.jsonl
     pet-keras export --model-dir runs/sentiment-few-shot-P1 --out export/sentiment
 
 ``predict`` reads plain text (one text per line), JSON lines (the pattern's
 field names as keys; ``text`` also for a one-field pattern; other keys are
-not read) or TSV (the pattern's fields as tab-separated columns in order; with
-one field the whole line is the text, tabs included). Blank lines and rows
-with an empty field are skipped and counted, as the training readers do.
-Errors name the file and line. It writes one JSON line per text:
-``{<fields>, "label", "probabilities": {label: p}}``.
+not read; ``--fields text=content`` reads a field from another key) or TSV
+(the pattern's fields as tab-separated columns in order, or the columns
+``--fields`` names; with one field the whole line is the text, tabs
+included). ``--input -`` reads standard input. Blank lines and rows with an
+empty field are skipped and counted, as the training readers do. Errors name
+the file and line. It writes one JSON line per text: ``{"id" (when the input
+has one), <fields>, "label", "probabilities": {label: p}}``.
 """
 import argparse
 import contextlib
@@ -17,6 +21,7 @@ import json
 import os
 import sys
 
+from pet_keras import cli, task
 from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv
 from pet_keras.predict import export_saved_model, load
 
@@ -28,7 +33,7 @@ def input_format(path, given=None):
     return given or FORMATS.get(os.path.splitext(path)[1].lower(), 'text')
 
 
-def text_examples(path, fields):
+def text_examples(path, fields, given=None):
     if len(fields) != 1:
         raise ValueError('%s: the model reads fields %s; plain text gives one per line: use --format jsonl or tsv'
                          % (path, ', '.join(fields)))
@@ -41,38 +46,53 @@ def text_examples(path, fields):
     return Dataset(examples, skipped)
 
 
-def jsonl_examples(path, fields):
+def jsonl_examples(path, fields, given=None):
+    """``given``: --fields, field=key pairs for keys not named as the fields."""
     keys = {name: (name, 'text') if len(fields) == 1 and name != 'text' else name for name in fields}
-    return read_jsonl(path, keys, labeled=False)
+    pairs = [item.split('=', 1) for item in given.split(',')] if given else []
+    if any(len(pair) != 2 or pair[0] not in fields for pair in pairs):
+        raise ValueError('--fields %s: expected field=key pairs for the model\'s fields %s, e.g. --fields %s=content'
+                         % (given, ', '.join(fields), fields[0]))
+    keys.update(pairs)
+    return read_jsonl(path, keys, labeled=False, id_key='id')
 
 
-def tsv_examples(path, fields):
-    return read_tsv(path, fields=fields, labeled=False)
+def tsv_examples(path, fields, given=None):
+    """``given``: --fields, the columns in order (an ``id`` column is copied to the output)."""
+    columns = given.split(',') if given else fields
+    missing = [name for name in fields if name not in columns]
+    if missing:
+        raise ValueError('--fields %s: no column for the model\'s field %s' % (given, ', '.join(missing)))
+    data = read_tsv(path, fields=columns, labeled=False)
+    return Dataset([Example({name: e.fields[name] for name in fields}, None, e.source, e.fields.get('id'))
+                    for e in data], data.skipped)
 
 
 READERS = {'text': text_examples, 'jsonl': jsonl_examples, 'tsv': tsv_examples}
 
 
 def predict(args):
-    if not os.path.isfile(args.input):
+    if args.input != '-' and not os.path.isfile(args.input):
         raise FileNotFoundError('--input %s: no such file' % args.input)
     predictor = load(args.model_dir, batch_size=args.batch_size, calibrate=args.calibrate)
     clash = [name for name in predictor.fields if name in OUTPUT_KEYS]
     if clash:
         raise ValueError('pattern field {%s} would clash with the output key of that name' % clash[0])
     fmt = input_format(args.input, args.format)
-    examples = READERS[fmt](args.input, predictor.fields)
+    examples = READERS[fmt](args.input, predictor.fields, args.fields)
     with contextlib.redirect_stdout(sys.stderr):  # the progress bar must not mix with JSON lines on stdout
         predictions = predictor.predict_examples(examples, verbose=True)
     out = open(args.output, 'w', encoding='utf-8') if args.output else sys.stdout
     try:
         for example, prediction in zip(examples, predictions):
-            out.write(json.dumps(dict(example.fields, **prediction), ensure_ascii=False) + '\n')
+            row = dict({} if example.id is None else {'id': example.id}, **example.fields, **prediction)
+            out.write(json.dumps(row, ensure_ascii=False) + '\n')
     finally:
         if args.output:
             out.close()
-    print('%d predictions (%s input, %d blank or empty rows skipped) written to %s'
-          % (len(predictions), fmt, examples.skipped, args.output or 'stdout'), file=sys.stderr)
+    print('%d predictions (%s input %s, %d blank or empty rows skipped) written to %s'
+          % (len(predictions), fmt, 'stdin' if args.input == '-' else args.input, examples.skipped,
+             args.output or 'stdout'), file=sys.stderr)
 
 
 def export(args):
@@ -85,13 +105,32 @@ def export(args):
 def parser():
     p = argparse.ArgumentParser(prog='pet-keras', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = p.add_subparsers(dest='command', required=True, metavar='{predict,export}')
+    commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export}')
     calibrate = dict(action=argparse.BooleanOptionalAction, default=None,
                      help='contextual calibration on or off (default: as the run was evaluated, results.json)')
 
+    tr = commands.add_parser('train', help='train PET (or the classifier) on a task\'s files, no Python',
+                             description=task.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.parser(None, {}, None, None, labeled_fraction=1, p=tr)
+    task.data_flags(tr)
+    tr.set_defaults(run=task.train)
+
+    lw = commands.add_parser('label-words', help='search label words for a task (PETAL), as --label-words JSON',
+                             description=task.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.model_flags(lw)
+    task.data_flags(lw, ('train',), task_file=False, pattern=True)
+    lw.add_argument('--top-k', type=int, default=3, help='words per label (default 3)')
+    lw.add_argument('--out', required=True, help='the JSON file to write, label → words')
+    lw.add_argument('--maxlen', type=int, default=128)
+    lw.add_argument('--batch-size', type=int, default=32)
+    lw.add_argument('--length-norm', action='store_true', help='rank words by their mean token log-probability')
+    lw.set_defaults(run=task.label_words)
+
     pr = commands.add_parser('predict', help='label texts with a trained model, as JSON lines')
     pr.add_argument('--model-dir', required=True, help='a run folder written by fit_pet (with pvp.json)')
-    pr.add_argument('--input', required=True, help='the texts: plain text, JSON lines or TSV')
+    pr.add_argument('--input', required=True, help='the texts: plain text, JSON lines or TSV; - for stdin')
+    pr.add_argument('--fields', help='JSON lines: field=key pairs, e.g. text=content; TSV: the columns in order, '
+                    'e.g. id,text (default: the model\'s fields by name, in order)')
     pr.add_argument('--output', help='JSON lines file to write (default: stdout)')
     pr.add_argument('--format', choices=sorted(READERS),
                     help='input format (default: by extension: .jsonl/.json jsonl, .tsv tsv, else text)')
@@ -109,10 +148,13 @@ def parser():
 
 def main(argv=None):
     p = parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
-    if getattr(args, 'batch_size', 1) < 1:
-        p.error('--batch-size must be at least 1')
     try:
+        if getattr(args, 'task', None):  # the task file's flags first: those given override them
+            args = p.parse_args(argv[:1] + task.task_flags(args.task) + argv[1:])
+        if getattr(args, 'batch_size', 1) < 1:
+            p.error('--batch-size must be at least 1')
         args.run(args)
     except (ValueError, FileNotFoundError) as e:
         sys.exit('pet-keras %s: error: %s' % (args.command, e))

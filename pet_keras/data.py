@@ -6,9 +6,11 @@ label name (str) or None for unlabeled text; ``source`` is "file:line".
 Rows whose text is empty or whitespace are skipped and counted (``skipped``
 on the returned ``Dataset``), never passed on as empty inputs.
 """
+import contextlib
 import json
 import os
 import random
+import sys
 from dataclasses import dataclass
 
 
@@ -17,6 +19,7 @@ class Example:
     fields: dict
     label: str = None
     source: str = ''
+    id: object = None  # the input row's id, copied to its prediction (pet-keras predict)
 
 
 class Dataset(list):
@@ -28,12 +31,12 @@ class Dataset(list):
 
 
 def read_lines(path):
-    """Yield (line number, line without its newline) of a UTF-8 file.
+    """Yield (line number, line without its newline) of a UTF-8 file (``-``: standard input).
 
     A byte sequence that is not UTF-8 raises ValueError naming the file and
     line (files in GBK are common: convert them with ``iconv -f GBK -t UTF-8``).
     """
-    with open(path, 'rb') as f:
+    with open(path, 'rb') if path != '-' else contextlib.nullcontext(sys.stdin.buffer) as f:
         for number, raw in enumerate(f, 1):
             try:
                 line = raw.decode('utf-8')
@@ -81,11 +84,12 @@ def read_tsv(path, label_names=None, fields=('text',), labeled=True):
     return Dataset(examples, skipped)
 
 
-def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True):
+def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, id_key=None):
     """JSON lines. ``text_keys`` maps field names to keys (the first key
     present is used), e.g. {'text': ('sentence', 'text')}. The label is
     ``label_key``'s value (tried in order when a tuple), mapped through
-    ``label_names`` when given. With ``labeled=False`` labels are ignored."""
+    ``label_names`` when given. With ``labeled=False`` labels are ignored.
+    ``id_key``'s value, when present, is the example's ``id``."""
     examples, skipped = [], 0
     label_keys = (label_key,) if isinstance(label_key, str) else tuple(label_key or ())
     for number, line in read_lines(path):
@@ -119,7 +123,7 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True):
                 if label not in label_names:
                     raise ValueError('%s: label %r is not one of %s' % (where, label, sorted(label_names)))
                 label = label_names[label]
-        examples.append(Example(fields, label, where))
+        examples.append(Example(fields, label, where, row.get(id_key) if id_key else None))
     return Dataset(examples, skipped)
 
 

@@ -178,7 +178,8 @@ def test_console_predict_reads_text_jsonl_and_tsv(run, pair_run, tmp_path):
         assert main(args + (['--format', fmt] if fmt else [])) == 0
         rows = read_jsonl(out)
         assert [r['text'] for r in rows] == TEXTS  # the blank line is skipped
-        assert all(set(r) == {'text', 'label', 'probabilities'} for r in rows)
+        ids = {'id'} if path == jsonl else set()  # an input id is copied
+        assert all(set(r) == {'text', 'label', 'probabilities'} | ids for r in rows)
         assert [r['label'] for r in rows] == [p['label'] for p in want]
         np.testing.assert_allclose(probabilities(rows, WORDS), probabilities(want, WORDS), atol=1e-5)
     # pairs from TSV, calibration switched on from the command line
