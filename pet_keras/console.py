@@ -17,6 +17,7 @@ import json
 import os
 import sys
 
+from pet_keras import cli
 from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv
 from pet_keras.predict import export_saved_model, load
 
@@ -38,7 +39,7 @@ def text_examples(path, fields):
             examples.append(Example({fields[0]: line.strip()}, None, '%s:%d' % (path, number)))
         else:
             skipped += 1
-    return Dataset(examples, skipped)
+    return Dataset(examples, skipped, path)
 
 
 def jsonl_examples(path, fields):
@@ -76,15 +77,14 @@ def predict(args):
 
 
 def export(args):
-    export_saved_model(args.model_dir, args.out, calibrate=args.calibrate)
+    export_saved_model(args.model_dir, args.out, calibrate=args.calibrate, overwrite=args.overwrite)
     print('SavedModel written to %s: signature serving_default(token_ids, segment_ids: int32 [batch, length]) '
           '-> probabilities, label; pvp.json and vocab.txt in %s' % (args.out, os.path.join(args.out, 'assets')),
           file=sys.stderr)
 
 
 def parser():
-    p = argparse.ArgumentParser(prog='pet-keras', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.Parser(prog='pet-keras', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest='command', required=True, metavar='{predict,export}')
     calibrate = dict(action=argparse.BooleanOptionalAction, default=None,
                      help='contextual calibration on or off (default: as the run was evaluated, results.json)')
@@ -95,27 +95,23 @@ def parser():
     pr.add_argument('--output', help='JSON lines file to write (default: stdout)')
     pr.add_argument('--format', choices=sorted(READERS),
                     help='input format (default: by extension: .jsonl/.json jsonl, .tsv tsv, else text)')
-    pr.add_argument('--batch-size', type=int, default=64)
+    pr.add_argument('--batch-size', type=cli.whole(1), default=64)
     pr.add_argument('--calibrate', **calibrate)
+    cli.output_flags(pr)
     pr.set_defaults(run=predict)
 
     ex = commands.add_parser('export', help='write a TensorFlow SavedModel for serving')
     ex.add_argument('--model-dir', required=True, help='a run folder written by fit_pet (with pvp.json)')
     ex.add_argument('--out', required=True, help='the SavedModel folder to write')
     ex.add_argument('--calibrate', **calibrate)
+    ex.add_argument('--overwrite', action='store_true', help='replace --out when it is not empty (else refused)')
+    cli.output_flags(ex)
     ex.set_defaults(run=export)
     return p
 
 
 def main(argv=None):
-    p = parser()
-    args = p.parse_args(argv)
-    if getattr(args, 'batch_size', 1) < 1:
-        p.error('--batch-size must be at least 1')
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit('pet-keras %s: error: %s' % (args.command, e))
+    cli.main(parser(), lambda args: args.run(args), argv)
     return 0
 
 
