@@ -154,7 +154,9 @@ def main(parser, run, argv=None):
         if isinstance(e, KeyboardInterrupt):
             print(str(e) or 'interrupted', file=sys.stderr)
             raise SystemExit(130) from None
-        print('error: %s' % e, file=sys.stderr)
+        # an OSError of the system names its file apart: "<file>: No such file or directory"
+        print('error: %s' % ('%s: %s' % (e.filename, e.strerror) if isinstance(e, OSError) and e.filename else e),
+              file=sys.stderr)
         raise SystemExit(2) from None
 
 

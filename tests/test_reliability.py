@@ -371,7 +371,7 @@ def test_debug_shows_the_traceback(checkpoint, tmp_path, monkeypatch, capsys):
 def test_pretrain_and_the_other_scripts_give_one_line(tmp_path, monkeypatch, capsys):
     code, _, err = run_in_process(monkeypatch, capsys, 'pretrain.py', '--out', tmp_path / 'mlm',
                                   '--corpus', tmp_path / 'missing.txt')
-    assert code == 2 and 'missing.txt' in one_error_line(err)
+    assert code == 2 and one_error_line(err) == 'error: %s: No such file or directory' % (tmp_path / 'missing.txt')
     code, _, err = run_in_process(monkeypatch, capsys, 'pretrain.py', '--out', tmp_path / 'mlm', '--lr', 'nan')
     assert code == 2 and one_error_line(err).startswith('error: argument --lr: must be a number')
     for script in ('news.py', 'pair.py'):
