@@ -38,11 +38,14 @@ def evaluations(steps, eval_every):
     return math.ceil(steps / eval_every)
 
 
-def check(steps, eval_every, patience):
-    """A ValueError naming the first budget setting out of range."""
+def check(steps, eval_every, patience, learning_rate=None):
+    """A ValueError naming the first budget setting out of range. A learning rate
+    that is a number must be finite and >= 0 (0 trains nothing, for tests)."""
     if not isinstance(steps, int) or steps < 0:
         raise ValueError('steps must be a whole number >= 0, got %r' % (steps,))
     if not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError('eval_every must be a whole number >= 1, got %r' % (eval_every,))
     if patience is not None and (not isinstance(patience, int) or patience < 1):
         raise ValueError('patience must be a whole number >= 1 (or None: no early stopping), got %r' % (patience,))
+    if isinstance(learning_rate, (int, float)) and not (math.isfinite(learning_rate) and learning_rate >= 0):
+        raise ValueError('learning_rate must be a finite number >= 0, got %r' % (learning_rate,))

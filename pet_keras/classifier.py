@@ -11,13 +11,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pet_keras import budget
+from pet_keras import budget, runlock
 from pet_keras.compat import keras
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
 from pet_keras.model import check_checkpoint, load_config
-from pet_keras.train import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, write_json, write_text
+from pet_keras.train import (AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly,
+                             write_json, write_text)
 
 CLASSIFIER_WEIGHTS = 'classifier_weights.h5'  # Keras h5 by layer name: the backbone and the dense layer
 CLASSIFIER_SPEC = 'classifier.json'  # labels, input fields, maxlen, model family: what load() needs
@@ -128,46 +129,52 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
     ``learning_rate`` defaults to ``budget.default_learning_rate('classifier', ...)``.
     ``out_dir`` becomes a run folder ``pet_keras.predict.load`` opens
     (classifier.json, classifier_weights.h5, bert_config.json, vocab.txt, results.json).
+    ``out_dir`` is locked while it runs (``runlock``), as fit_pet's is.
     Returns the results dict (also written to ``out_dir/results.json``)."""
-    budget.check(steps, eval_every, patience)
+    budget.check(steps, eval_every, patience, learning_rate)
     if steps < 1:
         raise ValueError('the classifier trains: steps must be at least 1, got %d' % steps)
-    started = time.time()
+    if not train or not valid:
+        raise ValueError('no %s examples: the classifier needs at least one'
+                         % ('training' if not train else 'validation'))
     out_dir = out_dir or 'runs/classifier'
-    os.makedirs(out_dir, exist_ok=True)
-    labels = list(labels)
-    if learning_rate is None:
-        learning_rate = budget.default_learning_rate('classifier', getattr(model, 'checkpoint_path', None))
-    targets = one_hot(train, labels) if targets is None else np.asarray(targets, dtype='float32')
-    if targets.shape != (len(train), len(labels)):
-        raise ValueError('targets must have shape %s, got %s' % ((len(train), len(labels)), targets.shape))
-    generator = ClassifierGenerator(tokenizer, train, targets, batch_size, maxlen)
-    scorer = ClassifierScorer(model, tokenizer, labels, maxlen)
-    best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
-    model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
-    zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
-    model.save_weights(best_path)
-    evaluator = Evaluator(scorer, valid, eval_every)
-    model.fit(generator.to_dataset(), steps_per_epoch=eval_every, epochs=budget.evaluations(steps, eval_every),
-              verbose=verbose,
-              callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
-                         AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
-                                               save_weights_only=True, initial_value_threshold=zero_valid)]
-              + early_stopping(patience))
-    model.load_weights(best_path)
-    best_step, best_valid = best_evaluation(zero_valid, evaluator.history)
-    results = {'settings': settings or {}, 'labels': labels, 'train_examples': len(train),
-               'budget': {'steps': steps, 'eval_every': eval_every, 'patience': patience,
-                          'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None},
-               'zero_shot': {'valid': zero_valid}, 'evaluations': evaluator.history, 'best_step': best_step,
-               'valid': best_valid, 'test': scorer.accuracy(test, verbose=False) if test else None,
-               'wall_seconds': round(time.time() - started, 1)}
-    save_run_folder(model, tokenizer, out_dir, labels, list(train[0].fields), maxlen)
-    write_json(os.path.join(out_dir, 'results.json'), results)
-    print('best step %d: valid %.4f, test %s; results in %s'
-          % (best_step, best_valid, '%.4f' % results['test'] if results['test'] is not None else '-',
-             os.path.join(out_dir, 'results.json')))
-    return results
+    with runlock.locked(out_dir, hold=model.distribute_strategy.extended.should_checkpoint):
+        started = time.time()
+        labels = list(labels)
+        if learning_rate is None:
+            learning_rate = budget.default_learning_rate('classifier', getattr(model, 'checkpoint_path', None))
+        targets = one_hot(train, labels) if targets is None else np.asarray(targets, dtype='float32')
+        if targets.shape != (len(train), len(labels)):
+            raise ValueError('targets must have shape %s, got %s' % ((len(train), len(labels)), targets.shape))
+        generator = ClassifierGenerator(tokenizer, train, targets, batch_size, maxlen)
+        scorer = ClassifierScorer(model, tokenizer, labels, maxlen)
+        best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
+        model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
+        zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
+        model.save_weights(best_path)
+        evaluator = Evaluator(scorer, valid, eval_every)
+        fit_interruptibly(model, 'a classifier run does not resume: the same command starts it again',
+                          generator.to_dataset(), steps_per_epoch=eval_every,
+                          epochs=budget.evaluations(steps, eval_every), verbose=verbose,
+                          callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
+                                     AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max',
+                                                           save_best_only=True, save_weights_only=True,
+                                                           initial_value_threshold=zero_valid)]
+                          + early_stopping(patience))
+        model.load_weights(best_path)
+        best_step, best_valid = best_evaluation(zero_valid, evaluator.history)
+        results = {'settings': settings or {}, 'labels': labels, 'train_examples': len(train),
+                   'budget': {'steps': steps, 'eval_every': eval_every, 'patience': patience,
+                              'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None},
+                   'zero_shot': {'valid': zero_valid}, 'evaluations': evaluator.history, 'best_step': best_step,
+                   'valid': best_valid, 'test': scorer.accuracy(test, verbose=False) if test else None,
+                   'wall_seconds': round(time.time() - started, 1)}
+        save_run_folder(model, tokenizer, out_dir, labels, list(train[0].fields), maxlen)
+        write_json(os.path.join(out_dir, 'results.json'), results)
+        print('best step %d: valid %.4f, test %s; results in %s'
+              % (best_step, best_valid, '%.4f' % results['test'] if results['test'] is not None else '-',
+                 os.path.join(out_dir, 'results.json')))
+        return results
 
 
 def save_run_folder(model, tokenizer, out_dir, labels, fields, maxlen):

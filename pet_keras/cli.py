@@ -1,16 +1,66 @@
-"""Command-line flags shared by the scripts, and the checkpoint they default to."""
+"""Command-line flags shared by the scripts, the checkpoint they default to,
+and how a command fails: bad flags, data or folders are refused at start-up,
+before TensorFlow builds anything, and every user error is one line."""
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
-from pet_keras import budget
+from pet_keras import budget, runlock
 from pet_keras.budget import EMBEDDED_CHECKPOINT
+from pet_keras.model import checkpoint_variables
 from pet_keras.pattern import AGGREGATIONS, Verbalizer
-from pet_keras.train import MODES
+from pet_keras.train import MODES, check_not_interrupted
 
 CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier baseline
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``error: <what> (<prog> --help lists the flags)``, status 2."""
+
+    def error(self, message):
+        self.exit(2, 'error: %s (%s --help lists the flags)\n' % (message, self.prog))
+
+
+def whole(low):
+    """An argparse type: a whole number >= ``low``."""
+    def parse(text):
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError('must be a whole number >= %d, got %s' % (low, text))
+        return value
+    parse.__name__ = 'whole number'  # argparse's "invalid whole number value: 'x'"
+    return parse
+
+
+def number(low, high, bounds='[]'):
+    """An argparse type: a finite number between ``low`` and ``high``, each
+    included or not as ``bounds`` says: '(]' is low < x <= high."""
+    def parse(text):
+        value = float(text)
+        if not (math.isfinite(value) and (low <= value if bounds[0] == '[' else low < value)
+                and (value <= high if bounds[1] == ']' else value < high)):
+            raise argparse.ArgumentTypeError('must be a number in %s%g, %g%s, got %s'
+                                             % (bounds[0], low, high, bounds[1], text))
+        return value
+    parse.__name__ = 'number'
+    return parse
+
+
+POSITIVE = number(0, math.inf, '()')
+
+
+def output_flags(p):
+    """--debug and --verbose, which every command takes (compat reads --verbose from sys.argv
+    before TensorFlow loads)."""
+    o = p.add_argument_group('output')
+    o.add_argument('--debug', action='store_true', help='show the traceback of an error (also PET_KERAS_DEBUG=1)')
+    o.add_argument('--verbose', action='store_true',
+                   help='show TensorFlow\'s start-up log (CUDA, oneDNN, absl), hidden by default')
 
 
 def parser(description, patterns, default_pattern, data_help, several_patterns=False, labeled_fraction=0.01,
@@ -20,12 +70,12 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     instead of ``--pattern``, and no classifier mode. ``labeled_fraction``
     and ``maxlen`` are the script's defaults. ``p``: add the flags to this
     parser (a ``pet-keras`` subcommand) instead; ``data_help=None``: no --data-dir."""
-    p = p or argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = p or Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     model_flags(p)
     d = p.add_argument_group('data')
     if data_help:
         d.add_argument('--data-dir', help=data_help)
-    d.add_argument('--labeled-fraction', type=float, default=labeled_fraction,
+    d.add_argument('--labeled-fraction', type=number(0, 1, '(]'), default=labeled_fraction,
                    help='fraction of the training file kept labeled; the rest is unlabeled (default %g)'
                    % labeled_fraction)
     d.add_argument('--split-seed', type=int, default=None,
@@ -43,7 +93,7 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
         t.add_argument('--pattern', default=default_pattern,
                        help='%s a template with a ____ slot and the task\'s fields (default %s)'
                        % ('a preset (%s) or' % presets if patterns else '', default_pattern))
-    t.add_argument('--maxlen', type=int, default=maxlen, help='tokens per example (default %d)' % maxlen)
+    t.add_argument('--maxlen', type=whole(1), default=maxlen, help='tokens per example (default %d)' % maxlen)
     t.add_argument('--label-words', default=None,
                    help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
                         '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: the script\'s '
@@ -58,20 +108,21 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
                    help='contextual calibration: divide the label probabilities by those of content-free inputs '
                         '(the pattern with empty and "N/A" text), then renormalise')
     r = p.add_argument_group('training (README, "Training budget")')
-    r.add_argument('--steps', type=int, default=budget.STEPS,
+    r.add_argument('--steps', type=whole(0), default=budget.STEPS,
                    help='at most this many optimizer steps; the best evaluation is kept (default %d)' % budget.STEPS)
-    r.add_argument('--eval-every', type=int, default=budget.EVAL_EVERY,
+    r.add_argument('--eval-every', type=whole(1), default=budget.EVAL_EVERY,
                    help='validation accuracy every N steps (default %d)' % budget.EVAL_EVERY)
-    r.add_argument('--patience', type=int, default=budget.PATIENCE,
+    r.add_argument('--patience', type=whole(0), default=budget.PATIENCE,
                    help='stop after N evaluations without a better validation accuracy (default %d; 0: never stop '
                         'early)' % budget.PATIENCE)
-    r.add_argument('--batch-size', type=int, default=32)
-    r.add_argument('--lr', type=float, default=None,
+    r.add_argument('--batch-size', type=whole(1), default=32)
+    r.add_argument('--lr', type=POSITIVE, default=None,
                    help='learning rate (Adam); default: for the embedded model the rate chosen on validation for '
                         'the mode (%s), for any other checkpoint %g, the reference\'s'
                         % (', '.join('%s %g' % kv for kv in budget.EMBEDDED_LEARNING_RATES.items()),
                            budget.REFERENCE_LEARNING_RATE))
-    r.add_argument('--mask-rate', type=float, default=0.15, help='random extra masking of training text')
+    r.add_argument('--mask-rate', type=number(0, 1, '[)'), default=0.15,
+                   help='random extra masking of training text (default 0.15)')
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument('--out', default=None, help='output folder (default runs/<script>-<mode>-<pattern>)')
     r.add_argument('--tensorboard', action='store_true', help='write TensorBoard logs to <out>/tensorboard')
@@ -81,6 +132,7 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     r.add_argument('--distribute', choices=DISTRIBUTE, default=None,
                    help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
                         '(multi-worker); --batch-size is the global batch')
+    output_flags(p)
     return p
 
 
@@ -96,6 +148,76 @@ def model_flags(p):
     m.add_argument('--allow-random-mlm-head', action='store_true',
                    help='accept a checkpoint without cls/predictions/* (the head starts random)')
     m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
+
+
+def main(parser, run, argv=None):
+    """Parse the flags and ``run(args)``: the one place a command's errors are shown.
+    A user error (ValueError or OSError: bad data, flags, files, folders) ends it
+    with one line ``error: …`` and status 2, Ctrl-C with ``interrupted …`` and
+    status 130; the traceback only with --debug or PET_KERAS_DEBUG=1."""
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (KeyboardInterrupt, ValueError, OSError) as e:
+        if getattr(args, 'debug', False) or os.environ.get('PET_KERAS_DEBUG') == '1':
+            traceback.print_exc()
+        if isinstance(e, KeyboardInterrupt):
+            print(str(e) or 'interrupted', file=sys.stderr)
+            raise SystemExit(130) from None
+        # an OSError of the system names its file apart: "<file>: No such file or directory"
+        print('error: %s' % ('%s: %s' % (e.filename, e.strerror) if isinstance(e, OSError) and e.filename else e),
+              file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def check_start(args, out):
+    """Refuse, right after parsing and before TensorFlow builds anything, a run
+    that would fail later or spoil a folder: a training mode without a step, an
+    --out that cannot be written, another run writing it, an interrupted run
+    there without --resume. The flags' own ranges are their argparse types."""
+    if args.mode != 'zero-shot' and args.steps < 1:
+        raise ValueError('--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '
+                         'evaluates)' % (args.steps, args.mode))
+    writable_folder(out)
+    runlock.check(out)
+    if not getattr(args, 'resume', False) or args.mode in ('zero-shot', CLASSIFIER):
+        check_not_interrupted(out)
+
+
+def writable_folder(path):
+    """Refuse an --out that is a file or where nothing can be written (found otherwise only when
+    the first weights are saved); a missing folder is not created here."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise FileExistsError('%s: %s is a file, not a folder (choose another --out)'
+                              % (path, 'it' if existing == os.path.abspath(path) else existing))
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        raise PermissionError('%s: cannot write in %s (%s; choose another --out)' % (path, existing, e.strerror)) \
+            from None
+
+
+def check_data(args, labeled, unlabeled, train, valid, test, *more):
+    """Print how many blank rows each file had (skipped); refuse, before any model
+    is built, an empty validation or test file, and a training mode without the
+    rows it trains on (it would silently be a zero-shot run)."""
+    for data in (train, valid, test) + more:
+        if data.skipped:
+            print('%s: %d blank rows skipped' % (data.path, data.skipped))
+    for data, split in ((valid, 'validation'), (test, 'test')):
+        if not data:
+            raise ValueError('%s: no %s examples (%d blank rows; it needs at least one labeled row)'
+                             % (data.path, split, data.skipped))
+    if args.mode in ('few-shot', 'semi-supervised', CLASSIFIER) and not labeled:
+        raise ValueError('%s: no labeled training rows for --mode %s (%d blank rows; add rows, or --mode zero-shot)'
+                         % (train.path, args.mode, train.skipped))
+    if args.mode in ('unsupervised', 'semi-supervised') and not unlabeled:
+        raise ValueError('%s: no unlabeled training rows for --mode %s (--labeled-fraction %g keeps all %d rows '
+                         'labeled: a smaller one, or an unlabeled file)'
+                         % (train.path, args.mode, args.labeled_fraction, len(train)))
 
 
 def budget_args(args):
@@ -141,7 +263,7 @@ def strategy(args):
     import tensorflow as tf
     if args.distribute == 'multi-worker':
         if 'TF_CONFIG' not in os.environ:
-            raise SystemExit('error: --distribute multi-worker needs TF_CONFIG (the cluster and this worker\'s '
+            raise ValueError('--distribute multi-worker needs TF_CONFIG (the cluster and this worker\'s '
                              'index; see README, "Training on several GPUs or machines")')
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif args.distribute == 'mirrored':
@@ -160,15 +282,17 @@ def checkpoint_paths(args):
 
 def checkpoint_files(folder, config=None, checkpoint=None, vocab=None):
     """(config_path, checkpoint_path, dict_path) of a Google-format checkpoint
-    ``folder``, each overridable; a missing file is an error."""
+    ``folder``, each overridable; a missing file, or data files shorter than
+    the index says, is an error before any model is built."""
     folder = Path(folder)
     config = config or str(folder / 'bert_config.json')
     checkpoint = checkpoint or str(folder / 'bert_model.ckpt')
     vocab = vocab or str(folder / 'vocab.txt')
     for path in (config, vocab, checkpoint + '.index'):
         if not os.path.exists(path):
-            raise SystemExit('error: %s not found (pass --checkpoint-dir or --config-path/--checkpoint-path/'
-                             '--dict-path; see checkpoints/README.md)' % path)
+            raise FileNotFoundError('%s not found (pass --checkpoint-dir or --config-path/--checkpoint-path/'
+                                    '--dict-path; see checkpoints/README.md)' % path)
+    checkpoint_variables(checkpoint)
     return config, checkpoint, vocab
 
 
@@ -186,13 +310,13 @@ def verbalizer(args, default_words):
         unknown = [label for label in words if label not in default_words]
         missing = [label for label in default_words if label not in words]
         if unknown or missing:
-            raise SystemExit('error: --label-words: expected exactly the labels %s; unknown: %s; missing: %s'
+            raise ValueError('--label-words: expected exactly the labels %s; unknown: %s; missing: %s'
                              % (', '.join(default_words), ', '.join(unknown) or 'none', ', '.join(missing) or 'none'))
         words = {label: words[label] for label in default_words}
     try:
         return Verbalizer(words, args.aggregation, args.length_norm)
     except ValueError as e:
-        raise SystemExit('error: --label-words: %s' % e) from None
+        raise ValueError('--label-words: %s' % e) from None
 
 
 def read_label_words(value):
@@ -203,16 +327,16 @@ def read_label_words(value):
             with open(value, encoding='utf-8') as f:
                 value = f.read()
         except UnicodeDecodeError:
-            raise SystemExit('error: --label-words: %s is not UTF-8 text' % where) from None
+            raise ValueError('--label-words: %s is not UTF-8 text' % where) from None
     else:
         where = 'inline JSON %r (no file of that name)' % value
     try:
         words = json.loads(value)
     except json.JSONDecodeError as e:
-        raise SystemExit('error: --label-words: %s: malformed JSON (%s at line %d column %d)'
+        raise ValueError('--label-words: %s: malformed JSON (%s at line %d column %d)'
                          % (where, e.msg, e.lineno, e.colno)) from None
     if not isinstance(words, dict):
-        raise SystemExit('error: --label-words: %s: expected a JSON object label → list of words, found %s'
+        raise ValueError('--label-words: %s: expected a JSON object label → list of words, found %s'
                          % (where, type(words).__name__))
     return words
 
@@ -224,7 +348,7 @@ def data_file(data_dir, names, required=True):
         if os.path.exists(os.path.join(data_dir, name)):
             return os.path.join(data_dir, name)
     if required:
-        raise SystemExit('error: %s has none of %s' % (data_dir, ', '.join(names)))
+        raise FileNotFoundError('%s has none of %s' % (data_dir, ', '.join(names)))
     return None
 
 

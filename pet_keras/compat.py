@@ -19,7 +19,12 @@ applied once, here, and nowhere else:
 6. Under a mixed-precision policy (``mixed_bfloat16``) its LayerNormalization
    would take the mean and variance in bfloat16 (8 significant bits): they are
    taken in float32, as Keras' own LayerNormalization does.
+
+TensorFlow's start-up log (CUDA stubs, oneDNN, absl) is hidden unless the
+command line has ``--verbose``: it is read here, before TensorFlow loads.
 """
+import contextlib
+import logging
 import os
 import sys
 
@@ -27,7 +32,8 @@ if 'bert4keras.backend' in sys.modules:
     raise ImportError('import pet_keras before bert4keras: its compatibility layer must run first')
 os.environ.setdefault('TF_KERAS', '1')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+VERBOSE = '--verbose' in sys.argv[1:]
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '0' if VERBOSE else '3')
 if 'tensorflow' in sys.modules and os.environ['TF_KERAS'] != '1':
     raise ImportError('pet_keras needs TF_KERAS=1 before TensorFlow is imported')
 if 'keras.src' in sys.modules:
@@ -36,8 +42,32 @@ if 'keras.src' in sys.modules:
     raise ImportError('Keras 3 is already loaded (tensorflow was imported before pet_keras); import pet_keras '
                       'before tensorflow, or set TF_USE_LEGACY_KERAS=1 in the environment')
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+@contextlib.contextmanager
+def _quiet_start_up():
+    """File descriptor 2 to /dev/null while TensorFlow loads: the lines absl writes before
+    it is initialised (e.g. cudart_stub's "Could not find cuda drivers") ignore
+    TF_CPP_MIN_LOG_LEVEL. A Python error is still shown: it is printed after."""
+    if VERBOSE:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, 'w') as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _quiet_start_up():
+    import numpy as np  # noqa: E402
+    import tensorflow as tf  # noqa: E402
+if not VERBOSE:
+    logging.getLogger('tensorflow').setLevel(logging.ERROR)
+    logging.getLogger('absl').setLevel(logging.ERROR)
 
 if not tf.keras.__name__.startswith('tf_keras'):
     raise ImportError(
@@ -46,7 +76,8 @@ if not tf.keras.__name__.startswith('tf_keras'):
     )
 
 try:
-    import bert4keras.backend  # noqa: E402  (sets sys.modules['keras'] = tf.keras)
+    with _quiet_start_up():
+        import bert4keras.backend  # noqa: E402  (sets sys.modules['keras'] = tf.keras)
 except ModuleNotFoundError as e:
     if e.name != 'bert4keras':
         raise

@@ -43,7 +43,7 @@ def text_examples(path, fields, given=None):
             examples.append(Example({fields[0]: line.strip()}, None, '%s:%d' % (path, number)))
         else:
             skipped += 1
-    return Dataset(examples, skipped)
+    return Dataset(examples, skipped, path)
 
 
 def jsonl_examples(path, fields, given=None):
@@ -96,15 +96,14 @@ def predict(args):
 
 
 def export(args):
-    export_saved_model(args.model_dir, args.out, calibrate=args.calibrate)
+    export_saved_model(args.model_dir, args.out, calibrate=args.calibrate, overwrite=args.overwrite)
     print('SavedModel written to %s: signature serving_default(token_ids, segment_ids: int32 [batch, length]) '
           '-> probabilities, label; pvp.json and vocab.txt in %s' % (args.out, os.path.join(args.out, 'assets')),
           file=sys.stderr)
 
 
 def parser():
-    p = argparse.ArgumentParser(prog='pet-keras', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.Parser(prog='pet-keras', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export}')
     calibrate = dict(action=argparse.BooleanOptionalAction, default=None,
                      help='contextual calibration on or off (default: as the run was evaluated, results.json)')
@@ -122,7 +121,7 @@ def parser():
     lw.add_argument('--top-k', type=int, default=3, help='words per label (default 3)')
     lw.add_argument('--out', required=True, help='the JSON file to write, label → words')
     lw.add_argument('--maxlen', type=int, default=128)
-    lw.add_argument('--batch-size', type=int, default=32)
+    lw.add_argument('--batch-size', type=cli.whole(1), default=32)
     lw.add_argument('--length-norm', action='store_true', help='rank words by their mean token log-probability')
     lw.set_defaults(run=task.label_words)
 
@@ -134,14 +133,17 @@ def parser():
     pr.add_argument('--output', help='JSON lines file to write (default: stdout)')
     pr.add_argument('--format', choices=sorted(READERS),
                     help='input format (default: by extension: .jsonl/.json jsonl, .tsv tsv, else text)')
-    pr.add_argument('--batch-size', type=int, default=64)
+    pr.add_argument('--batch-size', type=cli.whole(1), default=64)
     pr.add_argument('--calibrate', **calibrate)
+    cli.output_flags(pr)
     pr.set_defaults(run=predict)
 
     ex = commands.add_parser('export', help='write a TensorFlow SavedModel for serving')
     ex.add_argument('--model-dir', required=True, help='a run folder written by fit_pet (with pvp.json)')
     ex.add_argument('--out', required=True, help='the SavedModel folder to write')
     ex.add_argument('--calibrate', **calibrate)
+    ex.add_argument('--overwrite', action='store_true', help='replace --out when it is not empty (else refused)')
+    cli.output_flags(ex)
     ex.set_defaults(run=export)
     return p
 
@@ -149,15 +151,12 @@ def parser():
 def main(argv=None):
     p = parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = p.parse_args(argv)
-    try:
+
+    def run(args):
         if getattr(args, 'task', None):  # the task file's flags first: those given override them
             args = p.parse_args(argv[:1] + task.task_flags(args.task) + argv[1:])
-        if getattr(args, 'batch_size', 1) < 1:
-            p.error('--batch-size must be at least 1')
-        args.run(args)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit('pet-keras %s: error: %s' % (args.command, e))
+        return args.run(args)
+    cli.main(p, run, argv)
     return 0
 
 

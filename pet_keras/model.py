@@ -17,6 +17,7 @@ The first two read the encoder only where they need it (``encoder_at``): in
 BERT's layout the last layer's queries, feed-forward and norms run only at
 those positions.
 """
+import glob
 import json
 import os
 
@@ -238,11 +239,25 @@ class MaskedLM:
 
 
 def checkpoint_variables(checkpoint_path):
-    """{name: shape} of a checkpoint (reads the .index only)."""
+    """{name: shape} of a checkpoint, from its .index. Its data files must be as long as
+    the index's tensors need (a copy or download cut short fails only later, in
+    bert4keras, as "Read less bytes than requested"): their size against the
+    tensors' bytes, without reading them."""
     try:
-        return {name: tuple(shape) for name, shape in tf.train.list_variables(checkpoint_path)}
+        reader = tf.train.load_checkpoint(checkpoint_path)
     except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
         raise FileNotFoundError('%s: not a readable TF checkpoint (%s)' % (checkpoint_path, e)) from None
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    # numeric tensors are stored back to back; a string tensor takes at least nothing
+    needed = sum(int(np.prod(shape)) * dtypes[name].size for name, shape in shapes.items()
+                 if dtypes[name] != tf.string)
+    prefix = tf.train.latest_checkpoint(checkpoint_path) if os.path.isdir(checkpoint_path) else checkpoint_path
+    data = glob.glob(glob.escape(prefix) + '.data-*-of-*')
+    have = sum(os.path.getsize(path) for path in data)
+    if have < needed:
+        raise ValueError('%s: incomplete checkpoint: %d bytes of the %d its .index lists (copy or download it again)'
+                         % (', '.join(data) or prefix + '.data-*', have, needed))
+    return {name: tuple(shape) for name, shape in shapes.items()}
 
 
 def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
@@ -273,20 +288,20 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
                 mismatched.append('%s: checkpoint %s, model (from config) %s' % (name, have, want))
     if mismatched:
         raise ValueError(
-            'checkpoint %s does not match the config:\n  %s'
-            % (checkpoint_path, '\n  '.join(mismatched))
+            'checkpoint %s does not match the config: %s (use the bert_config.json released with it)'
+            % (checkpoint_path, '; '.join(mismatched))
         )
     head = [n for layer in MLM_HEAD_LAYERS for n in mapping.get(layer, []) if n in missing]
     body = [n for n in missing if n not in head]
     if body:
         raise ValueError(
-            'checkpoint %s lacks %d variable(s) that model=%r needs, e.g.:\n  %s'
-            % (checkpoint_path, len(body), getattr(transformer, 'model_type', '?'), '\n  '.join(body[:8]))
+            'checkpoint %s lacks %d variable(s) that model=%r needs, e.g. %s'
+            % (checkpoint_path, len(body), getattr(transformer, 'model_type', '?'), ', '.join(body[:8]))
         )
     if head:
         if not allow_random_mlm_head:
             raise ValueError(
-                'checkpoint %s has no MLM head: missing %s.\nPET reads the masked-LM '
+                'checkpoint %s has no MLM head: missing %s. PET reads the masked-LM '
                 'predictions, so a random head gives meaningless zero-shot results. '
                 'Use a checkpoint that keeps cls/predictions/* (see checkpoints/README.md), '
                 'or pass allow_random_mlm_head=True (--allow-random-mlm-head) to train it '

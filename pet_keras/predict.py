@@ -8,6 +8,7 @@ Both go through ``Scorer``: there is one scoring path.
 """
 import json
 import os
+import shutil
 
 import numpy as np
 import tensorflow as tf
@@ -354,7 +355,7 @@ class _ClassifierServing(tf.Module):
         self.serve = serve
 
 
-def export_saved_model(model_dir, out_dir, calibrate=None, model=None):
+def export_saved_model(model_dir, out_dir, calibrate=None, model=None, overwrite=False):
     """Write the run folder ``model_dir`` as a TensorFlow SavedModel in
     ``out_dir``. Its ``serving_default`` signature takes ``token_ids`` and
     ``segment_ids`` (int32, [batch, length], padded with 0), finds the slot
@@ -362,8 +363,16 @@ def export_saved_model(model_dir, out_dir, calibrate=None, model=None):
     [batch, labels], in the label order of pvp.json or classifier.json) and
     ``label`` (string, [batch]). pvp.json (or classifier.json) and vocab.txt
     are copied into ``out_dir/assets/`` so a server can build the inputs.
-    Calibration as in ``load``. Returns ``out_dir``."""
+    Calibration as in ``load``. A non-empty ``out_dir`` is refused unless
+    ``overwrite``, which removes it first. Returns ``out_dir``."""
+    taken = os.path.exists(out_dir) and not (os.path.isdir(out_dir) and not os.listdir(out_dir))
+    if taken and not overwrite:
+        raise FileExistsError('%s: exists and is not empty (pet-keras export --overwrite replaces it)' % out_dir)
     predictor = load(model_dir, calibrate=calibrate, model=model)
     module = (_ClassifierServing if predictor.pvp is None else _Serving)(predictor.scorer, model_dir)
+    if taken and os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    elif taken:
+        os.remove(out_dir)
     tf.saved_model.save(module, out_dir, signatures={'serving_default': module.serve})
     return out_dir

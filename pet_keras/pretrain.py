@@ -20,6 +20,7 @@ from pet_keras.compat import keras
 from pet_keras.generator import positions_batch
 from pet_keras.masking import RandomMasker
 from pet_keras.model import build_mlm, load_tokenizer
+from pet_keras.train import fit_interruptibly
 from bert4keras.optimizers import Adam, extend_with_piecewise_linear_lr
 from bert4keras.snippets import lowercase_and_normalize
 from bert4keras.tokenizers import Tokenizer
@@ -313,9 +314,9 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
     dataset = tf.data.Dataset.from_generator(generator, output_signature=(spec,) * 4)
     dataset = dataset.map(lambda *x: (x,)).prefetch(4)
     tokens_per_step = state['batch_size'] * state['seq_len']
-    model.fit(
-        dataset, steps_per_epoch=save_every, epochs=-(-steps // save_every),
-        initial_epoch=start // save_every,
+    fit_interruptibly(
+        model, 'the same command continues from its last save', dataset, steps_per_epoch=save_every,
+        epochs=-(-steps // save_every), initial_epoch=start // save_every,
         callbacks=[SaveAndReport(mlm, out_dir, manager, state, heldout, tokens_per_step)],
     )
     return state

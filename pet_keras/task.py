@@ -94,8 +94,8 @@ def read_split(path, fields, columns, label_field, labeled=True):
         data = read_tsv(path, fields=texts, labeled=labeled)
     else:
         data = read_jsonl(path, {name: name for name in fields}, label_field, labeled=labeled)
-    return Dataset([Example({name: e.fields[name] for name in fields}, e.label, e.source) for e in data],
-                   data.skipped)
+    return Dataset([Example({name: e.fields[name] for name in fields}, e.label, e.source, e.id) for e in data],
+                   data.skipped, path)
 
 
 def read_data(args, fields, splits=SPLITS):
@@ -166,6 +166,10 @@ def train(args):
     from pet_keras.train import fit_pet, training_sets
 
     required(args, 'train', 'valid', 'test', 'pattern')
+    name = os.path.splitext(os.path.basename(args.task))[0] if args.task \
+        else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
+    out = args.out or os.path.join('runs', '%s-%s' % (name, args.mode))
+    cli.check_start(args, out)
     strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
     cli.seed_everything(args.seed)
     cli.set_precision(args)
@@ -178,10 +182,9 @@ def train(args):
     print('labels (%d): %s' % (len(labels), ', '.join(labels)))
     print('labeled %d, unlabeled %d, valid %d, test %d'
           % (len(labeled), len(unlabeled), len(data['valid']), len(data['test'])))
+    cli.check_data(args, labeled, unlabeled, data['train'], data['valid'], data['test'],
+                   *[data['unlabeled']] * ('unlabeled' in data))
     config_path, checkpoint_path, dict_path, tokenizer = load_checkpoint(args)
-    name = os.path.splitext(os.path.basename(args.task))[0] if args.task \
-        else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
-    out = args.out or os.path.join('runs', '%s-%s' % (name, args.mode))
     if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples
         with strategy.scope():
             model = build_classifier(config_path, checkpoint_path, len(labels), args.model)

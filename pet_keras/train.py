@@ -21,7 +21,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pet_keras import budget
+from pet_keras import budget, runlock
 from pet_keras.compat import keras
 from pet_keras.predict import Scorer, read_json
 from bert4keras.optimizers import Adam
@@ -31,7 +31,8 @@ RUN_STATE = 'run.json'  # settings, training data, zero-shot and evaluations so 
 BACKUP = 'backup'  # keras.callbacks.BackupAndRestore's folder, removed when the run ends
 # settings a resumed run may change: none of them changes the data or what the steps done mean
 # (--mixed-precision changes the compute dtype only; weights and optimizer state are float32 either way)
-RESUME_MAY_CHANGE = ('resume', 'steps', 'patience', 'out', 'distribute', 'tensorboard', 'mixed_precision')
+RESUME_MAY_CHANGE = ('resume', 'steps', 'patience', 'out', 'distribute', 'tensorboard', 'mixed_precision', 'debug',
+                     'verbose')
 MODES = ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised')
 
 
@@ -67,6 +68,19 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             self.filepath = final
         if chief and os.path.exists(tmp):
             os.replace(tmp, final)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; its message says how far the run got and how to go on."""
+
+
+def fit_interruptibly(model, going_on, *args, **kwargs):
+    """``model.fit``; Ctrl-C raises ``Interrupted`` naming the optimizer step reached and ``going_on``."""
+    try:
+        return model.fit(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise Interrupted('interrupted after step %d; %s'
+                          % (int(model.optimizer.iterations.numpy()), going_on)) from None
 
 
 def _finite(value):
@@ -201,19 +215,27 @@ def finished_run(out_dir, settings, generator, may_change=RESUME_MAY_CHANGE):
     return read_json(os.path.join(out_dir, 'results.json'))
 
 
+def check_not_interrupted(out_dir):
+    """Refuse ``out_dir`` when it holds an interrupted run (a backup): a new run, zero-shot
+    or not, would overwrite what resuming needs."""
+    done = backed_up_intervals(os.path.join(out_dir, BACKUP))
+    if done:
+        raise ValueError('%s holds a run interrupted after evaluation %d (continue it with --resume, or use '
+                         'another --out)' % (out_dir, done))
+
+
 def saved_run(out_dir, run, resume):
     """The state (run.json) of the interrupted run in ``out_dir`` that ``run``
-    (its settings and training data) continues with ``resume``, its
-    evaluations cut to those the backup holds; None when the run starts
-    afresh. Refuses to start over an interrupted run without ``resume``, to
-    resume a finished run, and to resume with other settings or training data."""
+    (its settings and training data; None: zero-shot, nothing to train)
+    continues with ``resume``, its evaluations cut to those the backup holds;
+    None when the run starts afresh. Refuses to start over an interrupted run
+    without ``resume``, to resume a finished run, and to resume with other
+    settings or training data."""
+    if not resume or run is None:
+        check_not_interrupted(out_dir)
+        return None
     done = backed_up_intervals(os.path.join(out_dir, BACKUP))
     path = os.path.join(out_dir, RUN_STATE)
-    if not resume:
-        if done:
-            raise ValueError('%s holds a run interrupted after evaluation %d: continue it with --resume '
-                             '(fit_pet(..., resume=True)), or write to another folder' % (out_dir, done))
-        return None
     if not os.path.exists(path):
         if done:
             raise ValueError('%s: a backup (%s/) but no %s with the run\'s settings; cannot resume'
@@ -269,57 +291,61 @@ def fit_pet(mlm, pvp, generator, valid, test=None, steps=budget.STEPS, eval_ever
 
     The model trains under the tf.distribute strategy it was built in
     (``with strategy.scope(): mlm = build_mlm(...)``); with several workers
-    only the chief writes ``out_dir``.
+    only the chief writes ``out_dir``, holding its lock (``runlock``) while
+    it runs: another run into the same folder is refused.
     Returns the results dict (also written to ``out_dir/results.json``)."""
-    budget.check(steps, eval_every, patience)
-    started = time.time()
+    budget.check(steps, eval_every, patience, learning_rate)
+    if not valid:
+        raise ValueError('no validation examples: the best weights are chosen on validation accuracy')
     out_dir = out_dir or 'runs/pet'
-    os.makedirs(out_dir, exist_ok=True)
     strategy = mlm.full_model.distribute_strategy
     chief = strategy.extended.should_checkpoint  # multi-worker: as for Keras' checkpoints, the chief writes
-    settings = settings or {}
-    if generator is None:
-        steps = 0
-    if learning_rate is None and steps:
-        learning_rate = budget.default_learning_rate(run_mode(generator), getattr(mlm, 'checkpoint_path', None))
-    scorer = Scorer(mlm, pvp, calibrate=calibrate)
-    results = {'settings': settings, 'pattern': pvp.to_json(), 'calibrate': calibrate,
-               'budget': {'steps': steps, 'eval_every': eval_every, 'patience': patience,
-                          'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None}}
-    run = {'settings': settings, 'training_data': training_data(generator)} if steps else None
-    saved = saved_run(out_dir, run, resume) if run else None
-    if saved:
-        zero = saved['zero_shot']
-        print('resuming the run in %s after step %d' % (out_dir, len(saved['evaluations']) * eval_every))
-    else:
-        print('zero-shot evaluation (step 0)')
-        zero = {'valid': scorer.accuracy(valid)}
-        if test:
-            zero['test'] = scorer.accuracy(test)
-    results['zero_shot'] = zero
-    print('step 0 - valid %.4f' % zero['valid'] + (' - test %.4f' % zero['test'] if test else ''))
-    history = []
-    if steps:
-        history = train_intervals(mlm, scorer, generator, valid, steps, eval_every, patience, learning_rate,
-                                  out_dir, run, saved, zero, tensorboard, verbose, callbacks)
-    best_step, best_valid = best_evaluation(zero['valid'], history)
-    best_test = zero.get('test')
-    if test and best_step:
-        print('test accuracy of the best weights (step %d)' % best_step)
-        best_test = scorer.accuracy(test)
-    results.update({'evaluations': history, 'best_step': best_step, 'valid': best_valid, 'test': best_test,
-                    'wall_seconds': round(time.time() - started, 1)})
-    if chief:
-        mlm.save_checkpoint(out_dir, mlm.config, getattr(mlm, 'dict_path', None))
-        pvp.save(os.path.join(out_dir, 'pvp.json'))
-        write_json(os.path.join(out_dir, 'results.json'), results)
-        if run:
-            run['finished'] = True
-            write_json(os.path.join(out_dir, RUN_STATE), run)
-    print('best step %d: valid %.4f, test %s; results in %s'
-          % (best_step, best_valid, '%.4f' % best_test if best_test is not None else '-',
-             os.path.join(out_dir, 'results.json')))
-    return results
+    with runlock.locked(out_dir, hold=chief):
+        started = time.time()
+        settings = settings or {}
+        if generator is None:
+            steps = 0
+        if learning_rate is None and steps:
+            learning_rate = budget.default_learning_rate(run_mode(generator),
+                                                         getattr(mlm, 'checkpoint_path', None))
+        scorer = Scorer(mlm, pvp, calibrate=calibrate)
+        results = {'settings': settings, 'pattern': pvp.to_json(), 'calibrate': calibrate,
+                   'budget': {'steps': steps, 'eval_every': eval_every, 'patience': patience,
+                              'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None}}
+        run = {'settings': settings, 'training_data': training_data(generator)} if steps else None
+        saved = saved_run(out_dir, run, resume)
+        if saved:
+            zero = saved['zero_shot']
+            print('resuming the run in %s after step %d' % (out_dir, len(saved['evaluations']) * eval_every))
+        else:
+            print('zero-shot evaluation (step 0)')
+            zero = {'valid': scorer.accuracy(valid)}
+            if test:
+                zero['test'] = scorer.accuracy(test)
+        results['zero_shot'] = zero
+        print('step 0 - valid %.4f' % zero['valid'] + (' - test %.4f' % zero['test'] if test else ''))
+        history = []
+        if steps:
+            history = train_intervals(mlm, scorer, generator, valid, steps, eval_every, patience, learning_rate,
+                                      out_dir, run, saved, zero, tensorboard, verbose, callbacks)
+        best_step, best_valid = best_evaluation(zero['valid'], history)
+        best_test = zero.get('test')
+        if test and best_step:
+            print('test accuracy of the best weights (step %d)' % best_step)
+            best_test = scorer.accuracy(test)
+        results.update({'evaluations': history, 'best_step': best_step, 'valid': best_valid, 'test': best_test,
+                        'wall_seconds': round(time.time() - started, 1)})
+        if chief:
+            mlm.save_checkpoint(out_dir, mlm.config, getattr(mlm, 'dict_path', None))
+            pvp.save(os.path.join(out_dir, 'pvp.json'))
+            write_json(os.path.join(out_dir, 'results.json'), results)
+            if run:
+                run['finished'] = True
+                write_json(os.path.join(out_dir, RUN_STATE), run)
+        print('best step %d: valid %.4f, test %s; results in %s'
+              % (best_step, best_valid, '%.4f' % best_test if best_test is not None else '-',
+                 os.path.join(out_dir, 'results.json')))
+        return results
 
 
 def train_intervals(mlm, scorer, generator, valid, steps, eval_every, patience, learning_rate, out_dir, run,
@@ -359,8 +385,9 @@ def train_intervals(mlm, scorer, generator, valid, steps, eval_every, patience, 
     # after the callbacks that record an interval: a crash in between trains that interval again
     fit_callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP)))
     dataset = generator.to_dataset(random=True).skip(len(done) * eval_every)
-    model.fit(dataset, steps_per_epoch=eval_every, epochs=budget.evaluations(steps, eval_every),
-              callbacks=fit_callbacks + list(callbacks), verbose=verbose)
+    fit_interruptibly(model, 'the same command with --resume continues', dataset,
+                      steps_per_epoch=eval_every, epochs=budget.evaluations(steps, eval_every),
+                      callbacks=fit_callbacks + list(callbacks), verbose=verbose)
     if chief:
         model.load_weights(best_path)
         backup_dir = os.path.join(out_dir, BACKUP)

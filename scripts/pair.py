@@ -19,7 +19,7 @@ first, never the pattern or the slot. Label words: 是的 (same) / 不是 (diffe
 """
 from pet_keras import cli
 from pet_keras.classifier import build_classifier, fit_classifier
-from pet_keras.data import read_pairs, split_labeled
+from pet_keras.data import Dataset, read_pairs, split_labeled
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PAIR_PATTERNS, PAIR_WORDS, PVP
@@ -32,41 +32,47 @@ FILES = {'train': ('train_few_all.json', 'train.json', 'train.tsv', 'train.txt')
 
 p = cli.parser(__doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)',
                labeled_fraction=1.0, maxlen=64)
-args = p.parse_args()
-if not args.data_dir:
-    p.error('--data-dir is required (a folder with train/dev/test pair files)')
-strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
-cli.seed_everything(args.seed)
-cli.set_precision(args)
 
-# data: FewCLUE keeps unlabeled pairs in their own file; otherwise --labeled-fraction splits train
-train, valid, test = (read_pairs(cli.data_file(args.data_dir, FILES[s])) for s in ('train', 'valid', 'test'))
-labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
-unlabeled_file = cli.data_file(args.data_dir, FILES['unlabeled'], required=False)
-if unlabeled_file:
-    unlabeled = unlabeled + list(read_pairs(unlabeled_file, labeled=False))
-labeled, unlabeled = training_sets(args.mode, labeled, unlabeled)
-print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
 
-# tokenizer
-config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
-tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+def main(args):
+    if not args.data_dir:
+        p.error('--data-dir is required (a folder with train/dev/test pair files)')
+    out = args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom')
+    cli.check_start(args, out)
+    strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
+    cli.seed_everything(args.seed)
+    cli.set_precision(args)
 
-# pattern and verbalizer
-pvp = PVP(cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), tokenizer, args.maxlen)
+    # data: FewCLUE keeps unlabeled pairs in their own file; otherwise --labeled-fraction splits train
+    train, valid, test = (read_pairs(cli.data_file(args.data_dir, FILES[s])) for s in ('train', 'valid', 'test'))
+    unlabeled_file = cli.data_file(args.data_dir, FILES['unlabeled'], required=False)
+    more = read_pairs(unlabeled_file, labeled=False) if unlabeled_file else Dataset()
+    labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
+    labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + more)
+    print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
+    cli.check_data(args, labeled, unlabeled, train, valid, test, more)
 
-# model (built and trained under the strategy), training and evaluation
-out = args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom')
-if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples, no pattern
-    with strategy.scope():
-        model = build_classifier(config_path, checkpoint_path, len(pvp.labels), args.model)
-    fit_classifier(model, tokenizer, pvp.labels, labeled, valid, test, batch_size=args.batch_size,
-                   maxlen=args.maxlen, out_dir=out, settings=vars(args), **cli.budget_args(args))
-else:
-    train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed) \
-        if labeled or unlabeled else None
-    with strategy.scope():
-        mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                        allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-    fit_pet(mlm, pvp, train_generator, valid, test, resume=args.resume, out_dir=out, settings=vars(args),
-            tensorboard=args.tensorboard, calibrate=args.calibrate, **cli.budget_args(args))
+    # tokenizer
+    config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
+    tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+
+    # pattern and verbalizer
+    pvp = PVP(cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), tokenizer, args.maxlen)
+
+    # model (built and trained under the strategy), training and evaluation
+    if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples, no pattern
+        with strategy.scope():
+            model = build_classifier(config_path, checkpoint_path, len(pvp.labels), args.model)
+        fit_classifier(model, tokenizer, pvp.labels, labeled, valid, test, batch_size=args.batch_size,
+                       maxlen=args.maxlen, out_dir=out, settings=vars(args), **cli.budget_args(args))
+    else:
+        train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate,
+                                           seed=args.seed) if labeled or unlabeled else None
+        with strategy.scope():
+            mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                            allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+        fit_pet(mlm, pvp, train_generator, valid, test, resume=args.resume, out_dir=out, settings=vars(args),
+                tensorboard=args.tensorboard, calibrate=args.calibrate, **cli.budget_args(args))
+
+
+cli.main(p, main)

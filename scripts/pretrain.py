@@ -15,30 +15,32 @@ from pet_keras import cli
 from pet_keras.corpus import SOURCES, load_corpus
 from pet_keras.pretrain import pretrain
 
+p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument('--out', required=True, help='output checkpoint folder (resumed when it has a resume/ state)')
+p.add_argument('--corpus', nargs='+', default=['people_daily_1998', 'inews'],
+               help='corpus sources: %s, or UTF-8 text files (one document per line)' % ', '.join(SOURCES))
+p.add_argument('--init-checkpoint', help='Google-format folder (bert_config.json, bert_model.ckpt, vocab.txt) to continue')
+p.add_argument('--layers', type=cli.whole(1), default=4)
+p.add_argument('--hidden', type=cli.whole(1), default=256)
+p.add_argument('--heads', type=cli.whole(1), default=4)
+p.add_argument('--max-position', type=cli.whole(3), default=256)
+p.add_argument('--vocab-size', type=cli.whole(1), default=8000, help='largest character vocabulary (from scratch)')
+p.add_argument('--steps', type=cli.whole(1), default=20000, help='total steps (the learning-rate schedule length)')
+p.add_argument('--batch-size', type=cli.whole(1), default=32)
+p.add_argument('--seq-len', type=cli.whole(3), default=256)
+p.add_argument('--lr', type=cli.POSITIVE, default=5e-4)
+p.add_argument('--warmup', type=cli.whole(0), default=1000)
+p.add_argument('--save-every', type=cli.whole(1), default=200, help='steps between saves')
+p.add_argument('--whole-word-masking', action='store_true', help='mask whole jieba words')
+p.add_argument('--dropout', type=cli.number(0, 1, '[)'), default=0.0)
+p.add_argument('--jit', action='store_true', help='XLA-compile the training step (float32; slow with bfloat16 on CPU)')
+p.add_argument('--mixed-precision', action='store_true', help=cli.MIXED_PRECISION_HELP)
+p.add_argument('--seed', type=int, default=0)
+cli.output_flags(p)
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out', required=True, help='output checkpoint folder (resumed when it has a resume/ state)')
-    p.add_argument('--corpus', nargs='+', default=['people_daily_1998', 'inews'],
-                   help='corpus sources: %s, or UTF-8 text files (one document per line)' % ', '.join(SOURCES))
-    p.add_argument('--init-checkpoint', help='Google-format folder (bert_config.json, bert_model.ckpt, vocab.txt) to continue')
-    p.add_argument('--layers', type=int, default=4)
-    p.add_argument('--hidden', type=int, default=256)
-    p.add_argument('--heads', type=int, default=4)
-    p.add_argument('--max-position', type=int, default=256)
-    p.add_argument('--vocab-size', type=int, default=8000, help='largest character vocabulary (from scratch)')
-    p.add_argument('--steps', type=int, default=20000, help='total steps (the learning-rate schedule length)')
-    p.add_argument('--batch-size', type=int, default=32)
-    p.add_argument('--seq-len', type=int, default=256)
-    p.add_argument('--lr', type=float, default=5e-4)
-    p.add_argument('--warmup', type=int, default=1000)
-    p.add_argument('--save-every', type=int, default=200, help='steps between saves')
-    p.add_argument('--whole-word-masking', action='store_true', help='mask whole jieba words')
-    p.add_argument('--dropout', type=float, default=0.0)
-    p.add_argument('--jit', action='store_true', help='XLA-compile the training step (float32; slow with bfloat16 on CPU)')
-    p.add_argument('--mixed-precision', action='store_true', help=cli.MIXED_PRECISION_HELP)
-    p.add_argument('--seed', type=int, default=0)
-    a = p.parse_args(argv)
+
+def main(a):
+    cli.writable_folder(a.out)
     cli.set_precision(a)
     config = {
         'vocab_size': None, 'hidden_size': a.hidden, 'num_hidden_layers': a.layers,
@@ -52,5 +54,4 @@ def main(argv=None):
              vocab_size=a.vocab_size, seed=a.seed, dropout=a.dropout, jit_compile=a.jit)
 
 
-if __name__ == '__main__':
-    main()
+cli.main(p, main)

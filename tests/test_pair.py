@@ -307,5 +307,6 @@ def test_pair_missing_split_file_is_named(pair_checkpoint, tmp_path):
     data = write_fewclue(tmp_path / 'bustm')
     (data / 'dev_few_all.json').unlink()
     result = run_script('pair.py', '--checkpoint-dir', pair_checkpoint, '--data-dir', data, '--mode', 'zero-shot')
-    assert result.returncode == 1
+    assert result.returncode == 2
+    assert 'error: %s has none of' % data in result.stderr
     assert 'has none of dev_few_all.json, dev.json, dev.tsv, dev.txt' in result.stderr

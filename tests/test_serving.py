@@ -4,6 +4,7 @@ import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -205,33 +206,57 @@ def test_console_predict_to_stdout_keeps_progress_off_stdout(run, tmp_path, caps
     assert '5 predictions' in captured.err and 'example' in captured.err  # the summary and the progress bar
 
 
+def console_error(capsys, argv):
+    """The one line ``pet-keras`` ends with on a user error (status 2)."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and 'Traceback' not in err
+    return err.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize('name, content, fmt, error', [
     ('bad.jsonl', '{"text": "春夏"}\n{"text": "秋冬"\n', None, r'bad.jsonl:2: malformed JSON'),
     ('bad.jsonl', '{"text": "春夏"}\n\n{"sentence": "秋冬"}\n', None, r'bad.jsonl:3: no text field'),
     ('bad.txt', b'\xe6\x98\xa5\n\xb4\xba\n', None, r'bad.txt:2: not UTF-8'),
 ])
-def test_console_predict_bad_input_names_file_and_line(run, tmp_path, name, content, fmt, error):
+def test_console_predict_bad_input_names_file_and_line(run, tmp_path, capsys, name, content, fmt, error):
     path = tmp_path / name
     (path.write_bytes if isinstance(content, bytes) else lambda c: path.write_text(c, encoding='utf-8'))(content)
-    with pytest.raises(SystemExit, match=error):
-        main(['predict', '--model-dir', run['dir'], '--input', str(path)] + (['--format', fmt] if fmt else []))
+    line = console_error(capsys, ['predict', '--model-dir', run['dir'], '--input', str(path)]
+                         + (['--format', fmt] if fmt else []))
+    assert re.match('error: .*' + error, line), line
 
 
-def test_console_predict_pair_input_errors(pair_run, tmp_path):
+def test_console_predict_pair_input_errors(pair_run, tmp_path, capsys):
     tsv = tmp_path / 'pairs.tsv'
     tsv.write_text('春夏\t秋冬\n春夏秋冬\n', encoding='utf-8')
-    with pytest.raises(SystemExit, match=r'pairs.tsv:2: expected "a<TAB>b"'):
-        main(['predict', '--model-dir', pair_run['dir'], '--input', str(tsv)])
-    with pytest.raises(SystemExit, match=r'the model reads fields a, b; .*use --format jsonl or tsv'):
-        main(['predict', '--model-dir', pair_run['dir'], '--input', str(tsv), '--format', 'text'])
+    assert console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv)]) == \
+        'error: %s:2: expected "a<TAB>b", found no tab' % tsv
+    assert re.match(r'error: .*the model reads fields a, b; .*use --format jsonl or tsv',
+                    console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv),
+                                           '--format', 'text']))
+    assert console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv),
+                                  '--batch-size', '0']).startswith('error: argument --batch-size: must be a whole')
 
 
-def test_console_refuses_a_folder_without_pvp_json(run, tmp_path):
+def test_console_refuses_a_folder_without_pvp_json(run, tmp_path, capsys):
     folder = tmp_path / 'no_pvp'
     shutil.copytree(run['dir'], folder)
     os.remove(folder / 'pvp.json')
-    with pytest.raises(SystemExit, match=r'pet-keras export: error: .*missing pvp.json'):
-        main(['export', '--model-dir', str(folder), '--out', str(tmp_path / 'export')])
+    assert re.match(r'error: .*missing pvp.json',
+                    console_error(capsys, ['export', '--model-dir', str(folder), '--out', str(tmp_path / 'export')]))
+
+
+def test_console_export_refuses_a_non_empty_target_unless_overwrite(run, tmp_path, capsys):
+    out = tmp_path / 'export'
+    out.mkdir()
+    (out / 'notes.txt').write_text('mine')
+    assert console_error(capsys, ['export', '--model-dir', run['dir'], '--out', str(out)]) == \
+        'error: %s: exists and is not empty (pet-keras export --overwrite replaces it)' % out
+    assert os.listdir(out) == ['notes.txt']
+    assert main(['export', '--model-dir', run['dir'], '--out', str(out), '--overwrite']) == 0
+    assert 'notes.txt' not in os.listdir(out) and os.path.isfile(out / 'saved_model.pb')
 
 
 def test_console_export_writes_a_loadable_saved_model(run, tmp_path):

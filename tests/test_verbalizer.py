@@ -175,17 +175,17 @@ def test_json_file(tmp_path):
     ("{'positive': '很'}", 'malformed JSON \\(Expecting property name enclosed in double quotes at line 1 column 2'),
 ])
 def test_bad_label_words_are_clear_errors(value, message):
-    with pytest.raises(SystemExit, match='^error: --label-words: .*' + message):
+    with pytest.raises(ValueError, match='^--label-words: .*' + message):
         cli.verbalizer(flags('--label-words', value), SENTIMENT_WORDS)
 
 
 def test_bad_json_file_is_named(tmp_path):
     path = tmp_path / 'words.json'
     path.write_text('{"positive": ["很"],\n "negative": ["不"],}\n', encoding='utf-8')
-    with pytest.raises(SystemExit, match='%s: malformed JSON .* at line 2 column' % re.escape(str(path))):
+    with pytest.raises(ValueError, match='%s: malformed JSON .* at line 2 column' % re.escape(str(path))):
         cli.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
     path.write_bytes('{"positive": "很"}'.encode('gbk'))
-    with pytest.raises(SystemExit, match='%s is not UTF-8' % re.escape(str(path))):
+    with pytest.raises(ValueError, match='%s is not UTF-8' % re.escape(str(path))):
         cli.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
 
 
@@ -236,7 +236,7 @@ def test_news_refuses_label_words_for_unknown_labels(checkpoint, tmp_path):
     for name in ('train_few_all.json', 'dev_few_all.json', 'test_public.json'):
         (data / name).write_text(row, encoding='utf-8')
     result = run_script('news.py', '--checkpoint-dir', checkpoint, '--data-dir', data, '--mode', 'zero-shot',
-                        '--label-words', '{"体育": ["体育"], "sports": ["比赛"]}')
-    assert result.returncode == 1
+                        '--label-words', '{"体育": ["体育"], "sports": ["比赛"]}', '--out', tmp_path / 'out')
+    assert result.returncode == 2
     assert 'error: --label-words: expected exactly the labels 故事, 文化, 娱乐' in result.stderr
     assert 'unknown: sports; missing: 故事, 文化' in result.stderr
