@@ -5,8 +5,9 @@
     pet-keras train --task task.json --steps 200      # the same keys in a JSON file; flags override it
     pet-keras label-words --train train.jsonl --pattern '这是一篇____的文章。{content}' --out words.json
 
-Files are JSON lines, or TSV (extension .tsv) whose columns ``--columns``
-names, the label column last. The pattern's ``{fields}`` are the data's keys
+Files are JSON lines, or TSV whose columns ``--columns`` names, the label
+column last (a file is read as TSV when --columns is given or its extension
+is .tsv, so sentiment.train.data-style files work too). The pattern's ``{fields}`` are the data's keys
 (or column names); the label is the string of ``--label-field``'s value.
 Labels that are words themselves (体育, 社区服务) are their own label words;
 ``--label-words`` gives words for all labels or for some, the others keeping
@@ -29,7 +30,7 @@ PATH_KEYS = SPLITS + ('checkpoint_dir', 'config_path', 'checkpoint_path', 'dict_
 def data_flags(p, splits=SPLITS, task_file=True, pattern=False):
     """The task's files and how to read them, on parser ``p``; ``pattern``: with --pattern
     (cli.parser has its own)."""
-    d = p.add_argument_group('task files (JSON lines, or TSV by the extension .tsv)')
+    d = p.add_argument_group('task files (JSON lines, or TSV with --columns)')
     if task_file:
         d.add_argument('--task', help='a JSON file of these flags\' values, e.g. {"train": "train.jsonl", "valid": '
                        '…, "test": …, "pattern": …, "label_field": …, "label_words": {…}, "mode": …}; its '
@@ -39,7 +40,8 @@ def data_flags(p, splits=SPLITS, task_file=True, pattern=False):
              'unlabeled': 'more unlabeled text (unsupervised and semi-supervised modes)'}
     for split in splits:
         d.add_argument('--' + split, help=helps[split])
-    d.add_argument('--columns', help='the TSV columns by name, the label last, e.g. sentence,label')
+    d.add_argument('--columns', help='the files are TSV with these columns, the label last, e.g. sentence,label '
+                   '(a .tsv file needs it)')
     d.add_argument('--label-field', default='label', help='the key (or column) of the label (default label)')
     if pattern:
         d.add_argument('--pattern', help='a template with a ____ slot and the data\'s keys as {fields}')
@@ -80,7 +82,7 @@ def task_flags(path):
 
 def read_split(path, fields, columns, label_field, labeled=True):
     """One file's examples with just the pattern's ``fields``: JSON lines, or TSV named by ``columns``."""
-    if path.lower().endswith('.tsv'):
+    if columns or path.lower().endswith('.tsv'):
         if not columns:
             raise ValueError('%s: a TSV file needs --columns naming its columns, e.g. --columns %s'
                              % (path, ','.join(fields + [label_field])))

@@ -124,6 +124,10 @@ def test_tsv_columns_and_counts(tmp_path, capsys):
     assert 'train %s: 2 examples, 2 rows skipped' % path in capsys.readouterr().out
     with pytest.raises(ValueError, match='needs --columns'):
         task.read_split(str(path), ['sentence'], None, 'label')
+    other = tmp_path / 'train.data'  # any extension is TSV when --columns names the columns
+    other.write_text('春夏\t体育\n', encoding='utf-8')
+    assert [(e.fields, e.label) for e in task.read_split(str(other), ['sentence'], 'sentence,label', 'label')] == \
+        [({'sentence': '春夏'}, '体育')]
     with pytest.raises(ValueError, match='no column for'):
         task.read_split(str(path), ['text'], 'id,sentence,label', 'label')
 
