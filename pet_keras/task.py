@@ -185,7 +185,7 @@ def train(args):
     print('labeled %d, unlabeled %d, valid %d, test %d'
           % (len(labeled), len(unlabeled), len(data['valid']), len(data['test'])))
     cli.check_data(args, labeled, unlabeled, data['train'], data['valid'], data['test'],
-                   *[data['unlabeled']] * ('unlabeled' in data))
+                   *[data[split] for split in ('unlabeled',) if split in data])
     config_path, checkpoint_path, dict_path, tokenizer = load_checkpoint(args)
     if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples
         with strategy.scope():
