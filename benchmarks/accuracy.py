@@ -34,6 +34,7 @@ the patterns and modes it is given, "not run" where a cell is missing.
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -94,6 +95,8 @@ def parse_args(argv=None):
     p.add_argument('--sentiment-dir', default=str(common.SENTIMENT_DIR))
     p.add_argument('--tnews-dir', default=str(common.TNEWS_DIR))
     p.add_argument('--out', default=str(common.REPO / 'results'), help='folder for accuracy.json/.md/.png')
+    p.add_argument('--work-dir', default=str(common.REPO / 'runs' / 'benchmark-cells'),
+                   help='where a PET cell trains, so a stopped benchmark resumes inside the cell it was running')
     p.add_argument('--quick', action='store_true', help='1 seed, 4 steps, the first pattern, small data')
     p.add_argument('--table-only', action='store_true',
                    help='write the tables and chart from <out>/accuracy.json; run no cell')
@@ -169,7 +172,7 @@ def cells(tasks, seeds):
                     yield task, mode, pattern, seed
 
 
-def run_pet(task, mode, pattern, seed, ckpt, args, out_dir):
+def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
     labeled, unlabeled = training_sets(mode, task.labeled, task.unlabeled)
     pvp = PVP(task.templates[pattern], task.verbalizer, ckpt.tokenizer, task.maxlen)
     generator = None
@@ -177,7 +180,7 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir):
         generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=seed)
     mlm = build_mlm(ckpt.config_path, ckpt.checkpoint_path, model=args.model, dict_path=ckpt.dict_path)
     results = fit_pet(mlm, pvp, generator, task.valid, task.test, steps=args.steps, eval_every=args.eval_every,
-                      patience=args.patience, learning_rate=args.lr, out_dir=out_dir, verbose=2)
+                      patience=args.patience, learning_rate=args.lr, out_dir=out_dir, resume=resume, verbose=2)
     return {'valid': results['valid'], 'test': results['test'], 'best_step': results['best_step'],
             'learning_rate': results['budget']['learning_rate'], 'zero_shot': results['zero_shot'],
             'evaluations': results['evaluations'],
@@ -195,14 +198,26 @@ def run_classifier(task, seed, ckpt, args, out_dir):
             'evaluations': results['evaluations'], 'labeled': len(task.labeled), 'unlabeled': 0}
 
 
-def run_cell(task, mode, pattern, seed, ckpt, args):
+def cell_folder(args, key):
+    return os.path.join(args.work_dir, key.replace('/', '-'))
+
+
+def run_cell(task, mode, pattern, seed, ckpt, args, cell_dir=None):
+    """One cell's record. A PET cell given ``cell_dir`` trains there and
+    resumes the run an interrupted benchmark left in it (same seed, same
+    batches), so a long cell survives a stop; the folder goes when the cell
+    is done. Without it, and for the classifier, weights live in a temporary folder."""
     cli.seed_everything(seed)
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix='accuracy_cell_') as out_dir:  # weights are not kept
-        if mode == CLASSIFIER:
-            record = run_classifier(task, seed, ckpt, args, out_dir)
-        else:
-            record = run_pet(task, mode, pattern, seed, ckpt, args, out_dir)
+    if cell_dir and mode != CLASSIFIER:
+        record = run_pet(task, mode, pattern, seed, ckpt, args, cell_dir, resume=True)
+        shutil.rmtree(cell_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix='accuracy_cell_') as out_dir:  # weights are not kept
+            if mode == CLASSIFIER:
+                record = run_classifier(task, seed, ckpt, args, out_dir)
+            else:
+                record = run_pet(task, mode, pattern, seed, ckpt, args, out_dir)
     keras.backend.clear_session()
     record.update(task=task.name, mode=mode, pattern=pattern, seed=seed,
                   wall_seconds=round(time.time() - started, 1))
@@ -366,7 +381,7 @@ def main(argv=None):
             print('[%d/%d] %s: done, skipped' % (number, len(todo), key), flush=True)
             continue
         print('\n[%d/%d] %s' % (number, len(todo), key), flush=True)
-        results['cells'][key] = run_cell(task, mode, pattern, seed, ckpt, args)
+        results['cells'][key] = run_cell(task, mode, pattern, seed, ckpt, args, cell_folder(args, key))
         results['summary'] = summarize(results)
         common.write_json(out / 'accuracy.json', results)
         (out / 'accuracy.md').write_text(markdown(results, tasks), encoding='utf-8')

@@ -132,7 +132,7 @@ def main(argv=None):
         print('\n[%d/%d] %s' % (number, len(todo), key(mode, lr)), flush=True)
         args.lr = lr
         record = accuracy.run_cell(task, mode, None if mode == accuracy.CLASSIFIER else args.pattern, args.seed,
-                                   ckpt, args)
+                                   ckpt, args, accuracy.cell_folder(args, 'lr-sweep/' + key(mode, lr)))
         results['cells'][key(mode, lr)] = dict(record, lr=lr)
         common.write_json(out / 'lr_sweep.json', results)
         (out / 'lr_sweep.md').write_text(markdown(results), encoding='utf-8')
