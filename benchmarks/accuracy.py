@@ -52,7 +52,7 @@ from pet_keras.data import TNEWS_FILES, TNEWS_LABELS, load_sentiment, read_news,
 from pet_keras.generator import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import NEWS_PATTERNS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer  # noqa: E402
-from pet_keras.pretrain import sha256  # noqa: E402
+from pet_keras.io import sha256, write_text  # noqa: E402
 from pet_keras.train import MODES, fit_pet, training_sets  # noqa: E402
 
 CLASSIFIER = 'classifier'
@@ -384,10 +384,10 @@ def main(argv=None):
         results['cells'][key] = run_cell(task, mode, pattern, seed, ckpt, args, cell_folder(args, key))
         results['summary'] = summarize(results)
         common.write_json(out / 'accuracy.json', results)
-        (out / 'accuracy.md').write_text(markdown(results, tasks), encoding='utf-8')
+        write_text(str(out / 'accuracy.md'), markdown(results, tasks))
     results['summary'] = summarize(results)
     common.write_json(out / 'accuracy.json', results)
-    (out / 'accuracy.md').write_text(markdown(results, tasks), encoding='utf-8')
+    write_text(str(out / 'accuracy.md'), markdown(results, tasks))
     drew = chart(results, tasks, out / 'accuracy.png')
     print('\n' + markdown(results, tasks))
     print('written %s' % ', '.join(str(out / n) for n in ['accuracy.json', 'accuracy.md'] + ['accuracy.png'] * drew))

@@ -21,7 +21,6 @@ Embedding look-ups, LayerNorms, activations, softmaxes and biases are
 left out (a few % at these shapes). Training counts 3× the forward pass
 (the backward pass computes gradients for inputs and weights: 2× forward).
 """
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
+import pet_keras.io
 import tensorflow as tf
 from pet_keras.compat import keras
 
@@ -272,13 +272,9 @@ def portable_path(path):
 
 
 def write_json(path, obj):
-    """Strict JSON (no NaN), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name('.tmp-' + path.name)
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(obj, f, ensure_ascii=False, indent=2, allow_nan=False)
-    os.replace(tmp, path)
+    """pet_keras.io.write_json, creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pet_keras.io.write_json(str(path), obj)
 
 
 def markdown_table(header, rows):

@@ -21,8 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402  (imports pet_keras first)
 import common  # noqa: E402
 
-from pet_keras import budget  # noqa: E402
-from pet_keras.pretrain import sha256  # noqa: E402
+from pet_keras.io import sha256, write_text  # noqa: E402
 from pet_keras.train import MODES  # noqa: E402
 
 TRAINED = [m for m in MODES if m != 'zero-shot'] + [accuracy.CLASSIFIER]
@@ -135,9 +134,9 @@ def main(argv=None):
                                    ckpt, args, accuracy.cell_folder(args, 'lr-sweep/' + key(mode, lr)))
         results['cells'][key(mode, lr)] = dict(record, lr=lr)
         common.write_json(out / 'lr_sweep.json', results)
-        (out / 'lr_sweep.md').write_text(markdown(results), encoding='utf-8')
+        write_text(str(out / 'lr_sweep.md'), markdown(results))
     common.write_json(out / 'lr_sweep.json', results)
-    (out / 'lr_sweep.md').write_text(markdown(results), encoding='utf-8')
+    write_text(str(out / 'lr_sweep.md'), markdown(results))
     written = curves(results, str(out))
     print('\n' + markdown(results))
     print('written %s' % ', '.join([str(out / 'lr_sweep.json'), str(out / 'lr_sweep.md')] + written))

@@ -17,8 +17,8 @@ from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
 from pet_keras.model import check_checkpoint, load_config
-from pet_keras.train import (AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly,
-                             write_json, write_text)
+from pet_keras.io import write_json, write_text
+from pet_keras.train import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 
 CLASSIFIER_WEIGHTS = 'classifier_weights.h5'  # Keras h5 by layer name: the backbone and the dense layer
 CLASSIFIER_SPEC = 'classifier.json'  # labels, input fields, maxlen, model family: what load() needs

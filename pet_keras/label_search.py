@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras.compat import keras
-from pet_keras.corpus import package_file
+from pet_keras.io import package_file
 from pet_keras.data import read_lines
 from pet_keras.pattern import PVP, Verbalizer
 from pet_keras.predict import cloze_batches

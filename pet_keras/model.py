@@ -24,6 +24,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from pet_keras.io import write_json
 from pet_keras import compat  # noqa: F401  (before bert4keras)
 from pet_keras.compat import keras
 from bert4keras.models import BERT, build_transformer_model
@@ -227,10 +228,7 @@ class MaskedLM:
         bert_model.ckpt.*, vocab.txt (copied from ``dict_path``)."""
         os.makedirs(directory, exist_ok=True)
         self.transformer.save_weights_as_checkpoint(os.path.join(directory, 'bert_model.ckpt'))
-        tmp = os.path.join(directory, 'bert_config.json.tmp')
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(config, f, indent=2, ensure_ascii=False)
-        os.replace(tmp, os.path.join(directory, 'bert_config.json'))
+        write_json(os.path.join(directory, 'bert_config.json'), config)
         if dict_path and os.path.abspath(dict_path) != os.path.abspath(os.path.join(directory, 'vocab.txt')):
             with open(dict_path, encoding='utf-8') as src:
                 vocab = src.read()

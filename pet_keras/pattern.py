@@ -10,14 +10,13 @@ inputs; when they exceed ``maxlen`` only the fields are cut (longest first,
 from the end), so the pattern and the slot always survive, and the text is the
 same at every slot length.
 """
-import json
-import os
 import re
 
 import numpy as np
 import tensorflow as tf
 
 from bert4keras.snippets import truncate_sequences
+from pet_keras.io import write_json
 
 _PART = re.compile(r'(_{2,}|\{[A-Za-z_]\w*\})')
 
@@ -251,7 +250,4 @@ class PVP:
 
     def save(self, path):
         """Write ``to_json()`` to ``path`` through a temporary file and a rename: never half-written."""
-        tmp = '%s.tmp' % path
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(self.to_json(), f, ensure_ascii=False, indent=2)
-        os.replace(tmp, path)
+        write_json(path, self.to_json())

@@ -6,13 +6,13 @@ opens a run folder written by ``fit_pet`` for prediction (``.predict(texts)``);
 ``export_saved_model`` writes it as a TensorFlow SavedModel for serving.
 Both go through ``Scorer``: there is one scoring path.
 """
-import json
 import os
 import shutil
 
 import numpy as np
 import tensorflow as tf
 
+from pet_keras.io import read_json
 from pet_keras.compat import keras
 from bert4keras.snippets import sequence_padding
 from pet_keras.data import Example
@@ -161,15 +161,6 @@ class Scorer:
 # ---------------------------------------------------------------- a trained model
 
 RUN_FILES = ('bert_config.json', 'bert_model.ckpt.index', 'vocab.txt', 'pvp.json')
-
-
-def read_json(path):
-    """A JSON file's value; invalid JSON is named with file:line."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError('%s:%d: not valid JSON (%s)' % (path, e.lineno, e.msg)) from None
 
 
 class Predictor:

@@ -7,7 +7,6 @@ downloaded one, plus ``pretraining.json`` (the recipe and progress) and
 an interrupted run started again with the same folder continues from its last
 save. Vocabulary logits are computed only at masked positions.
 """
-import hashlib
 import json
 import os
 import time
@@ -16,6 +15,7 @@ from collections import Counter
 import numpy as np
 import tensorflow as tf
 
+from pet_keras.io import sha256, write_json, write_text
 from pet_keras.compat import keras
 from pet_keras.generator import positions_batch
 from pet_keras.masking import RandomMasker
@@ -154,14 +154,6 @@ class BlockBatches:
             step += 1
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class SaveAndReport(keras.callbacks.Callback):
     """At every save interval: held-out masked accuracy, the Google-format
     checkpoint, the resume state, and the recipe in pretraining.json."""
@@ -208,12 +200,9 @@ class SaveAndReport(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=step)
         self.mlm.save_checkpoint(self.out_dir, self.state['config'])
         self.state['sha256'] = {f: sha256(os.path.join(self.out_dir, f)) for f in CKPT_FILES}
-        tmp = os.path.join(self.out_dir, 'pretraining.json.tmp')
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(self.state, f, indent=2, ensure_ascii=False)
-        os.replace(tmp, os.path.join(self.out_dir, 'pretraining.json'))
-        with open(os.path.join(self.out_dir, 'SHA256SUMS'), 'w') as f:
-            f.writelines('%s  %s\n' % (h, n) for n, h in sorted(self.state['sha256'].items()))
+        write_json(os.path.join(self.out_dir, 'pretraining.json'), self.state)
+        write_text(os.path.join(self.out_dir, 'SHA256SUMS'),
+                   ''.join('%s  %s\n' % (h, n) for n, h in sorted(self.state['sha256'].items())))
         print('\nsaved step %d: held-out masked accuracy %.4f, %.2f h in all'
               % (step, self.state['heldout_masked_accuracy'], self.state['hours']), flush=True)
 

@@ -18,6 +18,7 @@ folder is fit_pet's (or fit_classifier's): ``pet-keras predict`` reads it.
 import json
 import os
 
+from pet_keras.io import write_json
 from pet_keras import cli
 from pet_keras.data import Dataset, Example, read_jsonl, read_tsv, split_labeled
 from pet_keras.pattern import PVP, Pattern, Verbalizer
@@ -210,7 +211,6 @@ def label_words(args):
     labeled training file, written as the JSON ``--label-words`` reads."""
     from pet_keras.label_search import label_words_json, print_label_words, search
     from pet_keras.model import build_mlm
-    from pet_keras.train import write_json
 
     required(args, 'train', 'pattern')
     cli.set_precision(args)

@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from pet_keras import budget, runlock
 from pet_keras.compat import keras
-from pet_keras.predict import Scorer, read_json
+from pet_keras.io import atomic_path, read_json, write_json
+from pet_keras.predict import Scorer
 from bert4keras.optimizers import Adam
 
 BEST_WEIGHTS = 'best_weights.h5'  # Keras h5 by layer name
@@ -54,20 +55,15 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def _save_model(self, epoch, batch, logs):
         final = self.filepath
-        tmp = os.path.join(os.path.dirname(final), '.tmp-' + os.path.basename(final))
-        # Keras writes the other workers' copies elsewhere and deletes them: only the chief's is renamed
-        chief = self.model.distribute_strategy.extended.should_checkpoint
-        self.filepath = tmp
-        try:
-            super()._save_model(epoch, batch, logs)
-        except BaseException:
-            if chief and os.path.exists(tmp):
-                os.remove(tmp)  # a partial file, never renamed
-            raise
-        finally:
-            self.filepath = final
-        if chief and os.path.exists(tmp):
-            os.replace(tmp, final)
+        if not self.model.distribute_strategy.extended.should_checkpoint:
+            # Keras writes the other workers' copies elsewhere and deletes them
+            return super()._save_model(epoch, batch, logs)
+        with atomic_path(final) as tmp:
+            self.filepath = tmp
+            try:
+                super()._save_model(epoch, batch, logs)
+            finally:
+                self.filepath = final
 
 
 class Interrupted(KeyboardInterrupt):
@@ -150,19 +146,6 @@ def early_stopping(patience, past_values=()):
     if patience is None:
         return []
     return [ResumableEarlyStopping(past_values, monitor='val_accuracy', mode='max', patience=patience)]
-
-
-def write_text(path, text):
-    """``text`` to ``path`` through a temporary file and a rename: never half-written."""
-    tmp = os.path.join(os.path.dirname(path), '.tmp-' + os.path.basename(path))
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_json(path, value):
-    """Strict JSON to ``path``, never half-written."""
-    write_text(path, json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False))
 
 
 def backed_up_intervals(backup_dir):

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from pet_keras.io import write_json
 from pet_keras import cli
 from pet_keras.classifier import build_classifier, fit_classifier, one_hot
 from pet_keras.compat import keras
@@ -28,7 +29,7 @@ from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from pet_keras.predict import Scorer, load
-from pet_keras.train import RESUME_MAY_CHANGE, finished_run, fit_pet, training_sets, write_json
+from pet_keras.train import RESUME_MAY_CHANGE, finished_run, fit_pet, training_sets
 
 p = cli.parser(__doc__, SENTIMENT_PATTERNS, None,
                'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '

@@ -10,6 +10,7 @@ import pytest
 from pet_keras import corpus
 from pet_keras.corpus import SafeUnpickler, load_corpus, read_text_file, safe_load_pickle, strip_pos_tags
 from pet_keras.data import Example
+from pet_keras.io import package_file
 
 
 @pytest.mark.parametrize('line, expected', [
@@ -82,7 +83,7 @@ def test_safe_load_pickle_reads_file(tmp_path):
 
 def test_package_file_missing_package():
     with pytest.raises(FileNotFoundError, match='not_a_real_package_xyz'):
-        corpus.package_file('not_a_real_package_xyz', 'a.txt')
+        package_file('not_a_real_package_xyz', 'a.txt')
 
 
 def test_people_daily_1998():

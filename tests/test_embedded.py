@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from pet_keras.cli import EMBEDDED_CHECKPOINT
 from pet_keras.model import build_mlm, load_tokenizer
-from pet_keras.pretrain import sha256
+from pet_keras.io import sha256
 
 FILES = ('bert_config.json', 'bert_model.ckpt.data-00000-of-00001', 'bert_model.ckpt.index', 'vocab.txt')
 

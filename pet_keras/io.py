@@ -1,0 +1,68 @@
+"""Files: the one atomic writer every file of the library goes through, the
+JSON reader, checksums and files shipped inside packages.
+
+A file is written to a temporary name beside it, flushed to disk and renamed
+over the target: a crash or Ctrl-C leaves the previous file or the new one,
+never half of either.
+"""
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path to write ``path``'s new content to (by any writer, e.g.
+    Keras' save_weights); on success it is synced and renamed to ``path``
+    (if the writer wrote nothing, ``path`` is left as it was), on error removed."""
+    tmp = os.path.join(os.path.dirname(path) or '.', '.tmp-%d-%s' % (os.getpid(), os.path.basename(path)))
+    try:
+        yield tmp
+        if not os.path.exists(tmp):
+            return
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path, text):
+    with atomic_path(path) as tmp, open(tmp, 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def write_json(path, value):
+    """Strict JSON (NaN refused), UTF-8, indented."""
+    write_text(path, json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False))
+
+
+def read_json(path):
+    """A JSON file's value; invalid JSON is named with file:line."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError('%s:%d: not valid JSON (%s)' % (path, e.lineno, e.msg)) from None
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_file(package, *parts):
+    """Path of a data file shipped inside an installed package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError('package %r is not installed (pip install -r requirements.txt)' % package)
+    return os.path.join(list(spec.submodule_search_locations)[0], *parts)
