@@ -6,15 +6,18 @@ Measures zero-shot accuracy with a word's log-probability (sum over its
 tokens) and with its mean per token (length_norm), and the scoring speed of
 the mixed-length path (one pass per length per batch) against the equal-length
 path (every label a distinct two-character word: one pass per batch, label
-token logits only), on the same examples and model.
+token logits only), on the same examples and model. With --few-shot it also
+fine-tunes on the few-shot training set (fit_pet, the default budget and
+learning rate) with the names and with the two-character words.
 
     python benchmarks/many_labels.py                           # embedded model, dev and test
-    python benchmarks/many_labels.py --max-eval 256            # a shorter run
+    python benchmarks/many_labels.py --max-eval 400 --few-shot # shorter evaluation, plus few-shot
 
 Writes <out>/many_labels.json.
 """
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +28,10 @@ from pet_keras import cli  # noqa: E402
 from pet_keras.data import read_jsonl  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
+from pet_keras import budget  # noqa: E402
+from pet_keras.compat import keras  # noqa: E402
+from pet_keras.generator import PetDataGenerator  # noqa: E402
+from pet_keras.train import fit_pet  # noqa: E402
 from pet_keras.predict import Scorer  # noqa: E402
 
 IFLYTEK_DIR = common.SHARED / 'datasets' / 'iflytek'
@@ -37,8 +44,14 @@ def parse_args(argv=None):
     p.add_argument('--data-dir', default=str(IFLYTEK_DIR))
     p.add_argument('--pattern', default=PATTERN)
     p.add_argument('--maxlen', type=int, default=128)
-    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--batch-size', type=int, default=64, help='scoring batch')
+    p.add_argument('--train-batch-size', type=int, default=32)
     p.add_argument('--max-eval', type=int, help='only the first N dev and test examples')
+    p.add_argument('--few-shot', action='store_true', help='also fine-tune on train_few_all (names, two characters)')
+    p.add_argument('--steps', type=int, default=budget.STEPS)
+    p.add_argument('--eval-every', type=int, default=budget.EVAL_EVERY)
+    p.add_argument('--patience', type=int, default=budget.PATIENCE)
+    p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default=str(common.REPO / 'results'))
     return p.parse_args(argv)
 
@@ -63,6 +76,16 @@ def timed(scorer, examples):
     return probs, time.perf_counter() - started
 
 
+def few_shot(mlm, pvp, train, splits, args):
+    """fit_pet on the labeled training set; the best weights' accuracy."""
+    keras.utils.set_random_seed(args.seed)
+    generator = PetDataGenerator(pvp, train, [], args.train_batch_size, seed=args.seed)
+    with tempfile.TemporaryDirectory(prefix='many_labels_') as out_dir:
+        results = fit_pet(mlm, pvp, generator, splits['valid'], splits['test'], steps=args.steps,
+                          eval_every=args.eval_every, patience=args.patience, out_dir=out_dir, verbose=2)
+    return {key: results[key] for key in ('valid', 'test', 'best_step', 'evaluations')}
+
+
 def main(argv=None):
     args = parse_args(argv)
     config_path, checkpoint_path, dict_path = cli.checkpoint_files(args.checkpoint_dir)
@@ -74,7 +97,12 @@ def main(argv=None):
     names = sorted({e.label for split in [train] + list(splits.values()) for e in split})
     mlm = build_mlm(config_path, checkpoint_path, dict_path=dict_path)
     results = {'checkpoint': common.portable_path(args.checkpoint_dir), 'pattern': args.pattern,
-               'labels': len(names), 'examples': {k: len(v) for k, v in splits.items()}, 'runs': {}}
+               'labels': len(names), 'examples': dict({k: len(v) for k, v in splits.items()}, train=len(train)),
+               'command': 'python benchmarks/many_labels.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
+               'runs': {}}
+    if args.few_shot:
+        results['budget'] = {'steps': args.steps, 'eval_every': args.eval_every, 'patience': args.patience,
+                             'batch_size': args.train_batch_size, 'seed': args.seed}
     verbalizers = {'names, log-probability': Verbalizer({n: [n] for n in names}),
                    'names, mean per token': Verbalizer({n: [n] for n in names}, length_norm=True),
                    'two characters each': Verbalizer(two_character_words(names))}
@@ -87,10 +115,16 @@ def main(argv=None):
             gold = [pvp.label_index[e.label] for e in examples]
             run[split] = float((probs.argmax(1) == gold).mean())
             run[split + '_examples_per_second'] = round(len(examples) / seconds, 2)
-        results['runs'][title] = run
         print('%s: lengths %s, valid %.4f, test %.4f, %.1f / %.1f examples/s' % (
             title, run['slot_lengths'], run['valid'], run['test'], run['valid_examples_per_second'],
             run['test_examples_per_second']), flush=True)
+        if args.few_shot and not verbalizer.length_norm:
+            run['few_shot'] = few_shot(build_mlm(config_path, checkpoint_path, dict_path=dict_path), pvp, train,
+                                       splits, args)
+            print('%s, few-shot: valid %.4f, test %.4f (best step %d)' % (
+                title, run['few_shot']['valid'], run['few_shot']['test'], run['few_shot']['best_step']), flush=True)
+        results['runs'][title] = run
+        common.write_json(Path(args.out) / 'many_labels.json', results)
     common.write_json(Path(args.out) / 'many_labels.json', results)
 
 
