@@ -20,7 +20,7 @@ from pet_keras.compat import keras
 from pet_keras.generator import positions_batch
 from pet_keras.masking import RandomMasker
 from pet_keras.model import build_mlm, load_tokenizer
-from pet_keras.train import fit_interruptibly
+from pet_keras.callbacks import fit_interruptibly
 from bert4keras.optimizers import Adam, extend_with_piecewise_linear_lr
 from bert4keras.snippets import lowercase_and_normalize
 from bert4keras.tokenizers import Tokenizer
