@@ -12,13 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras import budget, runlock
+from pet_keras.callbacks import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 from pet_keras.compat import keras
+from pet_keras.io import write_json, write_text
+from pet_keras.model import check_checkpoint, load_config
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
-from pet_keras.model import check_checkpoint, load_config
-from pet_keras.io import write_json, write_text
-from pet_keras.train import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 
 CLASSIFIER_WEIGHTS = 'classifier_weights.h5'  # Keras h5 by layer name: the backbone and the dense layer
 CLASSIFIER_SPEC = 'classifier.json'  # labels, input fields, maxlen, model family: what load() needs
@@ -148,25 +148,13 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
             raise ValueError('targets must have shape %s, got %s' % ((len(train), len(labels)), targets.shape))
         generator = ClassifierGenerator(tokenizer, train, targets, batch_size, maxlen)
         scorer = ClassifierScorer(model, tokenizer, labels, maxlen)
-        best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
-        model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
-        zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
-        model.save_weights(best_path)
-        evaluator = Evaluator(scorer, valid, eval_every)
-        fit_interruptibly(model, 'a classifier run does not resume: the same command starts it again',
-                          generator.to_dataset(), steps_per_epoch=eval_every,
-                          epochs=budget.evaluations(steps, eval_every), verbose=verbose,
-                          callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
-                                     AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max',
-                                                           save_best_only=True, save_weights_only=True,
-                                                           initial_value_threshold=zero_valid)]
-                          + early_stopping(patience))
-        model.load_weights(best_path)
-        best_step, best_valid = best_evaluation(zero_valid, evaluator.history)
+        zero_valid, history = train_classifier(model, generator, scorer, valid, steps, eval_every, patience,
+                                               learning_rate, out_dir, verbose)
+        best_step, best_valid = best_evaluation(zero_valid, history)
         results = {'settings': settings or {}, 'labels': labels, 'train_examples': len(train),
                    'budget': {'steps': steps, 'eval_every': eval_every, 'patience': patience,
                               'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None},
-                   'zero_shot': {'valid': zero_valid}, 'evaluations': evaluator.history, 'best_step': best_step,
+                   'zero_shot': {'valid': zero_valid}, 'evaluations': history, 'best_step': best_step,
                    'valid': best_valid, 'test': scorer.accuracy(test, verbose=False) if test else None,
                    'wall_seconds': round(time.time() - started, 1)}
         save_run_folder(model, tokenizer, out_dir, labels, list(train[0].fields), maxlen)
@@ -175,6 +163,27 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
               % (best_step, best_valid, '%.4f' % results['test'] if results['test'] is not None else '-',
                  os.path.join(out_dir, 'results.json')))
         return results
+
+
+def train_classifier(model, generator, scorer, valid, steps, eval_every, patience, learning_rate, out_dir,
+                     verbose):
+    """fit_classifier's training: Keras ``fit`` over evaluation intervals, the best weights
+    written to and reloaded from ``out_dir``; (step 0's validation accuracy, the evaluations)."""
+    best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
+    model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
+    zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
+    model.save_weights(best_path)
+    evaluator = Evaluator(scorer, valid, eval_every)
+    fit_interruptibly(model, 'a classifier run does not resume: the same command starts it again',
+                      generator.to_dataset(), steps_per_epoch=eval_every,
+                      epochs=budget.evaluations(steps, eval_every), verbose=verbose,
+                      callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
+                                 AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max',
+                                                       save_best_only=True, save_weights_only=True,
+                                                       initial_value_threshold=zero_valid)]
+                      + early_stopping(patience))
+    model.load_weights(best_path)
+    return zero_valid, evaluator.history
 
 
 def save_run_folder(model, tokenizer, out_dir, labels, fields, maxlen):

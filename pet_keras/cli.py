@@ -14,9 +14,14 @@ from pet_keras import budget, runlock
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.model import checkpoint_variables
 from pet_keras.pattern import AGGREGATIONS, Verbalizer
-from pet_keras.train import MODES, check_not_interrupted
+from pet_keras.runstate import check_not_interrupted
+from pet_keras.train import MODES
 
 CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier baseline
+# the flags a resumed run may change: none of them changes the data or what the steps done mean
+# (--mixed-precision changes the compute dtype only; weights and optimizer state are float32 either way)
+RESUME_MAY_CHANGE = ('resume', 'steps', 'patience', 'out', 'distribute', 'tensorboard', 'mixed_precision', 'debug',
+                     'verbose')
 
 
 class Parser(argparse.ArgumentParser):

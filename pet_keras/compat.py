@@ -15,7 +15,7 @@ applied once, here, and nowhere else:
    every call (identical Q/K/V/O kernels). It is replaced by one that draws
    fresh values per weight and still follows ``tf.random.set_seed``.
 5. Keras unpacks generator batches only from tuples: ``DataGenerator.forfit``
-   and ``fortest`` yield tuples.
+   yields tuples.
 6. Under a mixed-precision policy (``mixed_bfloat16``) its LayerNormalization
    would take the mean and variance in bfloat16 (8 significant bits): they are
    taken in float32, as Keras' own LayerNormalization does.
@@ -159,14 +159,7 @@ def _forfit(self, random=True):
             yield _tupled(batch)
 
 
-def _fortest(self, random=False):
-    while True:
-        for batch in self.__iter__(random):
-            yield _tupled(batch[0])
-
-
 _snippets.DataGenerator.forfit = _forfit
-_snippets.DataGenerator.fortest = _fortest
 
 
 # (6) LayerNorm statistics in float32 whatever the compute dtype (bert4keras' computation otherwise).

@@ -5,107 +5,29 @@ bert_model.ckpt.*, vocab.txt) with its MLM head, loaded by pet_keras like any
 downloaded one, plus ``pretraining.json`` (the recipe and progress) and
 ``SHA256SUMS``. Optimizer state for resuming lives in ``resume/`` beside it;
 an interrupted run started again with the same folder continues from its last
-save. Vocabulary logits are computed only at masked positions.
+save. A run holds the folder's lock (``runlock``) while it writes there: a
+second run into it is refused. Vocabulary logits are computed only at masked
+positions.
 """
-import json
 import os
 import time
-from collections import Counter
 
 import numpy as np
 import tensorflow as tf
 
-from pet_keras.io import sha256, write_json, write_text
+from pet_keras import runlock
+from pet_keras.callbacks import fit_interruptibly
 from pet_keras.compat import keras
+from pet_keras.corpus import build_vocab, tokenize_corpus, write_vocab
 from pet_keras.generator import positions_batch
+from pet_keras.io import read_json, sha256, write_json, write_text
 from pet_keras.masking import RandomMasker
 from pet_keras.model import build_mlm, load_tokenizer
-from pet_keras.train import fit_interruptibly
 from bert4keras.optimizers import Adam, extend_with_piecewise_linear_lr
-from bert4keras.snippets import lowercase_and_normalize
-from bert4keras.tokenizers import Tokenizer
 
-SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
 CKPT_FILES = ('bert_config.json', 'bert_model.ckpt.index', 'bert_model.ckpt.data-00000-of-00001', 'vocab.txt')
-
-
-def basic_tokens(text):
-    """What bert4keras' Tokenizer splits a text into before word pieces (lower-cased):
-    each CJK character and punctuation mark alone, other runs as words."""
-    text = lowercase_and_normalize(text)
-    words, word = [], ''
-    for ch in text:
-        if Tokenizer._is_punctuation(ch) or Tokenizer._is_cjk_character(ch):
-            if word:
-                words.append(word)
-                word = ''
-            words.append(ch)
-        elif ord(ch) == 0 or ord(ch) == 0xfffd or Tokenizer._is_control(ch):
-            continue  # dropped by the tokenizer without ending the word
-        elif Tokenizer._is_space(ch):
-            if word:
-                words.append(word)
-                word = ''
-        else:
-            word += ch
-    if word:
-        words.append(word)
-    return words
-
-
-def build_vocab(docs, max_size=8000, min_count=3, unused=20):
-    """A character vocabulary in bert4keras' vocab.txt order: the special tokens,
-    ``unused`` [unused*] slots, then characters by frequency (characters inside
-    non-CJK words also as ##continuations, so any such word tokenizes)."""
-    counts = Counter()
-    for doc in docs:
-        for word in basic_tokens(doc):
-            counts[word[0]] += 1
-            counts.update('##' + ch for ch in word[1:])
-    tokens = SPECIAL_TOKENS + ['[unused%d]' % i for i in range(1, unused + 1)]
-    room = max_size - len(tokens)
-    if room <= 0:
-        raise ValueError('max_size %d leaves no room beside %d special and [unused*] tokens' % (max_size, len(tokens)))
-    ranked = sorted(((c, t) for t, c in counts.items() if c >= min_count), key=lambda x: (-x[0], x[1]))
-    return tokens + [t for _, t in ranked[:room]]
-
-
-def write_vocab(path, tokens):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(tokens) + '\n')
-
-
-def tokenize_corpus(docs, tokenizer, whole_word=False):
-    """Token ids of all documents as one stream, joined by [SEP], and a word
-    index per token (jieba words with ``whole_word``, else one per token)."""
-    if whole_word:
-        import jieba
-    ids, words = [], []
-    sep = tokenizer._token_end_id
-    word = 0
-    for doc in _progress(docs, 'tokenize'):
-        pieces = jieba.lcut(doc) if whole_word else [doc]
-        for piece in pieces:
-            tokens = tokenizer.tokens_to_ids(tokenizer._tokenize(piece))
-            ids.extend(tokens)
-            if whole_word:
-                words.extend([word] * len(tokens))
-                word += 1
-            else:
-                words.extend(range(word, word + len(tokens)))
-                word += len(tokens)
-        ids.append(sep)
-        words.append(word)
-        word += 1
-    return np.array(ids, dtype='int32'), np.array(words, dtype='int32')
-
-
-def _progress(items, name):
-    bar = keras.utils.Progbar(len(items), unit_name=name)
-    for i, item in enumerate(items):
-        yield item
-        if i % 200 == 0 or i == len(items) - 1:
-            bar.update(i + 1)
+STATE = 'pretraining.json'  # the recipe and progress
+RESUME = 'resume'  # the optimizer state's tf.train.CheckpointManager folder
 
 
 class BlockBatches:
@@ -200,7 +122,7 @@ class SaveAndReport(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=step)
         self.mlm.save_checkpoint(self.out_dir, self.state['config'])
         self.state['sha256'] = {f: sha256(os.path.join(self.out_dir, f)) for f in CKPT_FILES}
-        write_json(os.path.join(self.out_dir, 'pretraining.json'), self.state)
+        write_json(os.path.join(self.out_dir, STATE), self.state)
         write_text(os.path.join(self.out_dir, 'SHA256SUMS'),
                    ''.join('%s  %s\n' % (h, n) for n, h in sorted(self.state['sha256'].items())))
         print('\nsaved step %d: held-out masked accuracy %.4f, %.2f h in all'
@@ -216,96 +138,124 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
     model from scratch; ``init_checkpoint`` a Google-format folder to continue
     from (its vocab is kept). Returns the state written to pretraining.json.
     """
-    os.makedirs(out_dir, exist_ok=True)
-    state_path = os.path.join(out_dir, 'pretraining.json')
-    dict_path = os.path.join(out_dir, 'vocab.txt')
-    config_path = os.path.join(out_dir, 'bert_config.json')
-    saved_weights = os.path.join(out_dir, 'bert_model.ckpt')
-    # Resume with the optimizer state when it is there, else from the saved weights.
-    resuming = os.path.exists(os.path.join(out_dir, 'resume', 'checkpoint'))
-    continuing = not resuming and os.path.exists(state_path) and os.path.exists(saved_weights + '.index')
-    if resuming or continuing:
-        with open(state_path, encoding='utf-8') as f:
-            state = json.load(f)
-        # The recipe is fixed by the first run (the batches and held-out split depend on it).
-        asked = {'seq_len': seq_len, 'batch_size': batch_size, 'learning_rate': learning_rate,
-                 'warmup_steps': warmup, 'whole_word_masking': whole_word, 'dropout': dropout, 'seed': seed,
-                 'heldout_blocks': heldout_blocks}
-        state.setdefault('heldout_blocks', 128)  # runs before it was recorded used 128
-        ignored = ['%s %s (recorded %s)' % (k, v, state[k]) for k, v in asked.items() if v != state[k]]
-        if ignored:
-            print('note: %s continues its recorded recipe; ignoring %s' % (out_dir, ', '.join(ignored)))
-    else:
-        if init_checkpoint:
-            with open(os.path.join(init_checkpoint, 'vocab.txt'), encoding='utf-8') as f:
-                tokens = [line.rstrip('\n') for line in f]
-            with open(os.path.join(init_checkpoint, 'bert_config.json'), encoding='utf-8') as f:
-                config = json.load(f)
+    recipe = {'seq_len': seq_len, 'batch_size': batch_size, 'learning_rate': learning_rate,
+              'warmup_steps': warmup, 'whole_word_masking': whole_word, 'dropout': dropout, 'seed': seed,
+              'heldout_blocks': heldout_blocks}
+    with runlock.locked(out_dir):
+        saved_weights = os.path.join(out_dir, 'bert_model.ckpt')
+        # Resume with the optimizer state when it is there, else from the saved weights.
+        resuming = os.path.exists(os.path.join(out_dir, RESUME, 'checkpoint'))
+        continuing = not resuming and os.path.exists(os.path.join(out_dir, STATE)) \
+            and os.path.exists(saved_weights + '.index')
+        if resuming or continuing:
+            state = recorded_state(out_dir, recipe)
+            initial = saved_weights if continuing else None  # resuming restores the weights from resume/
         else:
-            tokens = build_vocab(corpus, max_size=vocab_size)
-            config = dict(config, vocab_size=len(tokens))
-        write_vocab(dict_path, tokens)
-        with open(config_path, 'w', encoding='utf-8') as f:
-            json.dump(config, f, indent=2)
-        state = {
-            'config': config, 'init_checkpoint': init_checkpoint, 'corpus_documents': len(corpus),
-            'corpus_characters': int(sum(len(d) for d in corpus)), 'vocab_size': len(tokens),
-            'seq_len': seq_len, 'batch_size': batch_size, 'learning_rate': learning_rate,
-            'warmup_steps': warmup, 'schedule_steps': steps, 'whole_word_masking': whole_word,
-            'mask_rate': 0.15, 'dropout': dropout, 'seed': seed, 'heldout_blocks': heldout_blocks, 'hours': 0.0,
-        }
-    config = state['config']
-    heldout_blocks = state['heldout_blocks']
-    tokenizer = load_tokenizer(dict_path, config, config_path)
+            state = new_state(out_dir, corpus, config, init_checkpoint, vocab_size, steps, recipe)
+            initial = os.path.join(init_checkpoint, 'bert_model.ckpt') if init_checkpoint else None
+        blocks, heldout = corpus_batches(out_dir, corpus, state)
+        mlm, model, optimizer = compiled_mlm(out_dir, initial, state, jit_compile)
+        manager, start = restored(out_dir, model, optimizer, state, resuming, continuing)
+        if start >= steps:
+            return state
+        fit_interruptibly(
+            model, 'the same command continues from its last save', block_dataset(blocks, start),
+            steps_per_epoch=save_every, epochs=-(-steps // save_every), initial_epoch=start // save_every,
+            callbacks=[SaveAndReport(mlm, out_dir, manager, state, heldout, state['batch_size'] * state['seq_len'])],
+        )
+        return state
+
+
+def recorded_state(out_dir, recipe):
+    """The state of the run in ``out_dir``: its recipe is fixed by the first run (the batches and
+    the held-out split depend on it), so a different ``recipe`` asked for is noted and ignored."""
+    state = read_json(os.path.join(out_dir, STATE))
+    ignored = ['%s %s (recorded %s)' % (k, v, state[k]) for k, v in recipe.items() if v != state[k]]
+    if ignored:
+        print('note: %s continues its recorded recipe; ignoring %s' % (out_dir, ', '.join(ignored)))
+    return state
+
+
+def new_state(out_dir, corpus, config, init_checkpoint, vocab_size, steps, recipe):
+    """A new run's state; its vocab.txt and bert_config.json written to ``out_dir``: the init
+    checkpoint's, or ``config`` with a vocabulary built from the corpus."""
+    if init_checkpoint:
+        with open(os.path.join(init_checkpoint, 'vocab.txt'), encoding='utf-8') as f:
+            tokens = [line.rstrip('\n') for line in f]
+        config = read_json(os.path.join(init_checkpoint, 'bert_config.json'))
+    else:
+        tokens = build_vocab(corpus, max_size=vocab_size)
+        config = dict(config, vocab_size=len(tokens))
+    write_vocab(os.path.join(out_dir, 'vocab.txt'), tokens)
+    write_json(os.path.join(out_dir, 'bert_config.json'), config)
+    return {
+        'config': config, 'init_checkpoint': init_checkpoint, 'corpus_documents': len(corpus),
+        'corpus_characters': int(sum(len(d) for d in corpus)), 'vocab_size': len(tokens),
+        'seq_len': recipe['seq_len'], 'batch_size': recipe['batch_size'], 'learning_rate': recipe['learning_rate'],
+        'warmup_steps': recipe['warmup_steps'], 'schedule_steps': steps,
+        'whole_word_masking': recipe['whole_word_masking'], 'mask_rate': 0.15, 'dropout': recipe['dropout'],
+        'seed': recipe['seed'], 'heldout_blocks': recipe['heldout_blocks'], 'hours': 0.0,
+    }
+
+
+def corpus_batches(out_dir, corpus, state):
+    """The corpus cut into blocks under the state's recipe: the training batches
+    (``BlockBatches``) and the held-out batches (the last ``heldout_blocks`` blocks)."""
+    tokenizer = load_tokenizer(os.path.join(out_dir, 'vocab.txt'), state['config'],
+                               os.path.join(out_dir, 'bert_config.json'))
     ids, words = tokenize_corpus(corpus, tokenizer, state['whole_word_masking'])
     state['corpus_tokens'] = int(len(ids))
+    heldout_blocks, batch_size = state['heldout_blocks'], state['batch_size']
     n_blocks = len(ids) // (state['seq_len'] - 2)
-    if n_blocks < heldout_blocks + state['batch_size']:
+    if n_blocks < heldout_blocks + batch_size:
         raise ValueError('corpus too small: %d tokens make %d blocks of %d, fewer than %d held-out + one batch of %d'
-                         % (len(ids), n_blocks, state['seq_len'], heldout_blocks, state['batch_size']))
-    blocks = BlockBatches(ids, words, tokenizer, state['seq_len'], state['batch_size'],
-                          np.arange(n_blocks - heldout_blocks), seed=state['seed'],
-                          whole_word=state['whole_word_masking'])
+                         % (len(ids), n_blocks, state['seq_len'], heldout_blocks, batch_size))
+    blocks = BlockBatches(ids, words, tokenizer, state['seq_len'], batch_size, np.arange(n_blocks - heldout_blocks),
+                          seed=state['seed'], whole_word=state['whole_word_masking'])
     heldout_ids = np.arange(n_blocks - heldout_blocks, n_blocks)
-    heldout = [blocks.batch(10**9 + i, heldout_ids[i:i + state['batch_size']])
-               for i in range(0, heldout_blocks, state['batch_size'])]
+    heldout = [blocks.batch(10**9 + i, heldout_ids[i:i + batch_size]) for i in range(0, heldout_blocks, batch_size)]
+    return blocks, heldout
 
-    initial = saved_weights if continuing else \
-        os.path.join(init_checkpoint, 'bert_model.ckpt') if init_checkpoint and not resuming else None
-    mlm = build_mlm(config_path, initial, dropout_rate=state['dropout'], attention_dropout_rate=state['dropout'])
+
+def compiled_mlm(out_dir, initial, state, jit_compile):
+    """(the MLM, its training model, the optimizer): the model from ``initial`` (a
+    checkpoint prefix; None: random), compiled with Adam under the recipe's warm-up and decay."""
+    mlm = build_mlm(os.path.join(out_dir, 'bert_config.json'), initial, dropout_rate=state['dropout'],
+                    attention_dropout_rate=state['dropout'])
     model = mlm.training_model()
     optimizer = extend_with_piecewise_linear_lr(Adam, name='AdamLR')(
         learning_rate=state['learning_rate'],
         lr_schedule={state['warmup_steps']: 1.0, state['schedule_steps']: 0.1},
     )
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
-    resume = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(resume, os.path.join(out_dir, 'resume'), max_to_keep=1)
+    return mlm, model, optimizer
+
+
+def restored(out_dir, model, optimizer, state, resuming, continuing):
+    """(the manager of the resume checkpoint, the step training starts at): the optimizer state
+    restored when resuming; when continuing, the saved weights' step with fresh Adam moments."""
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, RESUME), max_to_keep=1)
     start = 0
     if resuming:
         optimizer._create_all_weights(model.trainable_variables)  # slots to restore into
-        resume.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         start = int(optimizer.iterations.numpy())
         print('resuming at step %d' % start)
     elif continuing:
         start = int(state['steps'])
         optimizer.iterations.assign(start)
         print('no optimizer state in %s: continuing from the saved weights at step %d with fresh '
-              'Adam moments' % (os.path.join(out_dir, 'resume'), start))
-    if start >= steps:
-        return state
+              'Adam moments' % (os.path.join(out_dir, RESUME), start))
+    return manager, start
 
+
+def block_dataset(blocks, start):
+    """The training batches from step ``start`` on as tf.data (inputs only: the loss is in the model)."""
     def generator():
         for (x, s, p, t), _ in blocks.forever(start):
             yield (x, s, p, t)
 
     spec = tf.TensorSpec((None, None), tf.int32)
     dataset = tf.data.Dataset.from_generator(generator, output_signature=(spec,) * 4)
-    dataset = dataset.map(lambda *x: (x,)).prefetch(4)
-    tokens_per_step = state['batch_size'] * state['seq_len']
-    fit_interruptibly(
-        model, 'the same command continues from its last save', dataset, steps_per_epoch=save_every,
-        epochs=-(-steps // save_every), initial_epoch=start // save_every,
-        callbacks=[SaveAndReport(mlm, out_dir, manager, state, heldout, tokens_per_step)],
-    )
-    return state
+    return dataset.map(lambda *x: (x,)).prefetch(4)

@@ -17,7 +17,8 @@ from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP
 from pet_keras.predict import Scorer
-from pet_keras.train import BEST_WEIGHTS, MODES, fit_pet, training_sets
+from pet_keras.runstate import BEST_WEIGHTS
+from pet_keras.train import MODES, fit_pet, training_sets
 from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
 
 WORDS = {'positive': '很', 'negative': '不'}

@@ -1,7 +1,8 @@
-"""pet_keras.pretrain: the vocabulary, batches, and short pretraining runs
+"""pet_keras.pretrain and the corpus vocabulary (pet_keras.corpus): the vocabulary, batches, and short pretraining runs
 (a tiny model: 2 layers, hidden 32, sequences of 32, batches of 4)."""
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
+import fcntl
 import hashlib
 import json
 import math
@@ -12,11 +13,11 @@ import pytest
 import tensorflow as tf
 from bert4keras.tokenizers import Tokenizer
 
+from pet_keras import runlock
+from pet_keras.corpus import SPECIAL_TOKENS, basic_tokens, build_vocab, tokenize_corpus
 from pet_keras.generator import positions_batch
 from pet_keras.model import build_mlm, load_tokenizer
-from pet_keras.pretrain import (
-    SPECIAL_TOKENS, BlockBatches, basic_tokens, build_vocab, pretrain, tokenize_corpus,
-)
+from pet_keras.pretrain import BlockBatches, pretrain
 
 SENTENCES = [
     '今天天气很好，我们去公园散步。',
@@ -174,6 +175,18 @@ def test_a_resumed_run_keeps_its_recipe_and_says_what_it_ignores(tmp_path, capsy
     # the held-out split and its masks are the first run's: the same accuracy on the same weights
     assert state['history'][0]['heldout_masked_accuracy'] == first['history'][0]['heldout_masked_accuracy']
     assert state['heldout_masked_tokens'] == first['heldout_masked_tokens']
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / 'mlm'
+    out.mkdir()
+    with open(out / runlock.LOCK, 'w') as holder:  # another run holds the folder's lock
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.write('4242\n')
+        holder.flush()
+        with pytest.raises(runlock.FolderLocked, match=r'another run \(process 4242\)'):
+            pretrain(str(out), DOCS, steps=20, **RUN)
+        assert os.listdir(out) == [runlock.LOCK]  # nothing written beside the holder's lock
 
 
 def test_a_corpus_too_small_is_refused(tmp_path):

@@ -22,7 +22,8 @@ from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.compat import keras, write_checkpoint
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, checkpoint_variables
-from pet_keras.train import BACKUP, RUN_STATE, backed_up_intervals, fit_pet
+from pet_keras.runstate import BACKUP, RUN_STATE, backed_up_intervals
+from pet_keras.train import fit_pet
 from test_predict_train import synthetic_setup
 from test_scripts import run_script
 from tiny import make_mlm, make_tokenizer, write_vocab

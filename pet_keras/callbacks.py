@@ -1,0 +1,111 @@
+"""Keras callbacks of a training run: evaluation, early stopping, atomic best weights, Ctrl-C.
+
+The budget is in optimizer steps: Keras' "epoch" is one evaluation interval
+of ``eval_every`` steps. Each evaluation adds ``val_accuracy`` to the Keras
+logs, so EarlyStopping and ModelCheckpoint work on it as usual.
+"""
+import time
+
+import numpy as np
+
+from pet_keras.compat import keras
+from pet_keras.io import atomic_path
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that writes to a temporary file, then renames it: a
+    failed or interrupted write leaves the previous best weights intact."""
+
+    def _save_model(self, epoch, batch, logs):
+        final = self.filepath
+        if not self.model.distribute_strategy.extended.should_checkpoint:
+            # Keras writes the other workers' copies elsewhere and deletes them
+            return super()._save_model(epoch, batch, logs)
+        with atomic_path(final) as tmp:
+            self.filepath = tmp
+            try:
+                super()._save_model(epoch, batch, logs)
+            finally:
+                self.filepath = final
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; its message says how far the run got and how to go on."""
+
+
+def fit_interruptibly(model, going_on, *args, **kwargs):
+    """``model.fit``; Ctrl-C raises ``Interrupted`` naming the optimizer step reached and ``going_on``."""
+    try:
+        return model.fit(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise Interrupted('interrupted after step %d; %s'
+                          % (int(model.optimizer.iterations.numpy()), going_on)) from None
+
+
+def _finite(value):
+    """A float, or None for a missing or non-finite value (strict JSON)."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+class Evaluator(keras.callbacks.Callback):
+    """Validation accuracy after every interval of ``eval_every`` steps (a
+    Keras epoch). A resumed run passes the records of the evaluations it has
+    done as ``history``."""
+
+    def __init__(self, scorer, valid, eval_every, best=-np.inf, history=()):
+        super().__init__()
+        self.scorer, self.valid, self.eval_every = scorer, valid, eval_every
+        self.best = best
+        self.history = list(history)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != len(self.history):
+            raise RuntimeError('evaluation %d began after %d recorded ones: the backup and run.json of the '
+                               'resumed run disagree' % (epoch + 1, len(self.history)))
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        record = {'step': (epoch + 1) * self.eval_every, 'seconds_train': round(time.time() - self.started, 2),
+                  'loss': float(logs.get('loss', np.nan)), 'masked_accuracy': _finite(logs.get('accuracy'))}
+        if not np.isfinite(record['loss']):
+            record['loss'] = None  # diverged: TerminateOnNaN stops; this interval is never the best
+            self.history.append(record)
+            return
+        logs['val_accuracy'] = record['valid'] = self.scorer.accuracy(self.valid, verbose=False)
+        self.best = max(self.best, record['valid'])
+        self.history.append(record)
+        print(' - '.join(['step %d' % record['step']] + ['%s %.4f' % (k, record[k]) for k in
+                         ('loss', 'masked_accuracy', 'valid') if record.get(k) is not None]), flush=True)
+
+
+def best_evaluation(zero_valid, history):
+    """(step, valid) of the first evaluation reaching the best validation accuracy; step 0 is the untrained model."""
+    best_step, best = 0, zero_valid
+    for record in history:
+        if record.get('valid') is not None and record['valid'] > best:
+            best_step, best = record['step'], record['valid']
+    return best_step, best
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that first replays the monitored values of the epochs a
+    resumed run has done, so its patience counts from the run's real best."""
+
+    def __init__(self, past_values=(), **kwargs):
+        super().__init__(**kwargs)
+        self.past_values = list(past_values)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for epoch, value in enumerate(self.past_values):
+            super().on_epoch_end(epoch, {self.monitor: value})
+
+
+def early_stopping(patience, past_values=()):
+    """The callbacks that stop training after ``patience`` evaluations without
+    a better validation accuracy (``past_values``: a resumed run's); none for
+    ``patience=None``, when the whole budget runs."""
+    if patience is None:
+        return []
+    return [ResumableEarlyStopping(past_values, monitor='val_accuracy', mode='max', patience=patience)]

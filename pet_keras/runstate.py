@@ -1,0 +1,112 @@
+"""The state of a run in its output folder: what resuming needs, and what refuses a resume.
+
+run.json keeps the run's settings, training data, zero-shot accuracy and
+evaluations so far; Keras' BackupAndRestore keeps weights, optimizer state and
+interval in ``backup/``. Which settings may differ on a resume is the
+caller's to say (``may_change``): the settings are the caller's own.
+"""
+import hashlib
+import json
+import os
+
+import tensorflow as tf
+
+from pet_keras.io import read_json
+
+BEST_WEIGHTS = 'best_weights.h5'  # Keras h5 by layer name
+RUN_STATE = 'run.json'  # settings, training data, zero-shot and evaluations so far: what resuming needs
+BACKUP = 'backup'  # keras.callbacks.BackupAndRestore's folder, removed when the run ends
+
+
+def backed_up_intervals(backup_dir):
+    """How many evaluation intervals (Keras epochs) the BackupAndRestore backup in ``backup_dir``
+    has done (0: no backup). Keras keeps the chief's checkpoint in ``chief/`` with the last epoch
+    begun (0-based)."""
+    latest = tf.train.latest_checkpoint(os.path.join(backup_dir, 'chief'))
+    if latest is None:
+        return 0
+    return int(tf.train.load_variable(latest, 'ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE')) + 1
+
+
+def training_data(generator):
+    """What fixes a run's batches: the encoded training examples (labeled and
+    unlabeled, so the data split), the batch size and the masking rate."""
+    digest = hashlib.sha256()
+    for item in generator.data:
+        digest.update(json.dumps([[int(t) for t in item.token_ids], [int(s) for s in item.segment_ids],
+                                  None if item.label is None else int(item.label)]).encode())
+    return {'examples': len(generator.data), 'sha256': digest.hexdigest(), 'batch_size': generator.batch_size,
+            'mask_rate': generator.mask_rate}
+
+
+def changes(saved, run, may_change):
+    """How a run's settings and training data differ from a saved run's,
+    leaving out the settings in ``may_change``: a list of 'what: then, now'."""
+    old, new = saved['settings'], json.loads(json.dumps(run['settings']))
+    changed = ['%s: %s, now %s' % (key, json.dumps(old.get(key), ensure_ascii=False),
+                                   json.dumps(new.get(key), ensure_ascii=False))
+               for key in sorted(set(old) | set(new)) if key not in may_change and old.get(key) != new.get(key)]
+    if saved['training_data'] != run['training_data']:
+        changed.append('training data: %s, now %s' % (json.dumps(saved['training_data']),
+                                                       json.dumps(run['training_data'])))
+    return changed
+
+
+def finished_run(out_dir, settings, generator, may_change):
+    """The results of the run ``fit_pet`` finished in ``out_dir`` with these
+    settings (but for those in ``may_change``) and this generator's training
+    data, or None when it holds no finished run. Refuses a finished run made
+    with other settings or data: training again would overwrite it."""
+    path = os.path.join(out_dir, RUN_STATE)
+    saved = read_json(path) if os.path.exists(path) else {}
+    if not saved.get('finished'):
+        return None
+    changed = changes(saved, {'settings': settings, 'training_data': training_data(generator)}, may_change)
+    if changed:
+        raise ValueError('%s holds a finished run with other settings or training data (%s): use another folder'
+                         % (out_dir, '; '.join(changed)))
+    return read_json(os.path.join(out_dir, 'results.json'))
+
+
+def check_not_interrupted(out_dir):
+    """Refuse ``out_dir`` when it holds an interrupted run (a backup): a new run, zero-shot
+    or not, would overwrite what resuming needs."""
+    done = backed_up_intervals(os.path.join(out_dir, BACKUP))
+    if done:
+        raise ValueError('%s holds a run interrupted after evaluation %d (continue it with --resume, or use '
+                         'another --out)' % (out_dir, done))
+
+
+def saved_run(out_dir, run, resume, may_change):
+    """The state (run.json) of the interrupted run in ``out_dir`` that ``run``
+    (its settings and training data; None: zero-shot, nothing to train)
+    continues with ``resume``, its evaluations cut to those the backup holds;
+    None when the run starts afresh. Refuses to start over an interrupted run
+    without ``resume``, to resume a finished run, and to resume with other
+    settings (but for those in ``may_change``) or training data."""
+    if not resume or run is None:
+        check_not_interrupted(out_dir)
+        return None
+    done = backed_up_intervals(os.path.join(out_dir, BACKUP))
+    path = os.path.join(out_dir, RUN_STATE)
+    if not os.path.exists(path):
+        if done:
+            raise ValueError('%s: a backup (%s/) but no %s with the run\'s settings; cannot resume'
+                             % (out_dir, BACKUP, RUN_STATE))
+        print('nothing to resume in %s: starting the run' % out_dir)
+        return None
+    saved = read_json(path)
+    if saved['finished']:
+        raise ValueError('%s: the run finished (results.json); there is nothing to resume' % out_dir)
+    changed = changes(saved, run, may_change)
+    if changed:
+        raise ValueError('cannot resume the run in %s with other settings (they fix the data split and the '
+                         'training); different from %s: %s' % (out_dir, path, '; '.join(changed)))
+    if len(saved['evaluations']) < done:
+        raise ValueError('%s records %d evaluations, its backup %d: cannot resume'
+                         % (path, len(saved['evaluations']), done))
+    if not os.path.exists(os.path.join(out_dir, BEST_WEIGHTS)):
+        raise FileNotFoundError('%s: missing; cannot resume without the best weights so far'
+                                % os.path.join(out_dir, BEST_WEIGHTS))
+    saved['evaluations'] = saved['evaluations'][:done]  # an interval recorded after the last backup is trained again
+    return saved
