@@ -25,7 +25,7 @@ from pet_keras import cli  # noqa: E402
 from pet_keras.data import read_jsonl  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
-from pet_keras.predict import Scorer  # noqa: E402
+from pet_keras.scoring import Scorer  # noqa: E402
 
 IFLYTEK_DIR = common.SHARED / 'datasets' / 'iflytek'
 PATTERN = '这是一款____类的应用。{text}'

@@ -56,6 +56,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
+from baselines import ComparisonScorer  # noqa: E402
 from common import BatchShape, RecordsBatchShapes, throughput, totals  # noqa: E402
 from reference import (ReferenceGenerator, build_reference_model, reference_predict,  # noqa: E402
                        reference_prefix, reference_training_model)
@@ -68,7 +69,7 @@ from pet_keras.data import load_sentiment, split_labeled  # noqa: E402
 from pet_keras.generator import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer  # noqa: E402
-from pet_keras.predict import Scorer  # noqa: E402
+from pet_keras.scoring import Scorer  # noqa: E402
 
 BERT_BASE = {'hidden_size': 768, 'num_hidden_layers': 12, 'num_attention_heads': 12, 'intermediate_size': 3072}
 TINY_BASE = {'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2, 'intermediate_size': 64}
@@ -182,7 +183,8 @@ def timed_passes(function, repeats, turns, name):
 def pet_scoring(mlm, task, examples, args, peak, bucket=True, label_tokens_only=True):
     """pet_keras' scoring, a job for ``common.run_in_turns`` → (probabilities,
     measurement); the Scorer is built now, in the caller's dtype policy."""
-    scorer = Scorer(mlm, task.pvp, batch_size=args.batch_size, bucket=bucket, label_tokens_only=label_tokens_only)
+    switches = {} if bucket and label_tokens_only else {'bucket': bucket, 'label_tokens_only': label_tokens_only}
+    scorer = (ComparisonScorer if switches else Scorer)(mlm, task.pvp, batch_size=args.batch_size, **switches)
     shapes = [BatchShape.of(inputs[0], inputs[2] if label_tokens_only else None)
               for _, inputs in scorer.batches(examples)]
     columns = len(task.pvp.label_token_ids) if label_tokens_only else task.config['vocab_size']

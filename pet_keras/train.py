@@ -24,7 +24,7 @@ import tensorflow as tf
 from pet_keras import budget, runlock
 from pet_keras.compat import keras
 from pet_keras.io import atomic_path, read_json, write_json
-from pet_keras.predict import Scorer
+from pet_keras.scoring import Scorer
 from bert4keras.optimizers import Adam
 
 BEST_WEIGHTS = 'best_weights.h5'  # Keras h5 by layer name

@@ -15,7 +15,7 @@ import tensorflow as tf
 from pet_keras.compat import keras, write_checkpoint
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm
-from pet_keras.predict import Scorer
+from pet_keras.scoring import Scorer
 from pet_keras.train import BACKUP, BEST_WEIGHTS, RUN_STATE, ResumableEarlyStopping, fit_pet
 from test_predict_train import read_results, synthetic_setup
 from tiny import make_tokenizer
