@@ -252,7 +252,7 @@ def test_scoring_switches_give_the_same_probabilities():
     sharpen(mlm, seed=4)
     rng = random.Random(3)
     for words in (SENTIMENT_WORDS, {'negative': ['冷热', '黑白'], 'positive': ['春夏']},
-                  {'negative': ['冷', '黑白'], 'positive': ['春夏秋']}):
+                  {'negative': ['冷', '黑白'], 'positive': ['春', '夏秋']}):
         pvp = PVP('{text}____满意。', Verbalizer(words), tokenizer, maxlen=48)
         examples = [ex(text(rng)) for _ in range(20)]
         default = Scorer(mlm, pvp, batch_size=8).predict_proba(examples, verbose=False)
