@@ -397,22 +397,15 @@ def ratio(numerator, denominator, key):
     return numerator[key] / denominator[key]
 
 
-def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps, with_hf):
-    """Scoring and training measurements of one model; returns its JSON part."""
+def scoring_in_turns(task, mlm, reference_model, scored, args, peaks, with_hf):
+    """Scoring measurements: the approaches take their passes in turns.
+    Returns (the JSON part, the mixed-precision MaskedLM or None, HuggingFace or None)."""
     peak = peaks['tensorflow']
-    print('\n== %s (%s) ==' % (name, folder), flush=True)
-    task = Task(args, folder)
-    (labeled, unlabeled), scored = data['train'], data['scored'][:score_examples]
-    part = {'checkpoint': common.portable_path(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
-            'batch_size': args.batch_size, 'maxlen': args.maxlen}
-
-    # scoring: the approaches take their passes in turns
-    mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
-    reference_model = build_reference_model(task.config_path, task.checkpoint_path)
     jobs = {'reference': reference_scoring(reference_model, task, scored, args, peak)}
     for key, switches in (('pet_keras', {}), ('pet_keras_no_bucket', {'bucket': False}),
                           ('pet_keras_full_vocabulary', {'label_tokens_only': False})):
         jobs[key] = pet_scoring(mlm, task, scored, args, peak, **switches)
+    mixed_mlm = None
     if args.mixed_precision:
         with dtype_policy(MIXED_POLICIES[MIXED]):
             mixed_mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
@@ -432,9 +425,15 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
                          for k in scoring if k.startswith(('pet_keras', 'hf'))}
     if hf:
         scoring['ratios']['pet_keras/hf_pytorch'] = ratio(scoring['pet_keras'], scoring['hf_pytorch'], 'rows_per_s')
-    part['scoring'] = scoring
+    return scoring, mixed_mlm, hf
 
-    # training: the approaches take their steps in turns
+
+def training_in_turns(task, models, labeled, unlabeled, args, peaks, train_steps):
+    """Training measurements: the approaches take their steps in turns.
+    ``models``: the MaskedLM, the mixed-precision one (or None), the
+    reference's model and HuggingFace (or None)."""
+    mlm, mixed_mlm, reference_model, hf = models
+    peak = peaks['tensorflow']
     jobs = {'pet_keras': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps),
             'pet_keras_no_bucket': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)}
     if args.mixed_precision:
@@ -453,6 +452,22 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
     if hf:
         training['ratios']['pet_keras/hf_pytorch'] = ratio(training['pet_keras'], training['hf_pytorch'],
                                                            'tokens_per_s')
+    return training
+
+
+def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps, with_hf):
+    """Scoring and training measurements of one model; returns its JSON part."""
+    print('\n== %s (%s) ==' % (name, folder), flush=True)
+    task = Task(args, folder)
+    (labeled, unlabeled), scored = data['train'], data['scored'][:score_examples]
+    part = {'checkpoint': common.portable_path(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
+            'batch_size': args.batch_size, 'maxlen': args.maxlen}
+    mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
+    reference_model = build_reference_model(task.config_path, task.checkpoint_path)
+    part['scoring'], mixed_mlm, hf = scoring_in_turns(task, mlm, reference_model, scored, args, peaks, with_hf)
+    training = training_in_turns(task, (mlm, mixed_mlm, reference_model, hf), labeled, unlabeled, args, peaks,
+                                 train_steps)
+    if hf:
         part['hf'] = hf.versions
     part['training'] = training
     keras.backend.clear_session()

@@ -265,7 +265,8 @@ def test_scoring_switches_give_the_same_probabilities():
 
 def test_file_order_batches_keep_the_order_and_pad_each_batch_to_a_multiple_of_8():
     tokenizer = make_tokenizer()
-    pvp = PVP('{text}____满意。', Verbalizer({'negative': ['冷', '黑白'], 'positive': ['春夏秋']}), tokenizer, maxlen=48)
+    words = {'negative': ['冷', '黑白'], 'positive': ['春夏秋']}
+    pvp = PVP('{text}____满意。', Verbalizer(words), tokenizer, maxlen=48)
     rng = random.Random(5)
     examples = [ex(text(rng)) for _ in range(11)]
     seen = []
