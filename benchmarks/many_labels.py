@@ -32,7 +32,7 @@ from pet_keras import budget  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.generator import PetDataGenerator  # noqa: E402
 from pet_keras.train import fit_pet  # noqa: E402
-from pet_keras.predict import Scorer  # noqa: E402
+from pet_keras.scoring import Scorer  # noqa: E402
 
 IFLYTEK_DIR = common.SHARED / 'datasets' / 'iflytek'
 PATTERN = '这是一款____类的应用。{text}'

@@ -56,6 +56,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
+from baselines import ComparisonScorer  # noqa: E402
 from common import BatchShape, RecordsBatchShapes, throughput, totals  # noqa: E402
 from reference import (ReferenceGenerator, build_reference_model, reference_predict,  # noqa: E402
                        reference_prefix, reference_training_model)
@@ -68,7 +69,7 @@ from pet_keras.data import load_sentiment, split_labeled  # noqa: E402
 from pet_keras.generator import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer  # noqa: E402
-from pet_keras.predict import Scorer  # noqa: E402
+from pet_keras.scoring import Scorer  # noqa: E402
 
 BERT_BASE = {'hidden_size': 768, 'num_hidden_layers': 12, 'num_attention_heads': 12, 'intermediate_size': 3072}
 TINY_BASE = {'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2, 'intermediate_size': 64}
@@ -182,7 +183,8 @@ def timed_passes(function, repeats, turns, name):
 def pet_scoring(mlm, task, examples, args, peak, bucket=True, label_tokens_only=True):
     """pet_keras' scoring, a job for ``common.run_in_turns`` → (probabilities,
     measurement); the Scorer is built now, in the caller's dtype policy."""
-    scorer = Scorer(mlm, task.pvp, batch_size=args.batch_size, bucket=bucket, label_tokens_only=label_tokens_only)
+    switches = {} if bucket and label_tokens_only else {'bucket': bucket, 'label_tokens_only': label_tokens_only}
+    scorer = (ComparisonScorer if switches else Scorer)(mlm, task.pvp, batch_size=args.batch_size, **switches)
     shapes = [BatchShape.of(inputs[0], inputs[2] if label_tokens_only else None)
               for _, inputs in scorer.batches(examples)]
     columns = len(task.pvp.label_token_ids) if label_tokens_only else task.config['vocab_size']
@@ -395,22 +397,15 @@ def ratio(numerator, denominator, key):
     return numerator[key] / denominator[key]
 
 
-def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps, with_hf):
-    """Scoring and training measurements of one model; returns its JSON part."""
+def scoring_in_turns(task, mlm, reference_model, scored, args, peaks, with_hf):
+    """Scoring measurements: the approaches take their passes in turns.
+    Returns (the JSON part, the mixed-precision MaskedLM or None, HuggingFace or None)."""
     peak = peaks['tensorflow']
-    print('\n== %s (%s) ==' % (name, folder), flush=True)
-    task = Task(args, folder)
-    (labeled, unlabeled), scored = data['train'], data['scored'][:score_examples]
-    part = {'checkpoint': common.portable_path(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
-            'batch_size': args.batch_size, 'maxlen': args.maxlen}
-
-    # scoring: the approaches take their passes in turns
-    mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
-    reference_model = build_reference_model(task.config_path, task.checkpoint_path)
     jobs = {'reference': reference_scoring(reference_model, task, scored, args, peak)}
     for key, switches in (('pet_keras', {}), ('pet_keras_no_bucket', {'bucket': False}),
                           ('pet_keras_full_vocabulary', {'label_tokens_only': False})):
         jobs[key] = pet_scoring(mlm, task, scored, args, peak, **switches)
+    mixed_mlm = None
     if args.mixed_precision:
         with dtype_policy(MIXED_POLICIES[MIXED]):
             mixed_mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
@@ -430,9 +425,15 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
                          for k in scoring if k.startswith(('pet_keras', 'hf'))}
     if hf:
         scoring['ratios']['pet_keras/hf_pytorch'] = ratio(scoring['pet_keras'], scoring['hf_pytorch'], 'rows_per_s')
-    part['scoring'] = scoring
+    return scoring, mixed_mlm, hf
 
-    # training: the approaches take their steps in turns
+
+def training_in_turns(task, models, labeled, unlabeled, args, peaks, train_steps):
+    """Training measurements: the approaches take their steps in turns.
+    ``models``: the MaskedLM, the mixed-precision one (or None), the
+    reference's model and HuggingFace (or None)."""
+    mlm, mixed_mlm, reference_model, hf = models
+    peak = peaks['tensorflow']
     jobs = {'pet_keras': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps),
             'pet_keras_no_bucket': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)}
     if args.mixed_precision:
@@ -451,6 +452,22 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
     if hf:
         training['ratios']['pet_keras/hf_pytorch'] = ratio(training['pet_keras'], training['hf_pytorch'],
                                                            'tokens_per_s')
+    return training
+
+
+def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps, with_hf):
+    """Scoring and training measurements of one model; returns its JSON part."""
+    print('\n== %s (%s) ==' % (name, folder), flush=True)
+    task = Task(args, folder)
+    (labeled, unlabeled), scored = data['train'], data['scored'][:score_examples]
+    part = {'checkpoint': common.portable_path(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
+            'batch_size': args.batch_size, 'maxlen': args.maxlen}
+    mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
+    reference_model = build_reference_model(task.config_path, task.checkpoint_path)
+    part['scoring'], mixed_mlm, hf = scoring_in_turns(task, mlm, reference_model, scored, args, peaks, with_hf)
+    training = training_in_turns(task, (mlm, mixed_mlm, reference_model, hf), labeled, unlabeled, args, peaks,
+                                 train_steps)
+    if hf:
         part['hf'] = hf.versions
     part['training'] = training
     keras.backend.clear_session()

@@ -127,7 +127,7 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
     ``eval_every``, stopping after ``patience`` evaluations without a better
     one, keeping the best weights; test accuracy once, on them.
     ``learning_rate`` defaults to ``budget.default_learning_rate('classifier', ...)``.
-    ``out_dir`` becomes a run folder ``pet_keras.predict.load`` opens
+    ``out_dir`` becomes a run folder ``pet_keras.serving.load`` opens
     (classifier.json, classifier_weights.h5, bert_config.json, vocab.txt, results.json).
     ``out_dir`` is locked while it runs (``runlock``), as fit_pet's is.
     Returns the results dict (also written to ``out_dir/results.json``)."""

@@ -23,7 +23,7 @@ import sys
 
 from pet_keras import cli, task
 from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv
-from pet_keras.predict import export_saved_model, load
+from pet_keras.serving import export_saved_model, load
 
 FORMATS = {'.jsonl': 'jsonl', '.json': 'jsonl', '.tsv': 'tsv'}  # by extension; anything else is text
 OUTPUT_KEYS = ('label', 'probabilities')

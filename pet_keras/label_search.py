@@ -35,7 +35,7 @@ from pet_keras.compat import keras
 from pet_keras.io import package_file
 from pet_keras.data import read_lines
 from pet_keras.pattern import PVP, Verbalizer
-from pet_keras.predict import cloze_batches
+from pet_keras.scoring import cloze_batches
 
 MAX_WORD_LENGTH = 4
 CANDIDATES = '[candidates]'  # the one pseudo-label whose words are the candidates

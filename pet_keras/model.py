@@ -10,8 +10,8 @@
   log-probabilities, the vocabulary-wide softmax taken at the slot only
   (for words of several lengths);
 - ``full_model``: bert4keras' own model, the vocabulary logits at every
-  position (the reference approach); ``full_scoring_model`` reads the label
-  tokens' logits from it, for comparisons with ``scoring_model``.
+  position (the reference approach; benchmarks/baselines.py reads the label
+  tokens' logits from it, for comparisons with ``scoring_model``).
 
 The first two read the encoder only where they need it (``encoder_at``): in
 BERT's layout the last layer's queries, feed-forward and norms run only at
@@ -27,6 +27,7 @@ import tensorflow as tf
 from pet_keras.io import write_json
 from pet_keras import compat  # noqa: F401  (before bert4keras)
 from pet_keras.compat import keras
+from pet_keras.layers import GatherPositions, LabelColumns, LabelTokenLogits, MaskedLMLoss
 from bert4keras.models import BERT, build_transformer_model
 from bert4keras.tokenizers import Tokenizer, load_vocab
 
@@ -58,62 +59,6 @@ def load_tokenizer(dict_path, config=None, config_path=None):
         if token not in token_dict:
             raise ValueError('%s: vocabulary has no %s token' % (dict_path, token))
     return Tokenizer(token_dict, do_lower_case=True)
-
-
-class GatherPositions(keras.layers.Layer):
-    """``hidden[b, positions[b, i]]``: (batch, length, dim) × (batch, n) → (batch, n, dim)."""
-
-    def call(self, inputs):
-        hidden, positions = inputs
-        return tf.gather(hidden, tf.cast(positions, 'int32'), batch_dims=1)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-
-class LabelTokenLogits(keras.layers.Layer):
-    """MLM logits of the label tokens only.
-
-    ``label_token_ids`` has shape (words, slot_length): word w is read at slot
-    position s as token ``label_token_ids[w, s]``. The output (batch, words) is
-    each word's summed logit over the slot. Every word of a slot has the same
-    length, so this differs from the word's log-probability (the sum of
-    log-softmaxes) by the same constant for all words: ratios of word
-    probabilities are exact without the vocabulary-wide softmax.
-    """
-
-    def __init__(self, embedding_layer, bias_layer, label_token_ids, **kwargs):
-        super().__init__(**kwargs)
-        self.embedding_layer = embedding_layer
-        self.bias_layer = bias_layer
-        self.label_token_ids = np.asarray(label_token_ids, dtype='int32')
-
-    def call(self, slot_hidden):
-        ids = tf.constant(self.label_token_ids)  # (words, slot)
-        table = tf.gather(self.embedding_layer.embeddings, ids)  # (words, slot, dim)
-        bias = tf.gather(self.bias_layer.beta, ids)  # (words, slot)
-        logits = tf.einsum('bsd,wsd->bw', slot_hidden, table)
-        return logits + tf.reduce_sum(bias, axis=1)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-
-class LabelColumns(keras.layers.Layer):
-    """Each label word's summed column of per-slot-position scores:
-    (batch, slot_length, vocab) → (batch, words). On vocabulary logits it is
-    ``LabelTokenLogits``' output; on log-softmaxes, the words' log-probabilities."""
-
-    def __init__(self, label_token_ids, **kwargs):
-        super().__init__(**kwargs)
-        self.label_token_ids = np.asarray(label_token_ids, dtype='int32')
-
-    def call(self, slot_logits):
-        ids = self.label_token_ids
-        return tf.add_n([tf.gather(slot_logits[:, s], ids[:, s], axis=1) for s in range(ids.shape[1])])
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
 
 class MaskedLM:
@@ -179,8 +124,6 @@ class MaskedLM:
         """Inputs: token ids, segment ids, positions to predict, their targets
         (0 = padding). Output: vocabulary logits at those positions; the
         masked-LM loss and accuracy are attached."""
-        from pet_keras.losses import MaskedLMLoss
-
         positions = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Positions')
         targets = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Targets')
         logits = self.vocab_logits(self.encoder_at(positions))
@@ -212,16 +155,6 @@ class MaskedLM:
                                         name='Slot-Log-Softmax')(logits)
         scores = LabelColumns(label_token_ids, dtype='float32', name='Label-Columns')(log_probs)
         return keras.Model(self.inputs + [slots], scores, name=name)
-
-    def full_scoring_model(self, label_token_ids):
-        """``scoring_model``'s inputs and output, read from ``full_model``'s
-        vocabulary logits at every position (the reference's computation,
-        for comparisons)."""
-        label_token_ids = np.asarray(label_token_ids)
-        slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
-        slot_logits = GatherPositions(name='Gather-Slots')([self.full_model.output, slots])
-        scores = LabelColumns(label_token_ids, dtype='float32', name='Label-Columns')(slot_logits)
-        return keras.Model(self.inputs + [slots], scores, name='pet_scoring_full_vocabulary')
 
     def save_checkpoint(self, directory, config, dict_path=None):
         """Write a Google-format checkpoint folder: bert_config.json,

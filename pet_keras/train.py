@@ -16,8 +16,8 @@ from pet_keras import budget, runlock
 from pet_keras.callbacks import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 from pet_keras.compat import keras
 from pet_keras.io import write_json
-from pet_keras.predict import Scorer
 from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE, saved_run, training_data
+from pet_keras.scoring import Scorer
 from bert4keras.optimizers import Adam
 
 MODES = ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised')

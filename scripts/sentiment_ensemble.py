@@ -28,9 +28,10 @@ from pet_keras.ensemble import accuracy, confident_examples, ensemble_proba, sof
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS
-from pet_keras.predict import Scorer, load
 from pet_keras.cli import RESUME_MAY_CHANGE
 from pet_keras.runstate import finished_run
+from pet_keras.scoring import Scorer
+from pet_keras.serving import load
 from pet_keras.train import fit_pet, training_sets
 
 p = cli.parser(__doc__, SENTIMENT_PATTERNS, None,

@@ -23,12 +23,13 @@ from pet_keras.data import TNEWS_LABELS
 from pet_keras.generator import positions_batch
 from pet_keras.model import build_mlm
 from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer
-from pet_keras.predict import Scorer
+from pet_keras.scoring import Scorer
 from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'benchmarks'))
 import accuracy as accuracy_benchmark  # noqa: E402
+import baselines  # noqa: E402
 import common  # noqa: E402
 import many_labels  # noqa: E402
 import reference  # noqa: E402
@@ -242,21 +243,40 @@ def test_compare_predictions_counts_disagreements_outside_ties():
 
 
 def test_scoring_switches_give_the_same_probabilities():
-    """Scorer's fast paths off (file order; label logits read from the full
-    vocabulary logits) give the default's probabilities, with two-token label words too."""
+    """Scorer's fast paths off (baselines.ComparisonScorer: file order; label
+    logits read from the full vocabulary logits) give the default's
+    probabilities, with two-token label words and words of several lengths too."""
     tokenizer = make_tokenizer()
     tf.random.set_seed(4)
     mlm = make_mlm(len(vocab_tokens()))
     sharpen(mlm, seed=4)
     rng = random.Random(3)
-    for words in (SENTIMENT_WORDS, {'negative': ['冷热', '黑白'], 'positive': ['春夏']}):
+    for words in (SENTIMENT_WORDS, {'negative': ['冷热', '黑白'], 'positive': ['春夏']},
+                  {'negative': ['冷', '黑白'], 'positive': ['春', '夏秋']}):
         pvp = PVP('{text}____满意。', Verbalizer(words), tokenizer, maxlen=48)
         examples = [ex(text(rng)) for _ in range(20)]
         default = Scorer(mlm, pvp, batch_size=8).predict_proba(examples, verbose=False)
         assert np.ptp(default[:, 0]) > 0.1  # probabilities depend on the input
         for switches in ({'bucket': False}, {'label_tokens_only': False}):
-            other = Scorer(mlm, pvp, batch_size=8, **switches).predict_proba(examples, verbose=False)
+            other = baselines.ComparisonScorer(mlm, pvp, batch_size=8, **switches).predict_proba(examples,
+                                                                                                verbose=False)
             np.testing.assert_allclose(other, default, atol=1e-5)
+
+
+def test_file_order_batches_keep_the_order_and_pad_each_batch_to_a_multiple_of_8():
+    tokenizer = make_tokenizer()
+    words = {'negative': ['冷', '黑白'], 'positive': ['春夏秋']}
+    pvp = PVP('{text}____满意。', Verbalizer(words), tokenizer, maxlen=48)
+    rng = random.Random(5)
+    examples = [ex(text(rng)) for _ in range(11)]
+    seen = []
+    for idx, inputs in baselines.file_order_batches(pvp, examples, 4):
+        assert len(inputs) == 3 * len(pvp.slot_lengths)
+        for length, ids in zip(pvp.slot_lengths, inputs[::3]):
+            longest = max(len(pvp.encode(examples[i], length).token_ids) for i in idx)
+            assert ids.shape == (len(idx), -(-longest // 8) * 8)
+        seen.extend(idx.tolist())
+    assert seen == list(range(11))
 
 
 def test_accuracy_cells_with_fewer_seeds_say_how_many():

@@ -1,4 +1,4 @@
-"""Contextual calibration in pet_keras.predict.Scorer (and fit_pet's calibrate)."""
+"""Contextual calibration in pet_keras.scoring.Scorer (and fit_pet's calibrate)."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from pet_keras.data import Example
 from pet_keras.pattern import PVP
-from pet_keras.predict import CONTENT_FREE_TEXTS, Scorer
+from pet_keras.scoring import CONTENT_FREE_TEXTS, Scorer
 from pet_keras.train import fit_pet
 from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
 

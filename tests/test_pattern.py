@@ -13,7 +13,7 @@ from pet_keras.data import Example
 from pet_keras.generator import PetDataGenerator
 from pet_keras.pattern import (NEWS_PATTERNS, PAIR_PATTERNS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Pattern,
                                Verbalizer)
-from pet_keras.predict import Scorer
+from pet_keras.scoring import Scorer
 from tiny import ex, make_mlm, make_tokenizer, sharpen
 
 NEWS_WORDS = {'体育': ['体育'], '财经': ['财经'], '故事': ['故事'], '文化': ['文化'], '汽车': ['汽车']}

@@ -1,4 +1,4 @@
-"""pet_keras.predict (Scorer) and pet_keras.train (training_sets, fit_pet),
+"""pet_keras.scoring (Scorer) and pet_keras.train (training_sets, fit_pet),
 including an end-to-end run in which a tiny random model learns a task."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
@@ -16,8 +16,8 @@ from pet_keras.compat import keras
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP
-from pet_keras.predict import Scorer
 from pet_keras.runstate import BEST_WEIGHTS
+from pet_keras.scoring import Scorer
 from pet_keras.train import MODES, fit_pet, training_sets
 from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
 
@@ -80,13 +80,11 @@ def mixed_examples(n=21, seed=0):
 def test_predict_proba_rows_sum_to_one_and_order_is_kept(tok, sharp):
     pvp = PVP('____满意。{text}', {'positive': ['很', '好'], 'negative': ['不'], 'neutral': ['理']}, tok, 40)
     examples = mixed_examples()
-    bucketed = Scorer(sharp, pvp, batch_size=4, bucket=True).predict_proba(examples, verbose=False)
-    in_order = Scorer(sharp, pvp, batch_size=4, bucket=False).predict_proba(examples, verbose=False)
+    bucketed = Scorer(sharp, pvp, batch_size=4).predict_proba(examples, verbose=False)
     assert bucketed.shape == (len(examples), 3)
     np.testing.assert_allclose(bucketed.sum(1), 1, atol=1e-5)
-    np.testing.assert_allclose(bucketed, in_order, atol=1e-5)
-    # each row is that example's own distribution (scored alone)
-    alone = Scorer(sharp, pvp, batch_size=1, bucket=False).predict_proba(examples, verbose=False)
+    # each row is that example's own distribution (scored alone); file order: tests/test_benchmarks.py
+    alone = Scorer(sharp, pvp, batch_size=1).predict_proba(examples, verbose=False)
     np.testing.assert_allclose(bucketed, alone, atol=1e-5)
     # rows differ from one another (otherwise the order checks above would be vacuous)
     assert np.abs(alone - alone.mean(0)).max() > 0.05

@@ -16,8 +16,8 @@ from pet_keras.callbacks import ResumableEarlyStopping
 from pet_keras.compat import keras, write_checkpoint
 from pet_keras.generator import PetDataGenerator
 from pet_keras.model import build_mlm
-from pet_keras.predict import Scorer
 from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE
+from pet_keras.scoring import Scorer
 from pet_keras.train import fit_pet
 from test_predict_train import read_results, synthetic_setup
 from tiny import make_tokenizer

@@ -1,4 +1,4 @@
-"""Using a trained model: pet_keras.predict.load / export_saved_model and the
+"""Using a trained model: pet_keras.serving.load / export_saved_model and the
 pet-keras console script (pet_keras.console), on tiny run folders."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
@@ -18,7 +18,8 @@ from bert4keras.snippets import sequence_padding
 
 from pet_keras.console import main
 from pet_keras.pattern import PVP
-from pet_keras.predict import Scorer, export_saved_model, load
+from pet_keras.scoring import Scorer
+from pet_keras.serving import export_saved_model, load
 from pet_keras.train import fit_pet
 from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
 

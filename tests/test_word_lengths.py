@@ -1,7 +1,7 @@
 """Label words of different token lengths in one task: each word is read from
 the cloze with as many [MASK] tokens as it has tokens, scored by its exact
 log-probability (one forward pass per length per batch), trained at its own
-length; pet_keras.pattern.PVP, pet_keras.predict.Scorer, the generator."""
+length; pet_keras.pattern.PVP, pet_keras.scoring.Scorer, the generator."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import numpy as np
@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from pet_keras.generator import PetDataGenerator
 from pet_keras.pattern import PVP, Verbalizer
-from pet_keras.predict import Scorer, export_saved_model
+from pet_keras.scoring import Scorer
+from pet_keras.serving import export_saved_model
 from pet_keras.train import fit_pet
 from test_predict_train import seed_all
 from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
@@ -90,9 +91,7 @@ def test_scores_equal_the_brute_force_full_vocabulary_log_probabilities(tok, sha
     # in log space too, where the unlikely labels' scores differ by tens of nats
     np.testing.assert_allclose(np.log(got), np.log(want), atol=1e-3)
     assert np.log(want).std(0).max() > 0.3  # rows differ: the comparison is not vacuous
-    # file order gives the same rows
-    np.testing.assert_allclose(Scorer(sharp, pvp, bucket=False).predict_proba(examples, verbose=False), got,
-                               atol=1e-6)
+    # file order gives the same rows: tests/test_benchmarks.py (baselines.ComparisonScorer)
 
 
 def test_one_length_keeps_the_label_token_shortcut_and_agrees_with_brute_force(tok, sharp):

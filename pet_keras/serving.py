@@ -1,10 +1,9 @@
-"""Scoring examples with a PVP, and using a trained model.
+"""Using a trained model: prediction and SavedModel export.
 
-``Scorer`` gives label probabilities for examples: the MLM's scores of the
-label words at the slot, optionally with contextual calibration. ``load``
-opens a run folder written by ``fit_pet`` for prediction (``.predict(texts)``);
-``export_saved_model`` writes it as a TensorFlow SavedModel for serving.
-Both go through ``Scorer``: there is one scoring path.
+``load`` opens a run folder written by ``fit_pet`` (or ``fit_classifier``)
+for prediction (``.predict(texts)``); ``export_saved_model`` writes it as a
+TensorFlow SavedModel for serving. PET models go through
+``pet_keras.scoring.Scorer``: there is one scoring path.
 """
 import os
 import shutil
@@ -13,150 +12,11 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras.io import read_json
-from pet_keras.compat import keras
-from bert4keras.snippets import sequence_padding
+from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS, ClassifierScorer, build_classifier
 from pet_keras.data import Example
-
-# Content-free inputs for contextual calibration (Zhao et al. 2021, "Calibrate
-# before use"): every text field empty, and every field "N/A"; their label
-# probabilities are averaged, as in the paper. The paper's third input,
-# "[MASK]", is left out: our tokenizer reads it as the characters [ mask ],
-# not as a mask token, so it would be one more arbitrary text.
-CONTENT_FREE_TEXTS = ('', 'N/A')
-
-
-def calibrated(log_probs, content_free_log_probs):
-    """Contextual calibration: p(label | x) / p_cf(label), renormalised.
-    Done in log space, so a content-free probability that underflows to 0 in
-    float32 cannot make the result infinite."""
-    return tf.nn.softmax(log_probs - content_free_log_probs, axis=-1)
-
-
-def cloze_batches(pvp, examples, batch_size, bucket=True):
-    """(indices, inputs) batches of examples: for each of ``pvp.slot_lengths``,
-    token ids, segment ids and slots, lengths padded to a multiple of 8.
-    ``bucket``: examples sorted by length (little padding), else in order."""
-    clozes = [[pvp.encode(e, length) for e in examples] for length in pvp.slot_lengths]
-    longest = clozes[-1]  # the others are shorter by a constant: one order for all
-    order = np.argsort([len(e.token_ids) for e in longest], kind='stable') if bucket else np.arange(len(longest))
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        inputs = []
-        for encoded in clozes:
-            items = [encoded[i] for i in idx]
-            length = -(-max(len(e.token_ids) for e in items) // 8) * 8
-            inputs += [sequence_padding([e.token_ids for e in items], length).astype('int32'),
-                       sequence_padding([e.segment_ids for e in items], length).astype('int32'),
-                       np.array([e.slots for e in items], dtype='int32')]
-        yield idx, inputs
-
-
-class Scorer:
-    """Label probabilities for examples.
-
-    When every label word has one length, only the label tokens' logits are
-    computed at the slot (``MaskedLM.scoring_model``): the label distribution
-    is exact without the vocabulary-wide softmax. With words of several
-    lengths each example is read from one cloze per length, in one forward
-    pass per length per batch, and each word scores its log-probability
-    (``MaskedLM.word_log_prob_model``). Examples are batched by length, so
-    padding is small; ``bucket=False`` keeps file order, and
-    ``label_tokens_only=False`` reads the label logits from the vocabulary
-    logits at every position (``MaskedLM.full_scoring_model``, one length
-    only): the same probabilities, for speed comparisons.
-
-    With ``calibrate=True`` the probabilities are contextually calibrated:
-    divided by the label probabilities the model gives the ``content_free``
-    texts (each put in every field of the pattern, averaged), then
-    renormalised. These are computed with the model's current weights on
-    every call, so calibration follows training.
-    """
-
-    def __init__(self, mlm, pvp, batch_size=64, bucket=True, calibrate=False, content_free=CONTENT_FREE_TEXTS,
-                 label_tokens_only=True):
-        max_position = getattr(mlm.transformer, 'max_position', None)
-        if max_position is not None and pvp.maxlen > max_position:
-            raise ValueError('maxlen %d exceeds the model\'s %d positions (max_position_embeddings in its config)'
-                             % (pvp.maxlen, max_position))
-        if calibrate and not content_free:
-            raise ValueError('calibration needs at least one content-free text')
-        self.pvp = pvp
-        self.batch_size = batch_size
-        self.bucket = bucket
-        self.calibrate = calibrate
-        self.content_free = [Example({name: text for name in pvp.pattern.fields}, None, 'content-free input %r' % text)
-                             for text in content_free]
-        self.model = self._label_log_probs_model(mlm, label_tokens_only)
-        self._log_proba = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        self._proba = tf.function(self.probabilities, reduce_retracing=True)
-
-    def _label_log_probs_model(self, mlm, label_tokens_only):
-        """A Keras model: for each slot length, its [token ids, segment ids,
-        slots] → label log-probabilities (batch, labels)."""
-        pvp = self.pvp
-        if len(pvp.slot_lengths) == 1:
-            scoring = (mlm.scoring_model if label_tokens_only else mlm.full_scoring_model)(pvp.label_token_ids)
-            inputs, word_scores = scoring.inputs, scoring.output
-        else:
-            inputs, parts, order = [], [], []
-            for length in pvp.slot_lengths:
-                index, ids = pvp.words_of_length(length)
-                scoring = mlm.word_log_prob_model(ids, name='pet_word_log_probs_%d' % length)
-                x = [keras.layers.Input(shape=(None,), dtype='int32', name='Input-Token-%d' % length),
-                     keras.layers.Input(shape=(None,), dtype='int32', name='Input-Segment-%d' % length),
-                     keras.layers.Input(shape=(length,), dtype='int32', name='Input-Slots-%d' % length)]
-                inputs += x
-                parts.append(scoring(x))
-                order += index.tolist()
-            # back to the verbalizer's word order
-            word_scores = keras.layers.Lambda(lambda p: tf.gather(tf.concat(p, 1), np.argsort(order), axis=1),
-                                              dtype='float32', name='Word-Log-Probabilities')(parts)
-        log_probs = keras.layers.Lambda(lambda scores: tf.nn.log_softmax(pvp.class_logits(scores)),
-                                        dtype='float32', name='Label-Log-Probabilities')(word_scores)
-        # inputs: token ids, segment ids, slot positions per slot length; output: (batch, labels) log-probabilities
-        return keras.Model(inputs, log_probs, name='pet_classifier')
-
-    def probabilities(self, inputs, content_free_log_probs=None):
-        """Label probabilities (batch, labels) of model inputs [token ids,
-        segment ids, slots] (per slot length) as tensors; calibrated by the
-        given content-free log-probabilities (labels,) when they are given."""
-        log_probs = self.model(inputs, training=False)
-        if content_free_log_probs is None:
-            return tf.exp(log_probs)
-        return calibrated(log_probs, content_free_log_probs)
-
-    def batches(self, examples):
-        """``cloze_batches`` of examples with this scorer's pattern, batch size and order."""
-        return cloze_batches(self.pvp, examples, self.batch_size, self.bucket)
-
-    def content_free_log_proba(self):
-        """log of the mean label distribution of the content-free inputs (labels,),
-        with the current weights."""
-        log_probs = np.concatenate([self._log_proba(inputs).numpy() for _, inputs in self.batches(self.content_free)])
-        return tf.reduce_logsumexp(log_probs, axis=0) - np.log(len(log_probs))
-
-    def predict_proba(self, examples, verbose=True):
-        """(examples, labels) probabilities, labels in ``pvp.labels`` order."""
-        content_free = self.content_free_log_proba() if self.calibrate else None
-        probs = np.zeros((len(examples), len(self.pvp.labels)), dtype='float32')
-        bar = keras.utils.Progbar(len(examples), unit_name='example') if verbose else None
-        done = 0
-        for idx, inputs in self.batches(examples):
-            probs[idx] = self._proba(inputs, content_free).numpy()
-            done += len(idx)
-            if bar:
-                bar.update(done)
-        return probs
-
-    def accuracy(self, examples, verbose=True):
-        labels = [self.pvp._label(e) for e in examples]
-        if any(label is None for label in labels):
-            raise ValueError('accuracy needs labeled examples')
-        probs = self.predict_proba(examples, verbose)
-        # a diverged model (non-finite probabilities) gets nothing right
-        predicted = np.where(np.isfinite(probs).all(1), probs.argmax(1), -1)
-        return float(np.mean(predicted == np.array(labels)))
-
+from pet_keras.model import build_mlm, load_config, load_tokenizer
+from pet_keras.pattern import PVP
+from pet_keras.scoring import Scorer
 
 # ---------------------------------------------------------------- a trained model
 
@@ -228,9 +88,6 @@ def load(model_dir, batch_size=64, calibrate=None, model=None):
     off when absent; PET only); ``model=None`` uses the model family the run
     recorded (``settings.model`` in results.json, else ``bert``).
     """
-    from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS  # classifier imports train, train this
-    from pet_keras.model import load_config, load_tokenizer
-
     if not os.path.isdir(model_dir):
         raise FileNotFoundError('%s: no such folder (expected a run folder written by fit_pet or fit_classifier)'
                                 % model_dir)
@@ -256,9 +113,6 @@ def load(model_dir, batch_size=64, calibrate=None, model=None):
 
 
 def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
-    from pet_keras.model import build_mlm
-    from pet_keras.pattern import PVP
-
     pvp_path = os.path.join(model_dir, 'pvp.json')
     spec = read_json(pvp_path)
     try:
@@ -272,8 +126,6 @@ def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
 
 
 def load_classifier(model_dir, tokenizer, batch_size, model):
-    from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS, ClassifierScorer, build_classifier
-
     spec_path = os.path.join(model_dir, CLASSIFIER_SPEC)
     spec = read_json(spec_path)
     if not (isinstance(spec, dict) and isinstance(spec.get('labels'), list) and isinstance(spec.get('fields'), list)
@@ -301,7 +153,7 @@ class _Serving(tf.Module):
         pvp = scorer.pvp
         if len(pvp.slot_lengths) > 1:
             raise ValueError('export reads the slot from the [MASK] tokens of one cloze; label words of %s tokens '
-                             'need one cloze per length: use pet_keras.predict.load(...).predict to serve this model'
+                             'need one cloze per length: use pet_keras.serving.load(...).predict to serve this model'
                              % ', '.join(map(str, pvp.slot_lengths)))
         self.model_variables = list(scorer.model.variables)  # tracked: saved with the function
         labels = tf.constant(pvp.labels)
