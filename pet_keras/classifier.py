@@ -81,7 +81,7 @@ class ClassifierGenerator(DataGenerator):
 
 class ClassifierScorer:
     """Label probabilities and accuracy of a classifier, the interface of
-    ``predict.Scorer`` (so the same training callbacks evaluate both)."""
+    ``scoring.Scorer`` (so the same training callbacks evaluate both)."""
 
     def __init__(self, model, tokenizer, labels, maxlen=128, batch_size=64):
         self.model, self.tokenizer, self.labels = model, tokenizer, list(labels)
