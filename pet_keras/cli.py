@@ -14,6 +14,7 @@ from pet_keras import budget, runlock
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.model import checkpoint_variables
 from pet_keras.pattern import AGGREGATIONS, Verbalizer
+from pet_keras.runtime import DISTRIBUTE, MIXED_PRECISION_HELP
 from pet_keras.train import MODES, check_not_interrupted
 
 CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier baseline
@@ -72,6 +73,15 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     parser (a ``pet-keras`` subcommand) instead; ``data_help=None``: no --data-dir."""
     p = p or Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     model_flags(p)
+    data_flags(p, data_help, labeled_fraction)
+    task_flags(p, patterns, default_pattern, several_patterns, maxlen)
+    training_flags(p)
+    output_flags(p)
+    return p
+
+
+def data_flags(p, data_help, labeled_fraction):
+    """The 'data' group: --data-dir (unless ``data_help`` is None), --labeled-fraction, --split-seed."""
     d = p.add_argument_group('data')
     if data_help:
         d.add_argument('--data-dir', help=data_help)
@@ -80,6 +90,10 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
                    % labeled_fraction)
     d.add_argument('--split-seed', type=int, default=None,
                    help='pick the labeled rows at random with this seed (default: the first rows, as the reference)')
+
+
+def task_flags(p, patterns, default_pattern, several_patterns, maxlen):
+    """The 'task' group: --mode, the pattern(s), --maxlen and the verbalizer's flags."""
     t = p.add_argument_group('task')
     t.add_argument('--mode', choices=MODES + (() if several_patterns else (CLASSIFIER,)), default='few-shot',
                    help='zero-shot: no training; unsupervised: MLM on the unlabeled text, then zero-shot; '
@@ -107,6 +121,10 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     t.add_argument('--calibrate', action='store_true',
                    help='contextual calibration: divide the label probabilities by those of content-free inputs '
                         '(the pattern with empty and "N/A" text), then renormalise')
+
+
+def training_flags(p):
+    """The 'training' group: the budget, learning rate, masking, seed, --out, --resume, --distribute."""
     r = p.add_argument_group('training (README, "Training budget")')
     r.add_argument('--steps', type=whole(0), default=budget.STEPS,
                    help='at most this many optimizer steps; the best evaluation is kept (default %d)' % budget.STEPS)
@@ -132,8 +150,6 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     r.add_argument('--distribute', choices=DISTRIBUTE, default=None,
                    help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
                         '(multi-worker); --batch-size is the global batch')
-    output_flags(p)
-    return p
 
 
 def model_flags(p):
@@ -226,54 +242,6 @@ def budget_args(args):
             'learning_rate': args.lr}
 
 
-DISTRIBUTE = ('mirrored', 'multi-worker')
-MIXED_PRECISION_HELP = (
-    'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
-    'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties')
-
-
-def set_precision(args):
-    """Keras' global dtype policy from --mixed-precision; call it before the model is built.
-    Warns when the flag is given on a CPU without AMX and no GPU is visible: there bfloat16
-    training measured slower than float32 (README, "Speed, measured")."""
-    import tensorflow as tf
-    from pet_keras.compat import keras
-    keras.mixed_precision.set_global_policy('mixed_bfloat16' if args.mixed_precision else 'float32')
-    if args.mixed_precision and cpu_has_amx() is False and not tf.config.list_physical_devices('GPU'):
-        print('warning: --mixed-precision on a CPU without AMX (no amx_bf16 among the flags of /proc/cpuinfo): '
-              'bfloat16 matrix multiplies are slow there, and training measured slower than float32 '
-              '(README, "Speed, measured"); leave the flag off', file=sys.stderr)
-
-
-def cpu_has_amx(cpuinfo='/proc/cpuinfo'):
-    """Whether the CPU has AMX bfloat16 tiles (Linux), None where /proc/cpuinfo cannot tell."""
-    try:
-        with open(cpuinfo, encoding='utf-8') as f:
-            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), None)
-    except OSError:
-        return None
-    return None if flags is None else 'amx_bf16' in flags
-
-
-def strategy(args):
-    """The tf.distribute strategy of --distribute: MirroredStrategy over all
-    local devices, MultiWorkerMirroredStrategy configured by TF_CONFIG, or
-    the default (one device). Call it before anything else runs on TensorFlow:
-    multi-worker training must set up its collective ops first."""
-    import tensorflow as tf
-    if args.distribute == 'multi-worker':
-        if 'TF_CONFIG' not in os.environ:
-            raise ValueError('--distribute multi-worker needs TF_CONFIG (the cluster and this worker\'s '
-                             'index; see README, "Training on several GPUs or machines")')
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    elif args.distribute == 'mirrored':
-        strategy = tf.distribute.MirroredStrategy()
-    else:
-        return tf.distribute.get_strategy()
-    print('%s: %d replicas in sync' % (type(strategy).__name__, strategy.num_replicas_in_sync))
-    return strategy
-
-
 def checkpoint_paths(args):
     """(config_path, checkpoint_path, dict_path) from the flags."""
     return checkpoint_files(args.checkpoint_dir or EMBEDDED_CHECKPOINT, args.config_path, args.checkpoint_path,
@@ -351,11 +319,3 @@ def data_file(data_dir, names, required=True):
         raise FileNotFoundError('%s has none of %s' % (data_dir, ', '.join(names)))
     return None
 
-
-def seed_everything(seed):
-    import random
-    import numpy as np
-    import tensorflow as tf
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(seed)

@@ -17,8 +17,7 @@ import tensorflow as tf
 
 from pet_keras.io import sha256, write_json, write_text
 from pet_keras.compat import keras
-from pet_keras.generator import positions_batch
-from pet_keras.masking import RandomMasker
+from pet_keras.batching import RandomMasker, positions_batch
 from pet_keras.model import build_mlm, load_tokenizer
 from pet_keras.train import fit_interruptibly
 from bert4keras.optimizers import Adam, extend_with_piecewise_linear_lr

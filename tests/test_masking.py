@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from bert4keras.tokenizers import Tokenizer
 
-from pet_keras.masking import RandomMasker
+from pet_keras.batching import RandomMasker
 
 
 @pytest.fixture(scope='module')

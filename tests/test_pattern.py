@@ -10,9 +10,9 @@ import tensorflow as tf
 from bert4keras.snippets import sequence_padding
 
 from pet_keras.data import Example
-from pet_keras.generator import PetDataGenerator
-from pet_keras.pattern import (NEWS_PATTERNS, PAIR_PATTERNS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Pattern,
-                               Verbalizer)
+from pet_keras.batching import PetDataGenerator
+from pet_keras.pattern import PVP, Pattern, Verbalizer
+from pet_keras.tasks import NEWS_PATTERNS, PAIR_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from pet_keras.predict import Scorer
 from tiny import ex, make_mlm, make_tokenizer, sharpen
 

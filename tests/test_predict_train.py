@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from pet_keras import budget, cli
 from pet_keras.compat import keras
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP
 from pet_keras.predict import Scorer

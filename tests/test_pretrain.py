@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from bert4keras.tokenizers import Tokenizer
 
-from pet_keras.generator import positions_batch
+from pet_keras.batching import positions_batch
 from pet_keras.model import build_mlm, load_tokenizer
 from pet_keras.pretrain import (
     SPECIAL_TOKENS, BlockBatches, basic_tokens, build_vocab, pretrain, tokenize_corpus,

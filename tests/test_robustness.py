@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from pet_keras.compat import keras, write_checkpoint
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.model import build_mlm
 from pet_keras.predict import Scorer
 from pet_keras.train import BACKUP, BEST_WEIGHTS, RUN_STATE, ResumableEarlyStopping, fit_pet

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from bert4keras.snippets import sequence_padding
 
-from pet_keras.console import main
+from pet_keras.commands import main
 from pet_keras.pattern import PVP
 from pet_keras.predict import Scorer, export_saved_model, load
 from pet_keras.train import fit_pet
@@ -269,7 +269,7 @@ def test_console_export_writes_a_loadable_saved_model(run, tmp_path):
 
 
 def test_module_entry_point_help():
-    result = subprocess.run([sys.executable, '-m', 'pet_keras.console', 'predict', '--help'], cwd=str(REPO),
+    result = subprocess.run([sys.executable, '-m', 'pet_keras.commands', 'predict', '--help'], cwd=str(REPO),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for flag in ('--model-dir', '--input', '--output', '--format', '--batch-size', '--calibrate'):

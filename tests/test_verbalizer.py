@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from pet_keras import cli
-from pet_keras.pattern import AGGREGATIONS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI, Verbalizer
+from pet_keras.pattern import AGGREGATIONS, PVP, Verbalizer
+from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI
 from pet_keras.predict import Scorer
 from test_scripts import run_script
 from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens, write_vocab

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.pattern import PVP, Verbalizer
 from pet_keras.predict import Scorer, export_saved_model
 from pet_keras.train import fit_pet
