@@ -77,6 +77,8 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     task_flags(p, patterns, default_pattern, several_patterns, maxlen)
     training_flags(p)
     output_flags(p)
+    if several_patterns:
+        ensemble_flags(p)
     return p
 
 
@@ -152,6 +154,17 @@ def training_flags(p):
                         '(multi-worker); --batch-size is the global batch')
 
 
+def ensemble_flags(p):
+    """The 'ensemble, iPET, distillation' group of scripts/sentiment_ensemble.py (``check_ensemble``)."""
+    e = p.add_argument_group('ensemble, iPET, distillation')
+    e.add_argument('--weighted', action='store_true', help='weight each pattern by its validation accuracy')
+    e.add_argument('--generations', type=whole(0), default=0, help='iPET generations after the first (default 0: PET)')
+    e.add_argument('--growth', type=whole(1), default=5,
+                   help='iPET: the training set grows this many times per generation')
+    e.add_argument('--temperature', type=POSITIVE, default=2.0, help='softening of the distillation targets')
+    e.add_argument('--max-unlabeled', type=whole(0), help='use only the first N unlabeled texts (shorter runs)')
+
+
 def model_flags(p):
     """The checkpoint flags (``checkpoint_paths`` reads them) on parser ``p``."""
     m = p.add_argument_group('model (bert4keras names; default: the embedded checkpoint)')
@@ -198,6 +211,16 @@ def check_start(args, out):
     runlock.check(out)
     if not getattr(args, 'resume', False) or args.mode in ('zero-shot', CLASSIFIER):
         check_not_interrupted(out)
+
+
+def check_ensemble(p, args):
+    """Refuse, as usage errors of parser ``p``, the ensemble's flags that cannot go together."""
+    if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
+        p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+    if args.resume or args.distribute:
+        # each pattern's run resumes and distributes in sentiment.py; here the generations would need it too
+        p.error('--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns '
+                'with sentiment.py, which has both')
 
 
 def writable_folder(path):
