@@ -20,7 +20,7 @@ from pet_keras.commands import main
 from pet_keras.pattern import PVP
 from pet_keras.predict import Scorer, export_saved_model, load
 from pet_keras.train import fit_pet
-from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
+from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = {'positive': '很', 'negative': '不', 'neutral': '理'}
@@ -39,8 +39,7 @@ def run(tok, tmp_path_factory):
     """A run folder written by fit_pet (zero-shot, calibrated), and the model and PVP in memory."""
     folder = tmp_path_factory.mktemp('serving')
     tf.random.set_seed(4)
-    mlm = make_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'))
-    sharpen(mlm, seed=11)
+    mlm = sharpened_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'), seed=11)
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
     valid = [ex(t, label, 'v:%d' % i) for i, (t, label) in enumerate(zip(TEXTS, ['positive', 'negative'] * 3), 1)]
     out = str(folder / 'run')
@@ -53,8 +52,7 @@ def pair_run(tok, tmp_path_factory):
     """A pair-pattern folder saved by hand (checkpoint + pvp.json, no results.json)."""
     folder = tmp_path_factory.mktemp('serving_pair')
     tf.random.set_seed(5)
-    mlm = make_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'))
-    sharpen(mlm, seed=12)
+    mlm = sharpened_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'), seed=12)
     pvp = PVP('{a}？____，{b}', PAIR_WORDS, tok, 32)
     out = str(folder / 'run')
     mlm.save_checkpoint(out, mlm.config, mlm.dict_path)
