@@ -10,11 +10,10 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from pet_keras import budget, runlock
+from pet_keras import budget, runlock, runtime
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.model import checkpoint_variables
 from pet_keras.pattern import AGGREGATIONS, Verbalizer
-from pet_keras.runtime import DISTRIBUTE, MIXED_PRECISION_HELP
 from pet_keras.train import MODES, check_not_interrupted
 
 CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier baseline
@@ -149,7 +148,7 @@ def training_flags(p):
     r.add_argument('--resume', action='store_true',
                    help='continue the interrupted run in --out after its last evaluation (same flags; '
                         '--steps and --patience may change)')
-    r.add_argument('--distribute', choices=DISTRIBUTE, default=None,
+    r.add_argument('--distribute', choices=runtime.DISTRIBUTE, default=None,
                    help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
                         '(multi-worker); --batch-size is the global batch')
 
@@ -176,7 +175,7 @@ def model_flags(p):
     m.add_argument('--model', default='bert', help='bert4keras model family: bert, roberta, albert, nezha …')
     m.add_argument('--allow-random-mlm-head', action='store_true',
                    help='accept a checkpoint without cls/predictions/* (the head starts random)')
-    m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
+    m.add_argument('--mixed-precision', action='store_true', help=runtime.MIXED_PRECISION_HELP)
 
 
 def main(parser, run, argv=None):
