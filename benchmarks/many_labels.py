@@ -30,7 +30,7 @@ from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
 from pet_keras import budget  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
-from pet_keras.generator import PetDataGenerator  # noqa: E402
+from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.train import fit_pet  # noqa: E402
 from pet_keras.scoring import Scorer  # noqa: E402
 

@@ -21,7 +21,7 @@ from reference import build_reference_model, reference_training_model  # noqa: E
 
 from bert4keras.optimizers import Adam  # noqa: E402
 from pet_keras.cli import EMBEDDED_CHECKPOINT  # noqa: E402
-from pet_keras.generator import positions_batch  # noqa: E402
+from pet_keras.batching import positions_batch  # noqa: E402
 from pet_keras.model import build_mlm  # noqa: E402
 
 

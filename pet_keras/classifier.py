@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from pet_keras import budget, runlock
 from pet_keras.callbacks import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
+from pet_keras.batching import pad_to_multiple
 from pet_keras.compat import keras
 from pet_keras.io import write_json, write_text
 from pet_keras.model import check_checkpoint, load_config
@@ -95,7 +96,7 @@ class ClassifierScorer:
         bar = keras.utils.Progbar(len(encoded), unit_name='example') if verbose else None
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            length = -(-max(len(encoded[i][0]) for i in idx) // 8) * 8
+            length = pad_to_multiple(max(len(encoded[i][0]) for i in idx))
             inputs = [sequence_padding([encoded[i][k] for i in idx], length).astype('int32') for k in (0, 1)]
             probs[idx] = self._predict(inputs).numpy()
             if bar:

@@ -10,7 +10,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from pet_keras import budget, runlock
+from pet_keras import budget, runlock, runtime
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.model import checkpoint_variables
 from pet_keras.pattern import AGGREGATIONS, Verbalizer
@@ -77,6 +77,17 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     parser (a ``pet-keras`` subcommand) instead; ``data_help=None``: no --data-dir."""
     p = p or Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     model_flags(p)
+    data_flags(p, data_help, labeled_fraction)
+    task_flags(p, patterns, default_pattern, several_patterns, maxlen)
+    training_flags(p)
+    output_flags(p)
+    if several_patterns:
+        ensemble_flags(p)
+    return p
+
+
+def data_flags(p, data_help, labeled_fraction):
+    """The 'data' group: --data-dir (unless ``data_help`` is None), --labeled-fraction, --split-seed."""
     d = p.add_argument_group('data')
     if data_help:
         d.add_argument('--data-dir', help=data_help)
@@ -85,6 +96,10 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
                    % labeled_fraction)
     d.add_argument('--split-seed', type=int, default=None,
                    help='pick the labeled rows at random with this seed (default: the first rows, as the reference)')
+
+
+def task_flags(p, patterns, default_pattern, several_patterns, maxlen):
+    """The 'task' group: --mode, the pattern(s), --maxlen and the verbalizer's flags."""
     t = p.add_argument_group('task')
     t.add_argument('--mode', choices=MODES + (() if several_patterns else (CLASSIFIER,)), default='few-shot',
                    help='zero-shot: no training; unsupervised: MLM on the unlabeled text, then zero-shot; '
@@ -112,6 +127,10 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     t.add_argument('--calibrate', action='store_true',
                    help='contextual calibration: divide the label probabilities by those of content-free inputs '
                         '(the pattern with empty and "N/A" text), then renormalise')
+
+
+def training_flags(p):
+    """The 'training' group: the budget, learning rate, masking, seed, --out, --resume, --distribute."""
     r = p.add_argument_group('training (README, "Training budget")')
     r.add_argument('--steps', type=whole(0), default=budget.STEPS,
                    help='at most this many optimizer steps; the best evaluation is kept (default %d)' % budget.STEPS)
@@ -134,11 +153,20 @@ def parser(description, patterns, default_pattern, data_help, several_patterns=F
     r.add_argument('--resume', action='store_true',
                    help='continue the interrupted run in --out after its last evaluation (same flags; '
                         '--steps and --patience may change)')
-    r.add_argument('--distribute', choices=DISTRIBUTE, default=None,
+    r.add_argument('--distribute', choices=runtime.DISTRIBUTE, default=None,
                    help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
                         '(multi-worker); --batch-size is the global batch')
-    output_flags(p)
-    return p
+
+
+def ensemble_flags(p):
+    """The 'ensemble, iPET, distillation' group of scripts/sentiment_ensemble.py (``check_ensemble``)."""
+    e = p.add_argument_group('ensemble, iPET, distillation')
+    e.add_argument('--weighted', action='store_true', help='weight each pattern by its validation accuracy')
+    e.add_argument('--generations', type=whole(0), default=0, help='iPET generations after the first (default 0: PET)')
+    e.add_argument('--growth', type=whole(1), default=5,
+                   help='iPET: the training set grows this many times per generation')
+    e.add_argument('--temperature', type=POSITIVE, default=2.0, help='softening of the distillation targets')
+    e.add_argument('--max-unlabeled', type=whole(0), help='use only the first N unlabeled texts (shorter runs)')
 
 
 def model_flags(p):
@@ -152,7 +180,7 @@ def model_flags(p):
     m.add_argument('--model', default='bert', help='bert4keras model family: bert, roberta, albert, nezha …')
     m.add_argument('--allow-random-mlm-head', action='store_true',
                    help='accept a checkpoint without cls/predictions/* (the head starts random)')
-    m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
+    m.add_argument('--mixed-precision', action='store_true', help=runtime.MIXED_PRECISION_HELP)
 
 
 def main(parser, run, argv=None):
@@ -187,6 +215,16 @@ def check_start(args, out):
     runlock.check(out)
     if not getattr(args, 'resume', False) or args.mode in ('zero-shot', CLASSIFIER):
         check_not_interrupted(out)
+
+
+def check_ensemble(p, args):
+    """Refuse, as usage errors of parser ``p``, the ensemble's flags that cannot go together."""
+    if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
+        p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+    if args.resume or args.distribute:
+        # each pattern's run resumes and distributes in sentiment.py; here the generations would need it too
+        p.error('--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns '
+                'with sentiment.py, which has both')
 
 
 def writable_folder(path):
@@ -229,54 +267,6 @@ def budget_args(args):
     """``fit_pet``'s and ``fit_classifier``'s budget and learning rate from the flags."""
     return {'steps': args.steps, 'eval_every': args.eval_every, 'patience': args.patience or None,
             'learning_rate': args.lr}
-
-
-DISTRIBUTE = ('mirrored', 'multi-worker')
-MIXED_PRECISION_HELP = (
-    'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
-    'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties')
-
-
-def set_precision(args):
-    """Keras' global dtype policy from --mixed-precision; call it before the model is built.
-    Warns when the flag is given on a CPU without AMX and no GPU is visible: there bfloat16
-    training measured slower than float32 (README, "Speed, measured")."""
-    import tensorflow as tf
-    from pet_keras.compat import keras
-    keras.mixed_precision.set_global_policy('mixed_bfloat16' if args.mixed_precision else 'float32')
-    if args.mixed_precision and cpu_has_amx() is False and not tf.config.list_physical_devices('GPU'):
-        print('warning: --mixed-precision on a CPU without AMX (no amx_bf16 among the flags of /proc/cpuinfo): '
-              'bfloat16 matrix multiplies are slow there, and training measured slower than float32 '
-              '(README, "Speed, measured"); leave the flag off', file=sys.stderr)
-
-
-def cpu_has_amx(cpuinfo='/proc/cpuinfo'):
-    """Whether the CPU has AMX bfloat16 tiles (Linux), None where /proc/cpuinfo cannot tell."""
-    try:
-        with open(cpuinfo, encoding='utf-8') as f:
-            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), None)
-    except OSError:
-        return None
-    return None if flags is None else 'amx_bf16' in flags
-
-
-def strategy(args):
-    """The tf.distribute strategy of --distribute: MirroredStrategy over all
-    local devices, MultiWorkerMirroredStrategy configured by TF_CONFIG, or
-    the default (one device). Call it before anything else runs on TensorFlow:
-    multi-worker training must set up its collective ops first."""
-    import tensorflow as tf
-    if args.distribute == 'multi-worker':
-        if 'TF_CONFIG' not in os.environ:
-            raise ValueError('--distribute multi-worker needs TF_CONFIG (the cluster and this worker\'s '
-                             'index; see README, "Training on several GPUs or machines")')
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    elif args.distribute == 'mirrored':
-        strategy = tf.distribute.MirroredStrategy()
-    else:
-        return tf.distribute.get_strategy()
-    print('%s: %d replicas in sync' % (type(strategy).__name__, strategy.num_replicas_in_sync))
-    return strategy
 
 
 def checkpoint_paths(args):
@@ -356,11 +346,3 @@ def data_file(data_dir, names, required=True):
         raise FileNotFoundError('%s has none of %s' % (data_dir, ', '.join(names)))
     return None
 
-
-def seed_everything(seed):
-    import random
-    import numpy as np
-    import tensorflow as tf
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(seed)

@@ -20,23 +20,6 @@ from pet_keras.io import write_json
 
 _PART = re.compile(r'(_{2,}|\{[A-Za-z_]\w*\})')
 
-SENTIMENT_PATTERNS = {
-    'P1': '____满意。{text}',
-    'P2': '{text}____满意。',
-    'P3': '____好。{text}',
-    'P4': '____理想。{text}',
-    'P5': '感觉如何？____满意。{text}',
-}
-SENTIMENT_WORDS = {'negative': ['不'], 'positive': ['很']}
-# several words per label (each one token in the Chinese BERT vocabulary)
-SENTIMENT_WORDS_MULTI = {'negative': ['不', '难'], 'positive': ['很', '挺', '太']}
-NEWS_PATTERNS = {
-    'N1': '下面报导一则____新闻。{text}',
-    'N2': '{text}（____新闻）',
-}
-# sentence pairs (fields a, b), answered yes (是的) or no (不是)
-PAIR_PATTERNS = {'Q1': '{a}？____，{b}', 'Q2': '{a}；{b}。两句话意思相同吗？____。'}
-PAIR_WORDS = {'different': ['不是'], 'same': ['是的']}
 AGGREGATIONS = ('sum', 'mean', 'max')
 
 

@@ -18,10 +18,9 @@ import tensorflow as tf
 from pet_keras import runlock
 from pet_keras.callbacks import fit_interruptibly
 from pet_keras.compat import keras
+from pet_keras.batching import RandomMasker, positions_batch
 from pet_keras.corpus import build_vocab, tokenize_corpus, write_vocab
-from pet_keras.generator import positions_batch
 from pet_keras.io import read_json, sha256, write_json, write_text
-from pet_keras.masking import RandomMasker
 from pet_keras.model import build_mlm, load_tokenizer
 from bert4keras.optimizers import Adam, extend_with_piecewise_linear_lr
 

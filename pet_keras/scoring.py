@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from pet_keras.compat import keras
 from bert4keras.snippets import sequence_padding
+from pet_keras.batching import pad_to_multiple
 from pet_keras.data import Example
 
 # Content-free inputs for contextual calibration (Zhao et al. 2021, "Calibrate
@@ -35,7 +36,7 @@ def cloze_inputs(clozes, idx):
     inputs = []
     for encoded in clozes:
         items = [encoded[i] for i in idx]
-        length = -(-max(len(e.token_ids) for e in items) // 8) * 8
+        length = pad_to_multiple(max(len(e.token_ids) for e in items))
         inputs += [sequence_padding([e.token_ids for e in items], length).astype('int32'),
                    sequence_padding([e.segment_ids for e in items], length).astype('int32'),
                    np.array([e.slots for e in items], dtype='int32')]

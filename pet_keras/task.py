@@ -17,35 +17,19 @@ folder is fit_pet's (or fit_classifier's): ``pet-keras predict`` reads it.
 """
 import json
 import os
+from collections import namedtuple
 
-from pet_keras.io import write_json
 from pet_keras import cli
-from pet_keras.data import Dataset, Example, read_jsonl, read_tsv, split_labeled
-from pet_keras.pattern import PVP, Pattern, Verbalizer
+from pet_keras.batching import PetDataGenerator
+from pet_keras.classifier import build_classifier, fit_classifier
+from pet_keras.data import Dataset, Example, read_jsonl, read_tsv
+from pet_keras.model import build_mlm, load_config, load_tokenizer
+from pet_keras.pattern import Verbalizer
+from pet_keras.train import fit_pet
 
 SPLITS = ('train', 'valid', 'test', 'unlabeled')
 # task-file keys whose relative paths are relative to the task file
 PATH_KEYS = SPLITS + ('checkpoint_dir', 'config_path', 'checkpoint_path', 'dict_path', 'out', 'label_words')
-
-
-def data_flags(p, splits=SPLITS, task_file=True, pattern=False):
-    """The task's files and how to read them, on parser ``p``; ``pattern``: with --pattern
-    (cli.parser has its own)."""
-    d = p.add_argument_group('task files (JSON lines, or TSV with --columns)')
-    if task_file:
-        d.add_argument('--task', help='a JSON file of these flags\' values, e.g. {"train": "train.jsonl", "valid": '
-                       '…, "test": …, "pattern": …, "label_field": …, "label_words": {…}, "mode": …}; its '
-                       'relative paths are relative to it; flags given on the command line override it')
-    helps = {'train': 'the labeled training examples', 'valid': 'labeled examples that choose the best step',
-             'test': 'labeled examples, scored once with the best weights',
-             'unlabeled': 'more unlabeled text (unsupervised and semi-supervised modes)'}
-    for split in splits:
-        d.add_argument('--' + split, help=helps[split])
-    d.add_argument('--columns', help='the files are TSV with these columns, the label last, e.g. sentence,label '
-                   '(a .tsv file needs it)')
-    d.add_argument('--label-field', default='label', help='the key (or column) of the label (default label)')
-    if pattern:
-        d.add_argument('--pattern', help='a template with a ____ slot and the data\'s keys as {fields}')
 
 
 def task_flags(path):
@@ -143,84 +127,38 @@ def task_verbalizer(labels, words, tokenizer, aggregation='sum', length_norm=Fal
         raise ValueError('--label-words: %s' % e) from None
 
 
-def required(args, *names):
-    missing = ['--' + name for name in names if getattr(args, name) is None]
-    if missing:
-        raise ValueError('%s required (or in the --task file)' % ', '.join(missing))
-
-
 def settings(args):
     """The flags as fit_pet records them (results.json, run.json)."""
     return {key: value for key, value in vars(args).items() if key not in ('run', 'command')}
 
 
+Checkpoint = namedtuple('Checkpoint', 'config_path checkpoint_path dict_path tokenizer')
+
+
 def load_checkpoint(args):
-    """(config_path, checkpoint_path, dict_path, tokenizer) of the checkpoint flags."""
-    from pet_keras.model import load_config, load_tokenizer
+    """The ``Checkpoint`` (config_path, checkpoint_path, dict_path, tokenizer) of the checkpoint flags."""
     config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
-    return config_path, checkpoint_path, dict_path, load_tokenizer(dict_path, load_config(config_path), config_path)
+    return Checkpoint(config_path, checkpoint_path, dict_path,
+                      load_tokenizer(dict_path, load_config(config_path), config_path))
 
 
-def train(args):
-    """``pet-keras train``: the scripts' flow (scripts/sentiment.py) on the task's files."""
-    from pet_keras.classifier import build_classifier, fit_classifier
-    from pet_keras.generator import PetDataGenerator
-    from pet_keras.model import build_mlm
-    from pet_keras.train import fit_pet, training_sets
-
-    required(args, 'train', 'valid', 'test', 'pattern')
-    name = os.path.splitext(os.path.basename(args.task))[0] if args.task \
-        else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
-    out = args.out or os.path.join('runs', '%s-%s' % (name, args.mode))
-    cli.check_start(args, out)
-    strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
-    cli.seed_everything(args.seed)
-    cli.set_precision(args)
-    pattern = Pattern(args.pattern)
-    data = read_data(args, pattern.fields)
-    words = cli.read_label_words(args.label_words) if args.label_words else {}
-    labels = task_labels(data, words)
-    labeled, unlabeled = split_labeled(data['train'], args.labeled_fraction, args.split_seed)
-    labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + list(data.get('unlabeled', ())))
-    print('labels (%d): %s' % (len(labels), ', '.join(labels)))
-    print('labeled %d, unlabeled %d, valid %d, test %d'
-          % (len(labeled), len(unlabeled), len(data['valid']), len(data['test'])))
-    cli.check_data(args, labeled, unlabeled, data['train'], data['valid'], data['test'],
-                   *[data[split] for split in ('unlabeled',) if split in data])
-    config_path, checkpoint_path, dict_path, tokenizer = load_checkpoint(args)
-    if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples
+def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, labels=None):
+    """Train and evaluate by --mode, the model built under ``strategy``: --mode classifier
+    fine-tunes a [CLS] classifier on the labeled examples (the baseline; ``labels``, by
+    default ``pvp.labels``; no pattern), any other mode trains PET's MLM with ``pvp``
+    (fit_pet; zero-shot and no training examples: evaluation only). Returns the run's
+    results (fit_pet's or fit_classifier's), written to ``out``."""
+    config_path, checkpoint_path, dict_path, tokenizer = checkpoint
+    if args.mode == cli.CLASSIFIER:
+        labels = labels or pvp.labels
         with strategy.scope():
             model = build_classifier(config_path, checkpoint_path, len(labels), args.model)
-        return fit_classifier(model, tokenizer, labels, labeled, data['valid'], data['test'],
-                              batch_size=args.batch_size, maxlen=args.maxlen, out_dir=out, settings=settings(args),
-                              **cli.budget_args(args))
-    verbalizer = task_verbalizer(labels, words, tokenizer, args.aggregation, args.length_norm)
-    pvp = PVP(pattern, verbalizer, tokenizer, args.maxlen)
+        return fit_classifier(model, tokenizer, labels, labeled, valid, test, batch_size=args.batch_size,
+                              maxlen=args.maxlen, out_dir=out, settings=settings(args), **cli.budget_args(args))
     generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed) \
         if labeled or unlabeled else None
     with strategy.scope():
         mlm = build_mlm(config_path, checkpoint_path, model=args.model,
                         allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-    return fit_pet(mlm, pvp, generator, data['valid'], data['test'], resume=args.resume, out_dir=out,
-                   settings=settings(args), tensorboard=args.tensorboard, calibrate=args.calibrate,
-                   **cli.budget_args(args))
-
-
-def label_words(args):
-    """``pet-keras label-words``: PETAL's search (pet_keras.label_search) on the
-    labeled training file, written as the JSON ``--label-words`` reads."""
-    from pet_keras.label_search import label_words_json, print_label_words, search
-    from pet_keras.model import build_mlm
-
-    required(args, 'train', 'pattern')
-    cli.set_precision(args)
-    pattern = Pattern(args.pattern)
-    examples = read_data(args, pattern.fields, ('train',))['train']
-    config_path, checkpoint_path, dict_path, tokenizer = load_checkpoint(args)
-    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-    found = search(mlm, args.pattern, tokenizer, examples, k=args.top_k, maxlen=args.maxlen,
-                   length_norm=args.length_norm, batch_size=args.batch_size)
-    print_label_words(found)
-    write_json(args.out, label_words_json(found))
-    print('label words written to %s (pass it as --label-words %s)' % (args.out, args.out))
+    return fit_pet(mlm, pvp, generator, valid, test, resume=args.resume, may_change=cli.RESUME_MAY_CHANGE,
+                   out_dir=out, settings=settings(args), tensorboard=args.tensorboard, calibrate=args.calibrate, **cli.budget_args(args))

@@ -46,7 +46,7 @@ def run_mode(generator):
 
 def fit_pet(mlm, pvp, generator, valid, test=None, steps=budget.STEPS, eval_every=budget.EVAL_EVERY,
             patience=budget.PATIENCE, learning_rate=None, out_dir=None, settings=None, tensorboard=False,
-            verbose=1, calibrate=False, resume=False, callbacks=(), may_change=None):
+            verbose=1, calibrate=False, resume=False, callbacks=(), may_change=()):
     """Train ``mlm`` on ``generator`` (a PetDataGenerator; None: zero-shot)
     for at most ``steps`` optimizer steps, evaluating validation accuracy
     every ``eval_every`` steps and keeping the weights of the best; with
@@ -59,8 +59,8 @@ def fit_pet(mlm, pvp, generator, valid, test=None, steps=budget.STEPS, eval_ever
 
     ``resume`` continues the interrupted run in ``out_dir`` after its last
     evaluation, with its optimizer state, history and best weights; its
-    ``settings`` may differ only in the keys ``may_change`` names (None: the
-    command-line flags ``cli.RESUME_MAY_CHANGE``), its training data not at all.
+    ``settings`` may differ only in the keys ``may_change`` names (the scripts
+    pass ``cli.RESUME_MAY_CHANGE``), its training data not at all.
     It replays the batch stream up to there, so with the same seeds it trains
     on the batches the uninterrupted run would have. Without ``resume`` an
     interrupted run in ``out_dir`` is an error.
@@ -72,8 +72,6 @@ def fit_pet(mlm, pvp, generator, valid, test=None, steps=budget.STEPS, eval_ever
     budget.check(steps, eval_every, patience, learning_rate)
     if not valid:
         raise ValueError('no validation examples: the best weights are chosen on validation accuracy')
-    if may_change is None:
-        from pet_keras.cli import RESUME_MAY_CHANGE as may_change  # here, not at the top: cli imports train (MODES)
     out_dir = out_dir or 'runs/pet'
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint  # multi-worker: the chief writes
     with runlock.locked(out_dir, hold=chief):

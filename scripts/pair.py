@@ -17,18 +17,12 @@ own test.json is not: use its dev file as test). Patterns have the fields {a}
 (sentence1) and {b} (sentence2); when too long, the longer sentence is cut
 first, never the pattern or the slot. Label words: 是的 (same) / 不是 (different).
 """
-from pet_keras import cli
-from pet_keras.classifier import build_classifier, fit_classifier
-from pet_keras.data import Dataset, read_pairs, split_labeled
-from pet_keras.generator import PetDataGenerator
-from pet_keras.model import build_mlm, load_config, load_tokenizer
-from pet_keras.pattern import PAIR_PATTERNS, PAIR_WORDS, PVP
-from pet_keras.train import fit_pet, training_sets
-
-FILES = {'train': ('train_few_all.json', 'train.json', 'train.tsv', 'train.txt'),
-         'valid': ('dev_few_all.json', 'dev.json', 'dev.tsv', 'dev.txt'),
-         'test': ('test_public.json', 'test.json', 'test.tsv', 'test.txt'),
-         'unlabeled': ('unlabeled.json', 'unlabeled.tsv')}
+from pet_keras import cli, runtime
+from pet_keras.data import Dataset, split_labeled
+from pet_keras.pattern import PVP
+from pet_keras.task import fit, load_checkpoint
+from pet_keras.tasks import PAIR_FILES, PAIR_PATTERNS, PAIR_WORDS, read_pairs
+from pet_keras.train import training_sets
 
 p = cli.parser(__doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)',
                labeled_fraction=1.0, maxlen=64)
@@ -39,13 +33,13 @@ def main(args):
         p.error('--data-dir is required (a folder with train/dev/test pair files)')
     out = args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom')
     cli.check_start(args, out)
-    strategy = cli.strategy(args)  # first: multi-worker sets up TensorFlow
-    cli.seed_everything(args.seed)
-    cli.set_precision(args)
+    strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
+    runtime.seed(args.seed)
+    runtime.set_precision(args)
 
     # data: FewCLUE keeps unlabeled pairs in their own file; otherwise --labeled-fraction splits train
-    train, valid, test = (read_pairs(cli.data_file(args.data_dir, FILES[s])) for s in ('train', 'valid', 'test'))
-    unlabeled_file = cli.data_file(args.data_dir, FILES['unlabeled'], required=False)
+    train, valid, test = (read_pairs(cli.data_file(args.data_dir, PAIR_FILES[s])) for s in ('train', 'valid', 'test'))
+    unlabeled_file = cli.data_file(args.data_dir, PAIR_FILES['unlabeled'], required=False)
     more = read_pairs(unlabeled_file, labeled=False) if unlabeled_file else Dataset()
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + more)
@@ -53,26 +47,14 @@ def main(args):
     cli.check_data(args, labeled, unlabeled, train, valid, test, more)
 
     # tokenizer
-    config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
-    tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
+    checkpoint = load_checkpoint(args)
 
     # pattern and verbalizer
-    pvp = PVP(cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), tokenizer, args.maxlen)
+    pvp = PVP(cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), checkpoint.tokenizer,
+              args.maxlen)
 
-    # model (built and trained under the strategy), training and evaluation
-    if args.mode == cli.CLASSIFIER:  # the baseline: a [CLS] classifier on the same labeled examples, no pattern
-        with strategy.scope():
-            model = build_classifier(config_path, checkpoint_path, len(pvp.labels), args.model)
-        fit_classifier(model, tokenizer, pvp.labels, labeled, valid, test, batch_size=args.batch_size,
-                       maxlen=args.maxlen, out_dir=out, settings=vars(args), **cli.budget_args(args))
-    else:
-        train_generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate,
-                                           seed=args.seed) if labeled or unlabeled else None
-        with strategy.scope():
-            mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                            allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-        fit_pet(mlm, pvp, train_generator, valid, test, resume=args.resume, out_dir=out, settings=vars(args),
-                tensorboard=args.tensorboard, calibrate=args.calibrate, **cli.budget_args(args))
+    # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode
+    fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)
 
 
 cli.main(p, main)

@@ -11,7 +11,7 @@ Run it again with the same --out to resume an interrupted run.
 """
 import argparse
 
-from pet_keras import cli
+from pet_keras import cli, runtime
 from pet_keras.corpus import SOURCES, load_corpus
 from pet_keras.pretrain import pretrain
 
@@ -34,14 +34,14 @@ p.add_argument('--save-every', type=cli.whole(1), default=200, help='steps betwe
 p.add_argument('--whole-word-masking', action='store_true', help='mask whole jieba words')
 p.add_argument('--dropout', type=cli.number(0, 1, '[)'), default=0.0)
 p.add_argument('--jit', action='store_true', help='XLA-compile the training step (float32; slow with bfloat16 on CPU)')
-p.add_argument('--mixed-precision', action='store_true', help=cli.MIXED_PRECISION_HELP)
+p.add_argument('--mixed-precision', action='store_true', help=runtime.MIXED_PRECISION_HELP)
 p.add_argument('--seed', type=int, default=0)
 cli.output_flags(p)
 
 
 def main(a):
     cli.writable_folder(a.out)
-    cli.set_precision(a)
+    runtime.set_precision(a)
     config = {
         'vocab_size': None, 'hidden_size': a.hidden, 'num_hidden_layers': a.layers,
         'num_attention_heads': a.heads, 'intermediate_size': 4 * a.hidden, 'hidden_act': 'gelu',

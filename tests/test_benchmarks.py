@@ -19,12 +19,13 @@ import tensorflow as tf
 
 from bert4keras.optimizers import Adam
 from pet_keras import compat
-from pet_keras.data import TNEWS_LABELS
-from pet_keras.generator import positions_batch
+from pet_keras.tasks import TNEWS_LABELS
+from pet_keras.batching import positions_batch
 from pet_keras.model import build_mlm
-from pet_keras.pattern import PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Verbalizer
+from pet_keras.pattern import PVP, Verbalizer
 from pet_keras.scoring import Scorer
-from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens, write_vocab
+from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS
+from tiny import ex, make_tokenizer, sharpened_mlm, vocab_tokens, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'benchmarks'))
@@ -49,8 +50,7 @@ def sharp_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp('sharp_ckpt')
     dict_path = write_vocab(folder / 'vocab.txt')
     tf.random.set_seed(3)
-    mlm = make_mlm(len(vocab_tokens()), folder / 'config', dict_path=dict_path)
-    sharpen(mlm, seed=3)
+    mlm = sharpened_mlm(len(vocab_tokens()), folder / 'config', dict_path=dict_path, seed=3)
     mlm.save_checkpoint(str(folder), mlm.config, dict_path)
     return folder
 
@@ -248,8 +248,7 @@ def test_scoring_switches_give_the_same_probabilities():
     probabilities, with two-token label words and words of several lengths too."""
     tokenizer = make_tokenizer()
     tf.random.set_seed(4)
-    mlm = make_mlm(len(vocab_tokens()))
-    sharpen(mlm, seed=4)
+    mlm = sharpened_mlm(len(vocab_tokens()), seed=4)
     rng = random.Random(3)
     for words in (SENTIMENT_WORDS, {'negative': ['冷热', '黑白'], 'positive': ['春夏']},
                   {'negative': ['冷', '黑白'], 'positive': ['春', '夏秋']}):

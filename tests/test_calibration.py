@@ -12,7 +12,7 @@ from pet_keras.data import Example
 from pet_keras.pattern import PVP
 from pet_keras.scoring import CONTENT_FREE_TEXTS, Scorer
 from pet_keras.train import fit_pet
-from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
+from tiny import ex, make_tokenizer, sharpened_mlm, write_vocab
 
 WORDS = {'positive': '很', 'negative': '不', 'neutral': '理'}
 TEXTS = ['春夏花草风雨', '秋冬石木山水', '我你他她们', '红黄蓝白黑', '东西南北', '早晚前后左右里外',
@@ -28,8 +28,7 @@ def tok():
 def sharp(tok, tmp_path):
     """A random tiny model with input-dependent, far-from-uniform slot distributions."""
     tf.random.set_seed(3)
-    mlm = make_mlm(len(tok._token_dict), tmp_path / 'sharp', dict_path=write_vocab(tmp_path / 'vocab.txt'))
-    sharpen(mlm, seed=7)
+    mlm = sharpened_mlm(len(tok._token_dict), tmp_path / 'sharp', dict_path=write_vocab(tmp_path / 'vocab.txt'), seed=7)
     return mlm
 
 

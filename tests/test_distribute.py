@@ -34,7 +34,7 @@ else:
 import numpy as np
 from pathlib import Path
 from pet_keras.compat import keras
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.train import fit_pet
 from test_predict_train import synthetic_setup
 from tiny import make_tokenizer

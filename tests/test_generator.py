@@ -1,11 +1,11 @@
-"""pet_keras.generator: the masked-token batches PET trains on."""
+"""pet_keras.batching: the masked-token batches PET trains on."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras.generator import PetDataGenerator, positions_batch
+from pet_keras.batching import PetDataGenerator, positions_batch
 from pet_keras.pattern import PVP
 from tiny import ex, make_tokenizer
 
@@ -301,7 +301,7 @@ def epoch_rows(gen, random=True):
 
 
 def test_shuffled_batches_are_length_bucketed(pvp):
-    from pet_keras.generator import BUCKET_BATCHES
+    from pet_keras.batching import BUCKET_BATCHES
     labeled = [ex(t, 'positive', 'train:%d' % i) for i, t in enumerate(random_texts(203, seed=3, low=1, high=38))]
     assert 2 * BUCKET_BATCHES < 203  # batches of 2: more than one chunk
     np.random.seed(0)

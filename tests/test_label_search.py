@@ -15,7 +15,7 @@ from pet_keras.label_search import (CANDIDATES, assign, candidate_words, label_w
 from pet_keras.pattern import PVP, Verbalizer
 from test_predict_train import seed_all
 from test_word_lengths import log_softmax
-from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens
+from tiny import ex, make_tokenizer, sharpened_mlm, vocab_tokens
 
 PATTERN = '____满意。{text}'
 TEXTS = ['春夏花草风雨', '秋冬石木山水黑白', '我你他', '红黄东西南北早晚前后左右里外', '开']
@@ -29,8 +29,7 @@ def tok():
 @pytest.fixture(scope='module')
 def sharp(tok, tmp_path_factory):
     seed_all(3)
-    mlm = make_mlm(len(tok._token_dict), tmp_path_factory.mktemp('search'))
-    sharpen(mlm, seed=5)
+    mlm = sharpened_mlm(len(tok._token_dict), tmp_path_factory.mktemp('search'), seed=5)
     return mlm
 
 
@@ -161,8 +160,7 @@ def carry(mlm, tok, carriers):
 
 def test_search_finds_the_word_each_label_makes_likelier(tok, tmp_path):
     seed_all(1)
-    mlm = make_mlm(len(tok._token_dict), tmp_path)
-    sharpen(mlm, seed=2)
+    mlm = sharpened_mlm(len(tok._token_dict), tmp_path, seed=2)
     carry(mlm, tok, [('春', '冷'), ('秋', '热')])  # texts of A carry 春 → 冷; texts of B carry 秋 → 热
     rng = np.random.default_rng(0)
     filler = list('山水花草风雨东西南北红黄蓝白我你他')

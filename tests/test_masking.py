@@ -1,11 +1,11 @@
-"""pet_keras.masking.RandomMasker: BERT's 80/10/10 rule, never on special tokens."""
+"""pet_keras.batching.RandomMasker: BERT's 80/10/10 rule, never on special tokens."""
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 import numpy as np
 import pytest
 from bert4keras.tokenizers import Tokenizer
 
-from pet_keras.masking import RandomMasker
+from pet_keras.batching import RandomMasker
 
 
 @pytest.fixture(scope='module')

@@ -11,7 +11,7 @@ import tensorflow as tf
 from bert4keras.layers import LayerNormalization
 from bert4keras.optimizers import Adam
 
-from pet_keras import cli
+from pet_keras import runtime
 from pet_keras.compat import keras
 from pet_keras.model import build_mlm, load_tokenizer
 from pet_keras.pretrain import pretrain
@@ -82,21 +82,21 @@ def test_mixed_pretraining_records_its_policy_and_lowers_the_loss(mixed, tmp_pat
 def test_cpu_has_amx_reads_the_cpuinfo_flags(tmp_path):
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n\n')
-    assert cli.cpu_has_amx(cpuinfo) is True
+    assert runtime.cpu_has_amx(cpuinfo) is True
     cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n')
-    assert cli.cpu_has_amx(cpuinfo) is False
+    assert runtime.cpu_has_amx(cpuinfo) is False
     cpuinfo.write_text('processor\t: 0\nmodel name\t: some CPU\n')  # no flags line (not x86)
-    assert cli.cpu_has_amx(cpuinfo) is None
-    assert cli.cpu_has_amx(tmp_path / 'absent') is None
+    assert runtime.cpu_has_amx(cpuinfo) is None
+    assert runtime.cpu_has_amx(tmp_path / 'absent') is None
 
 
 @pytest.mark.parametrize('mixed_precision, has_amx, warns', [
     (True, False, True), (True, True, False), (True, None, False), (False, False, False)])
 def test_mixed_precision_warns_only_on_a_cpu_known_to_lack_amx(monkeypatch, capsys, mixed_precision, has_amx,
                                                                  warns):
-    monkeypatch.setattr(cli, 'cpu_has_amx', lambda: has_amx)
+    monkeypatch.setattr(runtime, 'cpu_has_amx', lambda: has_amx)
     try:
-        cli.set_precision(Namespace(mixed_precision=mixed_precision))
+        runtime.set_precision(Namespace(mixed_precision=mixed_precision))
         assert keras.mixed_precision.global_policy().name == ('mixed_bfloat16' if mixed_precision else 'float32')
     finally:
         keras.mixed_precision.set_global_policy('float32')

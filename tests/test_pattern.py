@@ -10,11 +10,11 @@ import tensorflow as tf
 from bert4keras.snippets import sequence_padding
 
 from pet_keras.data import Example
-from pet_keras.generator import PetDataGenerator
-from pet_keras.pattern import (NEWS_PATTERNS, PAIR_PATTERNS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, Pattern,
-                               Verbalizer)
+from pet_keras.batching import PetDataGenerator
+from pet_keras.pattern import PVP, Pattern, Verbalizer
 from pet_keras.scoring import Scorer
-from tiny import ex, make_mlm, make_tokenizer, sharpen
+from pet_keras.tasks import NEWS_PATTERNS, PAIR_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS
+from tiny import ex, make_tokenizer, sharpened_mlm
 
 NEWS_WORDS = {'体育': ['体育'], '财经': ['财经'], '故事': ['故事'], '文化': ['文化'], '汽车': ['汽车']}
 
@@ -317,8 +317,7 @@ def test_class_logits_one_word_per_label_is_identity(tok):
 @pytest.fixture(scope='module')
 def sharp_mlm(tok, tmp_path_factory):
     tf.random.set_seed(7)
-    mlm = make_mlm(len(tok._token_dict), tmp_path_factory.mktemp('sharp'), hidden=32, layers=2)
-    sharpen(mlm, seed=3)
+    mlm = sharpened_mlm(len(tok._token_dict), tmp_path_factory.mktemp('sharp'), hidden=32, layers=2, seed=3)
     return mlm
 
 

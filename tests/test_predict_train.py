@@ -13,13 +13,13 @@ import tensorflow as tf
 
 from pet_keras import budget, cli
 from pet_keras.compat import keras
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP
 from pet_keras.runstate import BEST_WEIGHTS
 from pet_keras.scoring import Scorer
 from pet_keras.train import MODES, fit_pet, training_sets
-from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
+from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
 
 WORDS = {'positive': '很', 'negative': '不'}
 # the synthetic task: a text's characters come mostly from A (positive) or B (negative)
@@ -51,8 +51,7 @@ def tok():
 @pytest.fixture(scope='module')
 def sharp(tok, tmp_path_factory):
     seed_all(1)
-    mlm = make_mlm(len(tok._token_dict), tmp_path_factory.mktemp('sharp'))
-    sharpen(mlm, seed=5)
+    mlm = sharpened_mlm(len(tok._token_dict), tmp_path_factory.mktemp('sharp'), seed=5)
     return mlm
 
 
@@ -290,8 +289,7 @@ def test_zero_steps_only_evaluates_and_saves_the_model(tok, tmp_path):
     seed_all(2)
     _, valid, test = task(1, n_train=2, n_eval=16)
     pvp = PVP('{text}____满意。', WORDS, tok, 32)
-    mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'))
-    sharpen(mlm, seed=2)
+    mlm = sharpened_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'), seed=2)
     before = Scorer(mlm, pvp).predict_proba(test, verbose=False)
     out = str(tmp_path / 'zero')
     results = fit_pet(mlm, pvp, None, valid, test, steps=0, out_dir=out, verbose=0)

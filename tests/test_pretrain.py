@@ -14,8 +14,8 @@ import tensorflow as tf
 from bert4keras.tokenizers import Tokenizer
 
 from pet_keras import runlock
+from pet_keras.batching import positions_batch
 from pet_keras.corpus import SPECIAL_TOKENS, basic_tokens, build_vocab, tokenize_corpus
-from pet_keras.generator import positions_batch
 from pet_keras.model import build_mlm, load_tokenizer
 from pet_keras.pretrain import BlockBatches, pretrain
 

@@ -20,7 +20,7 @@ import pytest
 from pet_keras import cli, runlock
 from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.compat import keras, write_checkpoint
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.model import build_mlm, checkpoint_variables
 from pet_keras.runstate import BACKUP, RUN_STATE, backed_up_intervals
 from pet_keras.train import fit_pet

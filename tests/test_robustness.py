@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from pet_keras.callbacks import ResumableEarlyStopping
 from pet_keras.compat import keras, write_checkpoint
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.model import build_mlm
 from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE
 from pet_keras.scoring import Scorer
@@ -74,7 +74,7 @@ def run(tok, folder, out, interrupt_at=None, resume=False, settings=SETTINGS, ex
     generator = PetDataGenerator(pvp, train[:examples], batch_size=16, mask_rate=0.15, seed=0)
     probe = Probe(interrupt_at)
     results = fit_pet(mlm, pvp, generator, valid, test, steps=settings['steps'], eval_every=PASS, learning_rate=3e-3,
-                      patience=10, out_dir=str(out), settings=dict(settings, resume=resume), verbose=0,
+                      patience=10, out_dir=str(out), settings=dict(settings, resume=resume), may_change=('resume',), verbose=0,
                       resume=resume, callbacks=[probe])
     return results, probe, mlm, pvp, test
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pet_keras.pattern import NEWS_PATTERNS, SENTIMENT_PATTERNS
+from pet_keras.tasks import NEWS_PATTERNS, SENTIMENT_PATTERNS
 from pet_keras.train import MODES
 from tiny import make_mlm
 

@@ -1,5 +1,5 @@
 """Using a trained model: pet_keras.serving.load / export_saved_model and the
-pet-keras console script (pet_keras.console), on tiny run folders."""
+pet-keras console script (pet_keras.commands), on tiny run folders."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -16,12 +16,12 @@ import tensorflow as tf
 
 from bert4keras.snippets import sequence_padding
 
-from pet_keras.console import main
+from pet_keras.commands import main
 from pet_keras.pattern import PVP
 from pet_keras.scoring import Scorer
 from pet_keras.serving import export_saved_model, load
 from pet_keras.train import fit_pet
-from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
+from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = {'positive': '很', 'negative': '不', 'neutral': '理'}
@@ -40,8 +40,7 @@ def run(tok, tmp_path_factory):
     """A run folder written by fit_pet (zero-shot, calibrated), and the model and PVP in memory."""
     folder = tmp_path_factory.mktemp('serving')
     tf.random.set_seed(4)
-    mlm = make_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'))
-    sharpen(mlm, seed=11)
+    mlm = sharpened_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'), seed=11)
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
     valid = [ex(t, label, 'v:%d' % i) for i, (t, label) in enumerate(zip(TEXTS, ['positive', 'negative'] * 3), 1)]
     out = str(folder / 'run')
@@ -54,8 +53,7 @@ def pair_run(tok, tmp_path_factory):
     """A pair-pattern folder saved by hand (checkpoint + pvp.json, no results.json)."""
     folder = tmp_path_factory.mktemp('serving_pair')
     tf.random.set_seed(5)
-    mlm = make_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'))
-    sharpen(mlm, seed=12)
+    mlm = sharpened_mlm(len(tok._token_dict), folder / 'init', dict_path=write_vocab(folder / 'vocab.txt'), seed=12)
     pvp = PVP('{a}？____，{b}', PAIR_WORDS, tok, 32)
     out = str(folder / 'run')
     mlm.save_checkpoint(out, mlm.config, mlm.dict_path)
@@ -270,7 +268,7 @@ def test_console_export_writes_a_loadable_saved_model(run, tmp_path):
 
 
 def test_module_entry_point_help():
-    result = subprocess.run([sys.executable, '-m', 'pet_keras.console', 'predict', '--help'], cwd=str(REPO),
+    result = subprocess.run([sys.executable, '-m', 'pet_keras.commands', 'predict', '--help'], cwd=str(REPO),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for flag in ('--model-dir', '--input', '--output', '--format', '--batch-size', '--calibrate'):

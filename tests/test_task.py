@@ -14,7 +14,7 @@ import pytest
 
 from bert4keras.tokenizers import Tokenizer
 
-from pet_keras import console, task
+from pet_keras import commands, task
 
 REPO = Path(__file__).resolve().parents[1]
 PATTERN = '这是一个____新闻{content}'
@@ -49,7 +49,7 @@ def flags(files, checkpoint, *more):
 def test_few_shot_end_to_end_then_predict(files, tiny_checkpoint, monkeypatch, capsys):
     out = files['dir'] / 'run'
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    result = subprocess.run([sys.executable, '-m', 'pet_keras.console', 'train', *flags(
+    result = subprocess.run([sys.executable, '-m', 'pet_keras.commands', 'train', *flags(
         files, tiny_checkpoint, '--label-words', SPORTS, '--steps', '2', '--eval-every', '2', '--out', str(out))],
         cwd=str(files['dir']), env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -62,7 +62,7 @@ def test_few_shot_end_to_end_then_predict(files, tiny_checkpoint, monkeypatch, c
 
     monkeypatch.setattr(sys, 'stdin', io.TextIOWrapper(io.BytesIO(
         '{"id": 7, "content": "春夏秋冬"}\n\n{"id": "x", "content": "房地产"}\n'.encode())))
-    assert console.main(['predict', '--model-dir', str(out), '--input', '-', '--format', 'jsonl']) == 0
+    assert commands.main(['predict', '--model-dir', str(out), '--input', '-', '--format', 'jsonl']) == 0
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert [line['id'] for line in lines] == [7, 'x'] and lines[1]['content'] == '房地产'
@@ -71,7 +71,7 @@ def test_few_shot_end_to_end_then_predict(files, tiny_checkpoint, monkeypatch, c
 
     body = files['dir'] / 'body.jsonl'
     body.write_text('{"body": "天地"}\n', encoding='utf-8')
-    assert console.main(['predict', '--model-dir', str(out), '--input', str(body), '--fields', 'content=body']) == 0
+    assert commands.main(['predict', '--model-dir', str(out), '--input', str(body), '--fields', 'content=body']) == 0
     assert json.loads(capsys.readouterr().out)['content'] == '天地'
 
 
@@ -81,7 +81,7 @@ def test_task_file_gives_the_flags_run(files, tiny_checkpoint, tmp_path):
             'label_field': 'label_des', 'label_words': json.loads(SPORTS), 'mode': 'zero-shot', 'maxlen': 32,
             'checkpoint_dir': str(tiny_checkpoint['dir']), 'batch_size': 4, 'calibrate': True}
     (tmp_path / 'tasks' / 'news.json').write_text(json.dumps(spec, ensure_ascii=False), encoding='utf-8')
-    p = console.parser()
+    p = commands.parser()
     command = ['train', '--task', str(tmp_path / 'tasks' / 'news.json'), '--mode', 'few-shot']
     from_file = p.parse_args(command[:1] + task.task_flags(command[2]) + command[1:])
     from_flags = p.parse_args(['train'] + flags(files, tiny_checkpoint, '--label-words', SPORTS, '--calibrate'))
@@ -93,7 +93,7 @@ def test_task_file_gives_the_flags_run(files, tiny_checkpoint, tmp_path):
 def test_bad_task_file_is_named(tmp_path, capsys):
     (tmp_path / 't.json').write_text('[1]', encoding='utf-8')
     with pytest.raises(SystemExit) as exit_:
-        console.main(['train', '--task', str(tmp_path / 't.json')])
+        commands.main(['train', '--task', str(tmp_path / 't.json')])
     assert exit_.value.code == 2
     assert 't.json: expected a JSON object' in capsys.readouterr().err
 
@@ -109,7 +109,7 @@ def test_labels_and_partial_label_words(tiny_checkpoint):
 
 def test_unspellable_label_is_one_clear_error(files, tiny_checkpoint, capsys):
     with pytest.raises(SystemExit) as e:
-        console.main(['train', *flags(files, tiny_checkpoint, '--mode', 'zero-shot',
+        commands.main(['train', *flags(files, tiny_checkpoint, '--mode', 'zero-shot',
                                       '--out', str(files['dir'] / 'run'))])
     err = capsys.readouterr().err
     message = err.strip().splitlines()[-1]
@@ -137,12 +137,12 @@ def test_tsv_columns_and_counts(tmp_path, capsys):
 
 def test_classifier_folder_predicts(files, tiny_checkpoint, capsys):
     out = files['dir'] / 'classifier'
-    assert console.main(['train', *flags(files, tiny_checkpoint, '--mode', 'classifier', '--steps', '2',
+    assert commands.main(['train', *flags(files, tiny_checkpoint, '--mode', 'classifier', '--steps', '2',
                                          '--eval-every', '2', '--out', str(out))]) == 0
     tsv = files['dir'] / 'in.tsv'
     tsv.write_text('a1\t春夏\nb2\t房地\n', encoding='utf-8')
     capsys.readouterr()
-    assert console.main(['predict', '--model-dir', str(out), '--input', str(tsv), '--fields', 'id,content']) == 0
+    assert commands.main(['predict', '--model-dir', str(out), '--input', str(tsv), '--fields', 'id,content']) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line['id'] for line in lines] == ['a1', 'b2']
     assert set(lines[0]['probabilities']) == {'news_sports', '房地产', '财经'}  # unspellable names are fine here
@@ -150,13 +150,13 @@ def test_classifier_folder_predicts(files, tiny_checkpoint, capsys):
 
 def test_label_words_json_is_accepted_by_train(files, tiny_checkpoint, capsys):
     words = files['dir'] / 'words.json'
-    assert console.main(['label-words', '--train', files['train'], '--pattern', PATTERN, '--label-field',
+    assert commands.main(['label-words', '--train', files['train'], '--pattern', PATTERN, '--label-field',
                          'label_des', '--checkpoint-dir', str(tiny_checkpoint['dir']), '--maxlen', '32',
                          '--top-k', '2', '--out', str(words)]) == 0
     found = json.loads(words.read_text(encoding='utf-8'))
     assert list(found) == ['news_sports', '房地产', '财经'] and all(len(w) == 2 for w in found.values())
     assert 'label' in capsys.readouterr().out
     out = files['dir'] / 'zero'
-    assert console.main(['train', *flags(files, tiny_checkpoint, '--mode', 'zero-shot', '--label-words', str(words),
+    assert commands.main(['train', *flags(files, tiny_checkpoint, '--mode', 'zero-shot', '--label-words', str(words),
                                          '--out', str(out))]) == 0
     assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['label_words'] == found

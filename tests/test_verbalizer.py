@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 
 from pet_keras import cli
-from pet_keras.pattern import AGGREGATIONS, PVP, SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI, Verbalizer
+from pet_keras.pattern import AGGREGATIONS, PVP, Verbalizer
 from pet_keras.scoring import Scorer
+from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI
 from test_scripts import run_script
-from tiny import ex, make_mlm, make_tokenizer, sharpen, vocab_tokens, write_vocab
+from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, vocab_tokens, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_VOCAB = REPO.parent / 'shared' / 'reference' / 'chinese_bert_vocab.txt'
@@ -76,8 +77,7 @@ def test_the_aggregations_disagree_where_they_should(tok):
 @pytest.fixture(scope='module')
 def sharp_mlm(tok, tmp_path_factory):
     tf.random.set_seed(11)
-    mlm = make_mlm(len(TOKENS), tmp_path_factory.mktemp('sharp_verbalizer'), hidden=32, layers=2)
-    sharpen(mlm, seed=5)
+    mlm = sharpened_mlm(len(TOKENS), tmp_path_factory.mktemp('sharp_verbalizer'), hidden=32, layers=2, seed=5)
     return mlm
 
 

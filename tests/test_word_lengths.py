@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras.generator import PetDataGenerator
+from pet_keras.batching import PetDataGenerator
 from pet_keras.pattern import PVP, Verbalizer
 from pet_keras.scoring import Scorer
 from pet_keras.serving import export_saved_model
 from pet_keras.train import fit_pet
 from test_predict_train import seed_all
-from tiny import ex, make_mlm, make_tokenizer, sharpen, write_vocab
+from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
 
 # one word of 1 token, one of 2, one of 3; label B also has a 1-token word
 WORDS = {'A': ['很'], 'B': ['不是', '好'], 'C': ['感觉如']}
@@ -29,8 +29,7 @@ def tok():
 @pytest.fixture(scope='module')
 def sharp(tok, tmp_path_factory):
     seed_all(7)
-    mlm = make_mlm(len(tok._token_dict), tmp_path_factory.mktemp('lengths'))
-    sharpen(mlm, seed=9)
+    mlm = sharpened_mlm(len(tok._token_dict), tmp_path_factory.mktemp('lengths'), seed=9)
     return mlm
 
 

@@ -91,6 +91,14 @@ def sharpen(mlm, seed=0):
         layer.set_weights([v.astype('float32') for v in new])
 
 
+def sharpened_mlm(vocab_size, directory=None, dict_path=None, seed=0, **sizes):
+    """A random tiny ``MaskedLM`` (``make_mlm``) with sharpened weights (``sharpen(mlm, seed)``):
+    slot distributions far from uniform and dependent on the input."""
+    mlm = make_mlm(vocab_size, directory, dict_path, **sizes)
+    sharpen(mlm, seed)
+    return mlm
+
+
 def ex(text, label=None, source='test:1', **fields):
     """An Example with a ``text`` field (or the given fields)."""
     return Example(fields or {'text': text}, label, source)

@@ -21,9 +21,15 @@ import json
 import os
 import sys
 
-from pet_keras import cli, task
-from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv
+from pet_keras import cli, runtime, task
+from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv, split_labeled
+from pet_keras.io import write_json
+from pet_keras.label_search import label_words_json, print_label_words, search
+from pet_keras.model import build_mlm
+from pet_keras.pattern import PVP, Pattern
 from pet_keras.serving import export_saved_model, load
+from pet_keras.task import SPLITS, load_checkpoint, read_data, task_labels, task_verbalizer
+from pet_keras.train import training_sets
 
 FORMATS = {'.jsonl': 'jsonl', '.json': 'jsonl', '.tsv': 'tsv'}  # by extension; anything else is text
 OUTPUT_KEYS = ('label', 'probabilities')
@@ -102,6 +108,77 @@ def export(args):
           file=sys.stderr)
 
 
+def train(args):
+    """``pet-keras train``: the scripts' flow (scripts/sentiment.py) on the task's files."""
+    required(args, 'train', 'valid', 'test', 'pattern')
+    name = os.path.splitext(os.path.basename(args.task))[0] if args.task \
+        else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
+    out = args.out or os.path.join('runs', '%s-%s' % (name, args.mode))
+    cli.check_start(args, out)
+    strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
+    runtime.seed(args.seed)
+    runtime.set_precision(args)
+    pattern = Pattern(args.pattern)
+    data = read_data(args, pattern.fields)
+    words = cli.read_label_words(args.label_words) if args.label_words else {}
+    labels = task_labels(data, words)
+    labeled, unlabeled = split_labeled(data['train'], args.labeled_fraction, args.split_seed)
+    labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + list(data.get('unlabeled', ())))
+    print('labels (%d): %s' % (len(labels), ', '.join(labels)))
+    print('labeled %d, unlabeled %d, valid %d, test %d'
+          % (len(labeled), len(unlabeled), len(data['valid']), len(data['test'])))
+    cli.check_data(args, labeled, unlabeled, data['train'], data['valid'], data['test'],
+                   *[data[split] for split in ('unlabeled',) if split in data])
+    checkpoint = load_checkpoint(args)
+    pvp = None if args.mode == cli.CLASSIFIER else \
+        PVP(pattern, task_verbalizer(labels, words, checkpoint.tokenizer, args.aggregation, args.length_norm),
+            checkpoint.tokenizer, args.maxlen)  # the classifier needs no label words
+    return task.fit(args, checkpoint, pvp, labeled, unlabeled, data['valid'], data['test'], out, strategy, labels)
+
+
+def label_words(args):
+    """``pet-keras label-words``: PETAL's search (pet_keras.label_search) on the
+    labeled training file, written as the JSON ``--label-words`` reads."""
+    required(args, 'train', 'pattern')
+    runtime.set_precision(args)
+    pattern = Pattern(args.pattern)
+    examples = read_data(args, pattern.fields, ('train',))['train']
+    config_path, checkpoint_path, dict_path, tokenizer = load_checkpoint(args)
+    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
+                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
+    found = search(mlm, args.pattern, tokenizer, examples, k=args.top_k, maxlen=args.maxlen,
+                   length_norm=args.length_norm, batch_size=args.batch_size)
+    print_label_words(found)
+    write_json(args.out, label_words_json(found))
+    print('label words written to %s (pass it as --label-words %s)' % (args.out, args.out))
+
+
+def data_flags(p, splits=SPLITS, task_file=True, pattern=False):
+    """The task's files and how to read them, on parser ``p``; ``pattern``: with --pattern
+    (cli.parser has its own)."""
+    d = p.add_argument_group('task files (JSON lines, or TSV with --columns)')
+    if task_file:
+        d.add_argument('--task', help='a JSON file of these flags\' values, e.g. {"train": "train.jsonl", "valid": '
+                       '…, "test": …, "pattern": …, "label_field": …, "label_words": {…}, "mode": …}; its '
+                       'relative paths are relative to it; flags given on the command line override it')
+    helps = {'train': 'the labeled training examples', 'valid': 'labeled examples that choose the best step',
+             'test': 'labeled examples, scored once with the best weights',
+             'unlabeled': 'more unlabeled text (unsupervised and semi-supervised modes)'}
+    for split in splits:
+        d.add_argument('--' + split, help=helps[split])
+    d.add_argument('--columns', help='the files are TSV with these columns, the label last, e.g. sentence,label '
+                   '(a .tsv file needs it)')
+    d.add_argument('--label-field', default='label', help='the key (or column) of the label (default label)')
+    if pattern:
+        d.add_argument('--pattern', help='a template with a ____ slot and the data\'s keys as {fields}')
+
+
+def required(args, *names):
+    missing = ['--' + name for name in names if getattr(args, name) is None]
+    if missing:
+        raise ValueError('%s required (or in the --task file)' % ', '.join(missing))
+
+
 def parser():
     p = cli.Parser(prog='pet-keras', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export}')
@@ -111,19 +188,19 @@ def parser():
     tr = commands.add_parser('train', help='train PET (or the classifier) on a task\'s files, no Python',
                              description=task.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.parser(None, {}, None, None, labeled_fraction=1, p=tr)
-    task.data_flags(tr)
-    tr.set_defaults(run=task.train)
+    data_flags(tr)
+    tr.set_defaults(run=train)
 
     lw = commands.add_parser('label-words', help='search label words for a task (PETAL), as --label-words JSON',
                              description=task.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.model_flags(lw)
-    task.data_flags(lw, ('train',), task_file=False, pattern=True)
+    data_flags(lw, ('train',), task_file=False, pattern=True)
     lw.add_argument('--top-k', type=int, default=3, help='words per label (default 3)')
     lw.add_argument('--out', required=True, help='the JSON file to write, label → words')
     lw.add_argument('--maxlen', type=int, default=128)
     lw.add_argument('--batch-size', type=cli.whole(1), default=32)
     lw.add_argument('--length-norm', action='store_true', help='rank words by their mean token log-probability')
-    lw.set_defaults(run=task.label_words)
+    lw.set_defaults(run=label_words)
 
     pr = commands.add_parser('predict', help='label texts with a trained model, as JSON lines')
     pr.add_argument('--model-dir', required=True, help='a run folder written by fit_pet (with pvp.json)')

@@ -1,22 +1,74 @@
-"""The masked-token data generator for PET training (a bert4keras DataGenerator).
+"""Masked-token batches for MLM and PET training.
 
-Labeled examples get the pattern, their slot masked and the label word as
-target (a word of L tokens in the cloze with an L-token slot, so training
-raises the log-probability the word is scored by); unlabeled examples get no pattern (as in the reference) and only random
-masking. Training batches also mask ~15% of the other tokens (80% [MASK], 10%
-random, 10% unchanged), never special tokens nor the slot. Batches carry the
-positions to predict and their targets (see ``positions_batch``), so the
-vocabulary projection runs only there.
+``RandomMasker`` masks tokens by BERT's 80/10/10 rule. ``PetDataGenerator`` is
+the bert4keras DataGenerator PET trains on: labeled examples get the pattern,
+their slot masked and the label word as target (a word of L tokens in the
+cloze with an L-token slot, so training raises the log-probability the word is
+scored by); unlabeled examples get no pattern (as in the reference) and only
+random masking. Training batches also mask ~15% of the other tokens (80%
+[MASK], 10% random, 10% unchanged), never special tokens nor the slot. Batches
+carry the positions to predict and their targets (see ``positions_batch``), so
+the vocabulary projection runs only there. Batch lengths are padded to a
+multiple (``pad_to_multiple``), so few distinct shapes are traced.
 """
 import numpy as np
 import tensorflow as tf
 
-from pet_keras import compat  # noqa: F401
+from pet_keras import compat  # noqa: F401  (before bert4keras)
 from bert4keras.snippets import DataGenerator, sequence_padding
-from pet_keras.masking import RandomMasker
 
 BUCKET_BATCHES = 64  # batches per length-sorted chunk of a shuffled epoch
 LENGTH_MULTIPLE = 8  # batch lengths are padded to a multiple of this (few distinct shapes)
+
+
+def pad_to_multiple(n, multiple=LENGTH_MULTIPLE):
+    """The smallest multiple of ``multiple`` that is >= ``n``: a padded length."""
+    return -(-n // multiple) * multiple
+
+
+class RandomMasker:
+    """Masks ~``rate`` of the maskable tokens of a sequence.
+
+    A chosen token becomes [MASK] 80% of the time, a random ordinary token
+    10%, and stays unchanged 10%; its target is the original id. Targets are 0
+    where nothing is predicted. Special tokens ([CLS], [SEP], [PAD], [MASK],
+    [UNK], [unused*]) are never chosen, nor positions the caller excludes (a
+    PET slot). With ``word_ids`` (whole-word masking) the choice is per word:
+    all tokens of a chosen word are masked together.
+    """
+
+    def __init__(self, tokenizer, rate=0.15, seed=None):
+        self.rate = rate
+        self.mask_id = tokenizer._token_mask_id
+        vocab = tokenizer._token_dict
+        special = {i for t, i in vocab.items() if t.startswith('[') and t.endswith(']')}
+        self.special_ids = np.array(sorted(special), dtype='int64')
+        self.ordinary_ids = np.array(sorted(set(vocab.values()) - special), dtype='int64')
+        self.rng = np.random.default_rng(seed)
+
+    def maskable(self, token_ids):
+        return ~np.isin(token_ids, self.special_ids)
+
+    def __call__(self, token_ids, exclude=None, word_ids=None):
+        """Returns (source ids, target ids) as int arrays of the input's length."""
+        token_ids = np.asarray(token_ids, dtype='int64')
+        candidates = self.maskable(token_ids)
+        if exclude is not None:
+            candidates[np.asarray(exclude, dtype='int64')] = False
+        if word_ids is None:
+            chosen = candidates & (self.rng.random(len(token_ids)) < self.rate)
+        else:
+            word_ids = np.asarray(word_ids)
+            draw = self.rng.random(word_ids.max() + 1 if len(word_ids) else 0) < self.rate
+            chosen = candidates & draw[word_ids]
+        action = self.rng.random(len(token_ids))
+        source = token_ids.copy()
+        to_mask = chosen & (action < 0.8)
+        to_random = chosen & (action >= 0.8) & (action < 0.9)
+        source[to_mask] = self.mask_id
+        source[to_random] = self.rng.choice(self.ordinary_ids, int(to_random.sum()))
+        target = np.where(chosen, token_ids, 0)
+        return source, target
 
 
 def positions_batch(sources, targets, multiple=16):
@@ -24,7 +76,7 @@ def positions_batch(sources, targets, multiple=16):
     padded (batch, length) sources/targets; positions are padded with 0 and
     target 0 (ignored) to a multiple of ``multiple`` (few distinct shapes)."""
     where = targets > 0
-    width = -(-max(1, int(where.sum(1).max())) // multiple) * multiple
+    width = pad_to_multiple(max(1, int(where.sum(1).max())), multiple)
     positions = np.zeros((len(sources), width), dtype='int32')
     gathered = np.zeros((len(sources), width), dtype='int32')
     for i, row in enumerate(where):
@@ -96,18 +148,19 @@ class PetDataGenerator(DataGenerator):
     def __iter__(self, random=False):
         for indices in self.batch_indices(random):
             sources, segments, targets = zip(*(self.example_arrays(self.data[i]) for i in indices))
-            length = -(-max(len(s) for s in sources) // LENGTH_MULTIPLE) * LENGTH_MULTIPLE
+            length = pad_to_multiple(max(len(s) for s in sources), LENGTH_MULTIPLE)
             ids, positions, gathered = positions_batch(sequence_padding(sources, length),
                                                        sequence_padding(targets, length))
             yield [ids, sequence_padding(segments, length), positions, gathered], None
 
     def to_dataset(self, random=True):
         """An endless, prefetched tf.data pipeline over the batches."""
-        spec = tf.TensorSpec((None, None), tf.int32)
+        return to_dataset(lambda: (tuple(np.asarray(a, dtype='int32') for a in x) for x, _ in self.forfit(random)))
 
-        def batches():
-            for x, _ in self.forfit(random):
-                yield tuple(np.asarray(a, dtype='int32') for a in x)
 
-        dataset = tf.data.Dataset.from_generator(batches, output_signature=(spec,) * 4)
-        return dataset.map(lambda *x: (x,)).prefetch(tf.data.AUTOTUNE)
+def to_dataset(batches, prefetch=tf.data.AUTOTUNE):
+    """A prefetched tf.data pipeline over ``batches()``, a new iterator of (token ids,
+    segment ids, positions, targets) int32 arrays; each element is the model's inputs ``(x,)``."""
+    spec = tf.TensorSpec((None, None), tf.int32)
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=(spec,) * 4)
+    return dataset.map(lambda *x: (x,)).prefetch(prefetch)
