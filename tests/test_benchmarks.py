@@ -427,11 +427,15 @@ def test_many_labels_scores_mixed_and_equal_length_names(sharp_checkpoint, tmp_p
                            ensure_ascii=False) + '\n' for i in range(n)]
         (data / name).write_text(''.join(rows), encoding='utf-8')
     result = run('many_labels.py', '--checkpoint-dir', sharp_checkpoint, '--data-dir', data, '--pattern',
-                 '这是____的。{text}', '--maxlen', 40, '--out', tmp_path)
+                 '这是____的。{text}', '--maxlen', 40, '--few-shot', '--steps', 2, '--eval-every', 1, '--out', tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     saved = json.loads((tmp_path / 'many_labels.json').read_text(encoding='utf-8'))
-    assert saved['labels'] == 8 and saved['examples'] == {'valid': 12, 'test': 12}
+    assert saved['labels'] == 8 and saved['examples'] == {'valid': 12, 'test': 12, 'train': 16}
     runs = saved['runs']
+    for title in ('names, log-probability', 'two characters each'):  # fine-tuned at the given budget
+        few_shot = runs[title]['few_shot']
+        assert [r['step'] for r in few_shot['evaluations']] == [1, 2] and 0 <= few_shot['test'] <= 1
+    assert 'few_shot' not in runs['names, mean per token']
     assert runs['names, log-probability']['slot_lengths'] == [2, 4] == runs['names, mean per token']['slot_lengths']
     assert runs['two characters each']['slot_lengths'] == [2]
     for run_ in runs.values():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pet_keras import cli
 from pet_keras.callbacks import ResumableEarlyStopping
 from pet_keras.compat import keras, write_checkpoint
 from pet_keras.batching import PetDataGenerator
@@ -74,7 +75,8 @@ def run(tok, folder, out, interrupt_at=None, resume=False, settings=SETTINGS, ex
     generator = PetDataGenerator(pvp, train[:examples], batch_size=16, mask_rate=0.15, seed=0)
     probe = Probe(interrupt_at)
     results = fit_pet(mlm, pvp, generator, valid, test, steps=settings['steps'], eval_every=PASS, learning_rate=3e-3,
-                      patience=10, out_dir=str(out), settings=dict(settings, resume=resume), may_change=('resume',), verbose=0,
+                      patience=10, out_dir=str(out), settings=dict(settings, resume=resume), may_change=cli.RESUME_MAY_CHANGE,
+                      verbose=0,
                       resume=resume, callbacks=[probe])
     return results, probe, mlm, pvp, test
 
