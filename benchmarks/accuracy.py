@@ -31,6 +31,7 @@ Several runs with the same settings fill one accuracy.json (e.g. the
 trained modes for fewer patterns); --table-only then writes the tables of
 the patterns and modes it is given, "not run" where a cell is missing.
 """
+
 import argparse
 import json
 import os
@@ -52,43 +53,82 @@ from pet_keras.data import split_labeled  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
-from pet_keras.tasks import (NEWS_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS, TNEWS_FILES, TNEWS_LABELS,  # noqa: E402
-                             load_sentiment, read_news)
+from pet_keras.tasks import (
+    NEWS_PATTERNS,
+    SENTIMENT_PATTERNS,
+    SENTIMENT_WORDS,
+    TNEWS_FILES,
+    TNEWS_LABELS,  # noqa: E402
+    load_sentiment,
+    read_news,
+)
 from pet_keras.io import sha256, write_text  # noqa: E402
 from pet_keras.train import MODES, fit_pet, training_sets  # noqa: E402
 
 CLASSIFIER = 'classifier'
 TASKS = {
     'sentiment': {'patterns': SENTIMENT_PATTERNS, 'words': SENTIMENT_WORDS, 'modes': MODES, 'maxlen': 128},
-    'tnews': {'patterns': NEWS_PATTERNS, 'words': {n: [n] for n in TNEWS_LABELS.values()},
-              'modes': ('zero-shot', 'few-shot', 'semi-supervised'), 'maxlen': 64},
+    'tnews': {
+        'patterns': NEWS_PATTERNS,
+        'words': {n: [n] for n in TNEWS_LABELS.values()},
+        'modes': ('zero-shot', 'few-shot', 'semi-supervised'),
+        'maxlen': 64,
+    },
 }
 # the TNEWS file names scripts/news.py accepts, FewCLUE's first
 # --quick: a smoke run
 QUICK = {'seeds': 1, 'steps': 4, 'eval_every': 2, 'max_unlabeled': 256, 'max_eval': 256}
-DEFAULTS = {'seeds': 3, 'steps': budget.STEPS, 'eval_every': budget.EVAL_EVERY, 'max_unlabeled': None,
-            'max_eval': None}
+DEFAULTS = {'seeds': 3, 'steps': budget.STEPS, 'eval_every': budget.EVAL_EVERY, 'max_unlabeled': None, 'max_eval': None}
 # the settings every cell of one accuracy.json shares (a resumed run must match)
-SHARED_SETTINGS = ('checkpoint_dir', 'model', 'sentiment_dir', 'tnews_dir', 'steps', 'eval_every', 'patience', 'lr',
-                   'batch_size', 'mask_rate', 'maxlen', 'max_unlabeled', 'max_eval')
+SHARED_SETTINGS = (
+    'checkpoint_dir',
+    'model',
+    'sentiment_dir',
+    'tnews_dir',
+    'steps',
+    'eval_every',
+    'patience',
+    'lr',
+    'batch_size',
+    'mask_rate',
+    'maxlen',
+    'max_unlabeled',
+    'max_eval',
+)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--checkpoint-dir', default=str(cli.EMBEDDED_CHECKPOINT),
-                   help='bert_config.json, bert_model.ckpt.*, vocab.txt (default: the embedded model)')
+    p.add_argument(
+        '--checkpoint-dir',
+        default=str(cli.EMBEDDED_CHECKPOINT),
+        help='bert_config.json, bert_model.ckpt.*, vocab.txt (default: the embedded model)',
+    )
     p.add_argument('--model', default='bert', help='bert4keras model family')
     p.add_argument('--tasks', nargs='+', choices=list(TASKS), default=list(TASKS))
-    p.add_argument('--patterns', nargs='+', help='presets (default: all of each task: %s; --quick: the first)'
-                   % ', '.join(n for t in TASKS.values() for n in t['patterns']))
-    p.add_argument('--modes', nargs='+', choices=list(MODES) + [CLASSIFIER], default=list(MODES) + [CLASSIFIER],
-                   help='PET modes and the classifier baseline (default all; tnews has no unsupervised)')
+    p.add_argument(
+        '--patterns',
+        nargs='+',
+        help='presets (default: all of each task: %s; --quick: the first)'
+        % ', '.join(n for t in TASKS.values() for n in t['patterns']),
+    )
+    p.add_argument(
+        '--modes',
+        nargs='+',
+        choices=list(MODES) + [CLASSIFIER],
+        default=list(MODES) + [CLASSIFIER],
+        help='PET modes and the classifier baseline (default all; tnews has no unsupervised)',
+    )
     p.add_argument('--seeds', type=int, help='seeds 0..N-1 per trained cell (default 3)')
     p.add_argument('--steps', type=int, help='at most this many optimizer steps (default %d)' % budget.STEPS)
     p.add_argument('--eval-every', type=int, help='validation every N steps (default %d)' % budget.EVAL_EVERY)
-    p.add_argument('--patience', type=int, default=budget.PATIENCE,
-                   help='stop after N evaluations without a better validation accuracy (default %d)' % budget.PATIENCE)
-    p.add_argument('--lr', type=float, help='learning rate of every cell (default: pet_keras.budget\'s, per mode)')
+    p.add_argument(
+        '--patience',
+        type=int,
+        default=budget.PATIENCE,
+        help='stop after N evaluations without a better validation accuracy (default %d)' % budget.PATIENCE,
+    )
+    p.add_argument('--lr', type=float, help="learning rate of every cell (default: pet_keras.budget's, per mode)")
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--mask-rate', type=float, default=0.15)
     p.add_argument('--maxlen', type=int, help='default: sentiment 128, tnews 64 (as the scripts)')
@@ -97,22 +137,30 @@ def parse_args(argv=None):
     p.add_argument('--sentiment-dir', default=str(common.SENTIMENT_DIR))
     p.add_argument('--tnews-dir', default=str(common.TNEWS_DIR))
     p.add_argument('--out', default=str(common.REPO / 'results'), help='folder for accuracy.json/.md/.png')
-    p.add_argument('--work-dir', default=str(common.REPO / 'runs' / 'benchmark-cells'),
-                   help='where a PET cell trains, so a stopped benchmark resumes inside the cell it was running')
+    p.add_argument(
+        '--work-dir',
+        default=str(common.REPO / 'runs' / 'benchmark-cells'),
+        help='where a PET cell trains, so a stopped benchmark resumes inside the cell it was running',
+    )
     p.add_argument('--quick', action='store_true', help='1 seed, 4 steps, the first pattern, small data')
-    p.add_argument('--table-only', action='store_true',
-                   help='write the tables and chart from <out>/accuracy.json; run no cell')
+    p.add_argument(
+        '--table-only', action='store_true', help='write the tables and chart from <out>/accuracy.json; run no cell'
+    )
     args = p.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     presets = {name for task in args.tasks for name in TASKS[task]['patterns']}
     if args.patterns is None:
-        args.patterns = [name for task in args.tasks for name in list(TASKS[task]['patterns'])[:1 if args.quick else None]]
+        args.patterns = [
+            name for task in args.tasks for name in list(TASKS[task]['patterns'])[: 1 if args.quick else None]
+        ]
     unknown = [name for name in args.patterns if name not in presets]
     if unknown:
-        p.error('--patterns: %s not presets of %s (%s)' % (', '.join(unknown), ', '.join(args.tasks),
-                                                             ', '.join(sorted(presets))))
+        p.error(
+            '--patterns: %s not presets of %s (%s)'
+            % (', '.join(unknown), ', '.join(args.tasks), ', '.join(sorted(presets)))
+        )
     args.checkpoint_dir = os.path.abspath(args.checkpoint_dir)
     return args
 
@@ -124,9 +172,9 @@ class TaskData:
         spec = TASKS[name]
         self.name, self.source = name, source
         self.labeled = labeled
-        self.unlabeled = unlabeled[:args.max_unlabeled] if args.max_unlabeled is not None else unlabeled
-        self.valid = valid[:args.max_eval] if args.max_eval is not None else valid
-        self.test = test[:args.max_eval] if args.max_eval is not None else test
+        self.unlabeled = unlabeled[: args.max_unlabeled] if args.max_unlabeled is not None else unlabeled
+        self.valid = valid[: args.max_eval] if args.max_eval is not None else valid
+        self.test = test[: args.max_eval] if args.max_eval is not None else test
         self.templates = spec['patterns']
         self.patterns = [p for p in args.patterns if p in spec['patterns']]
         self.modes = [m for m in args.modes if m in spec['modes'] or m == CLASSIFIER]
@@ -135,20 +183,35 @@ class TaskData:
         self.maxlen = args.maxlen or spec['maxlen']
 
     def sizes(self):
-        return {'labeled': len(self.labeled), 'unlabeled': len(self.unlabeled), 'valid': len(self.valid),
-                'test': len(self.test)}
+        return {
+            'labeled': len(self.labeled),
+            'unlabeled': len(self.unlabeled),
+            'valid': len(self.valid),
+            'test': len(self.test),
+        }
 
 
 def load_task(name, args):
     if name == 'sentiment':
         train, valid, test = load_sentiment(args.sentiment_dir)
         labeled, unlabeled = split_labeled(train, 0.01)  # the first 1%, as scripts/sentiment.py
-        return TaskData(name, labeled, unlabeled, list(valid), list(test), common.portable_path(args.sentiment_dir), args)
-    path = {split: cli.data_file(args.tnews_dir, names, required=split != 'unlabeled')
-            for split, names in TNEWS_FILES.items()}
+        return TaskData(
+            name, labeled, unlabeled, list(valid), list(test), common.portable_path(args.sentiment_dir), args
+        )
+    path = {
+        split: cli.data_file(args.tnews_dir, names, required=split != 'unlabeled')
+        for split, names in TNEWS_FILES.items()
+    }
     unlabeled = list(read_news(path['unlabeled'], labeled=False)) if path['unlabeled'] else []
-    return TaskData(name, list(read_news(path['train'])), unlabeled, list(read_news(path['valid'])),
-                    list(read_news(path['test'])), common.portable_path(args.tnews_dir), args)
+    return TaskData(
+        name,
+        list(read_news(path['train'])),
+        unlabeled,
+        list(read_news(path['valid'])),
+        list(read_news(path['test'])),
+        common.portable_path(args.tnews_dir),
+        args,
+    )
 
 
 class Checkpoint:
@@ -181,23 +244,61 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
     if labeled or unlabeled:
         generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=seed)
     mlm = build_mlm(ckpt.config_path, ckpt.checkpoint_path, model=args.model, dict_path=ckpt.dict_path)
-    results = fit_pet(mlm, pvp, generator, task.valid, task.test, steps=args.steps, eval_every=args.eval_every,
-                      patience=args.patience, learning_rate=args.lr, out_dir=out_dir, resume=resume, verbose=2)
-    return {'valid': results['valid'], 'test': results['test'], 'best_step': results['best_step'],
-            'learning_rate': results['budget']['learning_rate'], 'zero_shot': results['zero_shot'],
-            'evaluations': results['evaluations'],
-            'labeled': len(labeled), 'unlabeled': len(unlabeled), 'template': task.templates[pattern]}
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        task.valid,
+        task.test,
+        steps=args.steps,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        learning_rate=args.lr,
+        out_dir=out_dir,
+        resume=resume,
+        verbose=2,
+    )
+    return {
+        'valid': results['valid'],
+        'test': results['test'],
+        'best_step': results['best_step'],
+        'learning_rate': results['budget']['learning_rate'],
+        'zero_shot': results['zero_shot'],
+        'evaluations': results['evaluations'],
+        'labeled': len(labeled),
+        'unlabeled': len(unlabeled),
+        'template': task.templates[pattern],
+    }
 
 
 def run_classifier(task, seed, ckpt, args, out_dir):
     model = build_classifier(ckpt.config_path, ckpt.checkpoint_path, len(task.labels), model=args.model)
-    results = fit_classifier(model, ckpt.tokenizer, task.labels, task.labeled, task.valid, task.test,
-                             steps=args.steps, eval_every=args.eval_every, patience=args.patience,
-                             learning_rate=args.lr, batch_size=args.batch_size, maxlen=task.maxlen, out_dir=out_dir,
-                             verbose=2)
-    return {'valid': results['valid'], 'test': results['test'], 'best_step': results['best_step'],
-            'learning_rate': results['budget']['learning_rate'], 'zero_shot': results['zero_shot'],
-            'evaluations': results['evaluations'], 'labeled': len(task.labeled), 'unlabeled': 0}
+    results = fit_classifier(
+        model,
+        ckpt.tokenizer,
+        task.labels,
+        task.labeled,
+        task.valid,
+        task.test,
+        steps=args.steps,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        maxlen=task.maxlen,
+        out_dir=out_dir,
+        verbose=2,
+    )
+    return {
+        'valid': results['valid'],
+        'test': results['test'],
+        'best_step': results['best_step'],
+        'learning_rate': results['budget']['learning_rate'],
+        'zero_shot': results['zero_shot'],
+        'evaluations': results['evaluations'],
+        'labeled': len(task.labeled),
+        'unlabeled': 0,
+    }
 
 
 def cell_folder(args, key):
@@ -221,8 +322,7 @@ def run_cell(task, mode, pattern, seed, ckpt, args, cell_dir=None):
             else:
                 record = run_pet(task, mode, pattern, seed, ckpt, args, out_dir)
     keras.backend.clear_session()
-    record.update(task=task.name, mode=mode, pattern=pattern, seed=seed,
-                  wall_seconds=round(time.time() - started, 1))
+    record.update(task=task.name, mode=mode, pattern=pattern, seed=seed, wall_seconds=round(time.time() - started, 1))
     return record
 
 
@@ -258,6 +358,7 @@ def accuracy_text(entry, seeds):
         if mean is None:
             return '-'
         return '%.2f' % (100 * mean) if len(entry['seeds']) == 1 else '%.1f ± %.1f' % (100 * mean, 100 * std)
+
     text = '%s / %s' % (one('valid'), one('test'))
     done = len(entry['seeds'])
     return text if done >= seeds else '%s (%d of %d seeds)' % (text, done, seeds)
@@ -267,21 +368,34 @@ def markdown(results, tasks):
     summary = results['summary']
     # the most seeds any trained cell has: cells with fewer are partial (zero-shot runs once)
     seeds = max([len(e['seeds']) for key, e in summary.items() if '/zero-shot/' not in key], default=1)
-    lines = ['# PET accuracy', '',
-             'Made by %s. Checkpoint `%s`; at most %d steps, validation every %d, stop after %d evaluations '
-             'without a better one; lr %s; batch %d. Each cell: validation accuracy (%%) at the best evaluation / '
-             'test accuracy of those weights; several seeds: mean ± sample std. Zero-shot runs once (it has no '
-             'randomness).'
-             % ('; '.join('`%s`' % c for c in results['commands']), results['settings']['checkpoint_dir'],
-                results['settings']['steps'], results['settings']['eval_every'], results['settings']['patience'],
-                '%g' % results['settings']['lr'] if results['settings']['lr'] else 'the default of each mode',
-                results['settings']['batch_size'])]
+    lines = [
+        '# PET accuracy',
+        '',
+        'Made by %s. Checkpoint `%s`; at most %d steps, validation every %d, stop after %d evaluations '
+        'without a better one; lr %s; batch %d. Each cell: validation accuracy (%%) at the best evaluation / '
+        'test accuracy of those weights; several seeds: mean ± sample std. Zero-shot runs once (it has no '
+        'randomness).'
+        % (
+            '; '.join('`%s`' % c for c in results['commands']),
+            results['settings']['checkpoint_dir'],
+            results['settings']['steps'],
+            results['settings']['eval_every'],
+            results['settings']['patience'],
+            '%g' % results['settings']['lr'] if results['settings']['lr'] else 'the default of each mode',
+            results['settings']['batch_size'],
+        ),
+    ]
     for task in tasks:
         modes = [m for m in TASKS[task.name]['modes'] if m in task.modes]
         sizes = task.sizes()
-        lines += ['', '## %s' % task.name, '',
-                  '`%s`: %d labeled, %d unlabeled, valid %d, test %d.'
-                  % (task.source, sizes['labeled'], sizes['unlabeled'], sizes['valid'], sizes['test']), '']
+        lines += [
+            '',
+            '## %s' % task.name,
+            '',
+            '`%s`: %d labeled, %d unlabeled, valid %d, test %d.'
+            % (task.source, sizes['labeled'], sizes['unlabeled'], sizes['valid'], sizes['test']),
+            '',
+        ]
         rows, times = [], []
         for pattern in task.patterns:
             entries = [summary.get('%s/%s/%s' % (task.name, m, pattern)) for m in modes]
@@ -292,10 +406,14 @@ def markdown(results, tasks):
         if baseline:
             label = 'classifier ([CLS] + dense, the labeled examples)'
             rows.append([label] + [accuracy_text(baseline, seeds) if m == 'few-shot' else '' for m in modes])
-            times.append([label] + ['%.0f' % baseline['wall_seconds_mean'] if m == 'few-shot' else ''
-                                    for m in modes])
-        lines += [common.markdown_table(['pattern'] + modes, rows), '', 'Wall time per cell (s, mean over seeds):',
-                  '', common.markdown_table(['pattern'] + modes, times)]
+            times.append([label] + ['%.0f' % baseline['wall_seconds_mean'] if m == 'few-shot' else '' for m in modes])
+        lines += [
+            common.markdown_table(['pattern'] + modes, rows),
+            '',
+            'Wall time per cell (s, mean over seeds):',
+            '',
+            common.markdown_table(['pattern'] + modes, times),
+        ]
     return '\n'.join(lines) + '\n'
 
 
@@ -307,6 +425,7 @@ def chart(results, tasks, path):
     """Test accuracy per pattern and mode (bars; error bars: std over seeds)."""
     try:
         import matplotlib
+
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
     except ImportError:
@@ -319,15 +438,27 @@ def chart(results, tasks, path):
         width = 0.8 / max(1, len(modes))
         for i, mode in enumerate(modes):
             entries = [summary.get('%s/%s/%s' % (task.name, mode, p)) for p in task.patterns]
-            ax.bar(np.arange(len(task.patterns)) + (i - (len(modes) - 1) / 2) * width,
-                   [percent(e, 'test_mean', np.nan) for e in entries], width,
-                   yerr=[percent(e, 'test_std', 0) for e in entries], label=mode, capsize=2,
-                   color='C%d' % MODES.index(mode))  # a mode has one colour in every task
+            ax.bar(
+                np.arange(len(task.patterns)) + (i - (len(modes) - 1) / 2) * width,
+                [percent(e, 'test_mean', np.nan) for e in entries],
+                width,
+                yerr=[percent(e, 'test_std', 0) for e in entries],
+                label=mode,
+                capsize=2,
+                color='C%d' % MODES.index(mode),
+            )  # a mode has one colour in every task
         groups = list(task.patterns)
         baseline = summary.get('%s/%s/-' % (task.name, CLASSIFIER))
         if baseline:
-            ax.bar(len(groups), percent(baseline, 'test_mean', np.nan), width,
-                   yerr=percent(baseline, 'test_std', 0), color='grey', label='classifier (few-shot labels)', capsize=2)
+            ax.bar(
+                len(groups),
+                percent(baseline, 'test_mean', np.nan),
+                width,
+                yerr=percent(baseline, 'test_std', 0),
+                color='grey',
+                label='classifier (few-shot labels)',
+                capsize=2,
+            )
             groups.append(CLASSIFIER)
         ax.set_xticks(np.arange(len(groups)))
         ax.set_xticklabels(groups)
@@ -350,12 +481,19 @@ def load_results(path, settings):
         try:
             results = json.load(f)
         except json.JSONDecodeError as e:
-            raise SystemExit('error: %s:%d: not valid JSON (%s); move it away to start afresh' % (path, e.lineno, e.msg))
-    differ = {k: (results.get('settings', {}).get(k), v) for k, v in settings.items()
-              if results.get('settings', {}).get(k) != v}
+            raise SystemExit(
+                'error: %s:%d: not valid JSON (%s); move it away to start afresh' % (path, e.lineno, e.msg)
+            )
+    differ = {
+        k: (results.get('settings', {}).get(k), v)
+        for k, v in settings.items()
+        if results.get('settings', {}).get(k) != v
+    }
     if differ:
-        raise SystemExit('error: %s was made with other settings (saved → now: %s); pass another --out or move '
-                         'it away' % (path, '; '.join('%s %r → %r' % (k, a, b) for k, (a, b) in differ.items())))
+        raise SystemExit(
+            'error: %s was made with other settings (saved → now: %s); pass another --out or move '
+            'it away' % (path, '; '.join('%s %r → %r' % (k, a, b) for k, (a, b) in differ.items()))
+        )
     return results
 
 
@@ -363,8 +501,9 @@ def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
     ckpt = Checkpoint(args.checkpoint_dir)
-    settings = {k: common.portable_path(getattr(args, k)) if k.endswith('_dir') else getattr(args, k)
-                for k in SHARED_SETTINGS}
+    settings = {
+        k: common.portable_path(getattr(args, k)) if k.endswith('_dir') else getattr(args, k) for k in SHARED_SETTINGS
+    }
     # the weights, not only the folder: a checkpoint pretrained on in place must not resume an older grid
     # (the .index holds every tensor's checksum)
     settings['checkpoint_index_sha256'] = sha256(ckpt.checkpoint_path + '.index')

@@ -10,6 +10,7 @@
   ``label_tokens_only`` switches select them. It gives the same
   probabilities as ``Scorer``.
 """
+
 import numpy as np
 
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
@@ -34,7 +35,7 @@ def file_order_batches(pvp, examples, batch_size):
     clozes = [[pvp.encode(e, length) for e in examples] for length in pvp.slot_lengths]
     order = np.arange(len(examples))
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         yield idx, cloze_inputs(clozes, idx)
 
 

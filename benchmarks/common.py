@@ -21,6 +21,7 @@ Embedding look-ups, LayerNorms, activations, softmaxes and biases are
 left out (a few % at these shapes). Training counts 3× the forward pass
 (the backward pass computes gradients for inputs and weights: 2× forward).
 """
+
 import os
 import platform
 import sys
@@ -69,6 +70,7 @@ def forward_flops(config, rows, length, positions, columns, last_layer_at_positi
 class BatchShape:
     """The shape of one model batch: rows, padded length, real (non-padding)
     tokens, and the positions where vocabulary logits are computed."""
+
     __slots__ = ('rows', 'length', 'tokens', 'positions')
 
     def __init__(self, rows, length, tokens, positions):
@@ -104,8 +106,8 @@ def totals(config, shapes, columns, factor=1, last_layer_at_positions=False):
         'rows': sum(s.rows for s in shapes),
         'padded_tokens': sum(s.rows * s.length for s in shapes),
         'tokens': sum(s.tokens for s in shapes),
-        'flops': factor * sum(forward_flops(config, s.rows, s.length, s.positions, columns, last_layer_at_positions)
-                              for s in shapes),
+        'flops': factor
+        * sum(forward_flops(config, s.rows, s.length, s.positions, columns, last_layer_at_positions) for s in shapes),
     }
 
 
@@ -246,7 +248,7 @@ def matmul_peak_gflops(size=2048, repeats=5, dtype='float32'):
     b = tf.cast(tf.random.normal((size, size), seed=2), dtype)
     product = tf.function(lambda: tf.linalg.matmul(a, b))
     product().numpy()
-    return 2 * size ** 3 / best_seconds(lambda: product().numpy(), repeats) / 1e9
+    return 2 * size**3 / best_seconds(lambda: product().numpy(), repeats) / 1e9
 
 
 def machine_info():
@@ -258,9 +260,13 @@ def machine_info():
     except OSError:
         pass
     return {
-        'cpu': cpu, 'cores': os.cpu_count(), 'load_average_1_5_15': list(os.getloadavg()),
-        'platform': platform.platform(), 'python': sys.version.split()[0],
-        'tensorflow': tf.__version__, 'numpy': np.__version__,
+        'cpu': cpu,
+        'cores': os.cpu_count(),
+        'load_average_1_5_15': list(os.getloadavg()),
+        'platform': platform.platform(),
+        'python': sys.version.split()[0],
+        'tensorflow': tf.__version__,
+        'numpy': np.__version__,
         'tf_intra_op_threads': tf.config.threading.get_intra_op_parallelism_threads(),
         'tf_inter_op_threads': tf.config.threading.get_inter_op_parallelism_threads(),
     }

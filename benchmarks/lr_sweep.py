@@ -12,6 +12,7 @@ it stopped; <out>/lr_sweep.md gets the table and the winners, and
 <out>/curves-<mode>.png the validation curves (with matplotlib). Other flags
 are accuracy.py's (--steps, --eval-every, --patience, --batch-size, --quick …).
 """
+
 import argparse
 import os
 import sys
@@ -29,8 +30,12 @@ TRAINED = [m for m in MODES if m != 'zero-shot'] + [accuracy.CLASSIFIER]
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--modes', nargs='+', choices=TRAINED, default=['few-shot', accuracy.CLASSIFIER,
-                                                                    'semi-supervised', 'unsupervised'])
+    p.add_argument(
+        '--modes',
+        nargs='+',
+        choices=TRAINED,
+        default=['few-shot', accuracy.CLASSIFIER, 'semi-supervised', 'unsupervised'],
+    )
     p.add_argument('--lrs', nargs='+', type=float, default=[1e-4, 3e-4, 5e-4, 1e-3])
     p.add_argument('--pattern', default='P1', choices=list(accuracy.TASKS['sentiment']['patterns']))
     p.add_argument('--seed', type=int, default=0)
@@ -52,14 +57,24 @@ def key(mode, lr):
 
 def markdown(results):
     cells = results['cells']
-    lines = ['# Learning-rate sweep', '',
-             'Made by %s. Sentiment, pattern %s, seed %d, checkpoint `%s`; budget: at most %d steps, validation '
-             'every %d, stop after %d evaluations without a better one. Each cell: best validation accuracy (%%) '
-             '@ the step it was reached / test accuracy of those weights (%%). The default is the rate with the best '
-             'validation accuracy (bold); test accuracy plays no part.'
-             % ('; '.join('`%s`' % c for c in results['commands']), results['settings']['pattern'],
-                results['settings']['seed'], results['settings']['checkpoint_dir'], results['settings']['steps'],
-                results['settings']['eval_every'], results['settings']['patience']), '']
+    lines = [
+        '# Learning-rate sweep',
+        '',
+        'Made by %s. Sentiment, pattern %s, seed %d, checkpoint `%s`; budget: at most %d steps, validation '
+        'every %d, stop after %d evaluations without a better one. Each cell: best validation accuracy (%%) '
+        '@ the step it was reached / test accuracy of those weights (%%). The default is the rate with the best '
+        'validation accuracy (bold); test accuracy plays no part.'
+        % (
+            '; '.join('`%s`' % c for c in results['commands']),
+            results['settings']['pattern'],
+            results['settings']['seed'],
+            results['settings']['checkpoint_dir'],
+            results['settings']['steps'],
+            results['settings']['eval_every'],
+            results['settings']['patience'],
+        ),
+        '',
+    ]
     lrs = sorted({c['lr'] for c in cells.values()})
     modes = [m for m in TRAINED if any(c['mode'] == m for c in cells.values())]
     rows = []
@@ -80,6 +95,7 @@ def curves(results, out):
     """One PNG per mode: validation accuracy against steps, a line per rate."""
     try:
         import matplotlib
+
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
     except ImportError:
@@ -93,8 +109,9 @@ def curves(results, out):
         fig, ax = plt.subplots(figsize=(6, 4))
         for c in cells:
             start = c['zero_shot']['valid'] if c.get('zero_shot') else None
-            points = [(0, start)] * (start is not None) + [(r['step'], r['valid']) for r in c['evaluations']
-                                                            if r.get('valid') is not None]
+            points = [(0, start)] * (start is not None) + [
+                (r['step'], r['valid']) for r in c['evaluations'] if r.get('valid') is not None
+            ]
             ax.plot([s for s, _ in points], [100 * v for _, v in points], marker='.', label='lr %g' % c['lr'])
             ax.axvline(c['best_step'], color=ax.lines[-1].get_color(), linestyle=':', linewidth=1)
         ax.set_xlabel('optimizer step')
@@ -113,11 +130,19 @@ def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
     ckpt = accuracy.Checkpoint(args.checkpoint_dir)
-    settings = {'checkpoint_dir': common.portable_path(args.checkpoint_dir),
-                'checkpoint_index_sha256': sha256(ckpt.checkpoint_path + '.index'),
-                'sentiment_dir': common.portable_path(args.sentiment_dir), 'pattern': args.pattern,
-                'seed': args.seed, 'steps': args.steps, 'eval_every': args.eval_every, 'patience': args.patience,
-                'batch_size': args.batch_size, 'mask_rate': args.mask_rate, 'max_unlabeled': args.max_unlabeled}
+    settings = {
+        'checkpoint_dir': common.portable_path(args.checkpoint_dir),
+        'checkpoint_index_sha256': sha256(ckpt.checkpoint_path + '.index'),
+        'sentiment_dir': common.portable_path(args.sentiment_dir),
+        'pattern': args.pattern,
+        'seed': args.seed,
+        'steps': args.steps,
+        'eval_every': args.eval_every,
+        'patience': args.patience,
+        'batch_size': args.batch_size,
+        'mask_rate': args.mask_rate,
+        'max_unlabeled': args.max_unlabeled,
+    }
     results = accuracy.load_results(out / 'lr_sweep.json', settings)
     command = 'python benchmarks/lr_sweep.py ' + ' '.join(sys.argv[1:] if argv is None else map(str, argv))
     if not args.table_only and command not in results['commands']:
@@ -130,8 +155,15 @@ def main(argv=None):
             continue
         print('\n[%d/%d] %s' % (number, len(todo), key(mode, lr)), flush=True)
         args.lr = lr
-        record = accuracy.run_cell(task, mode, None if mode == accuracy.CLASSIFIER else args.pattern, args.seed,
-                                   ckpt, args, accuracy.cell_folder(args, 'lr-sweep/' + key(mode, lr)))
+        record = accuracy.run_cell(
+            task,
+            mode,
+            None if mode == accuracy.CLASSIFIER else args.pattern,
+            args.seed,
+            ckpt,
+            args,
+            accuracy.cell_folder(args, 'lr-sweep/' + key(mode, lr)),
+        )
         results['cells'][key(mode, lr)] = dict(record, lr=lr)
         common.write_json(out / 'lr_sweep.json', results)
         write_text(str(out / 'lr_sweep.md'), markdown(results))

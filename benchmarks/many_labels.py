@@ -15,6 +15,7 @@ learning rate) with the names and with the two-character words.
 
 Writes <out>/many_labels.json.
 """
+
 import argparse
 import sys
 import tempfile
@@ -70,7 +71,7 @@ def two_character_words(names):
 
 
 def timed(scorer, examples):
-    scorer.predict_proba(examples[:scorer.batch_size], verbose=False)  # traces every shape once
+    scorer.predict_proba(examples[: scorer.batch_size], verbose=False)  # traces every shape once
     started = time.perf_counter()
     probs = scorer.predict_proba(examples, verbose=False)
     return probs, time.perf_counter() - started
@@ -81,8 +82,18 @@ def few_shot(mlm, pvp, train, splits, args):
     keras.utils.set_random_seed(args.seed)
     generator = PetDataGenerator(pvp, train, [], args.train_batch_size, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix='many_labels_') as out_dir:
-        results = fit_pet(mlm, pvp, generator, splits['valid'], splits['test'], steps=args.steps,
-                          eval_every=args.eval_every, patience=args.patience, out_dir=out_dir, verbose=2)
+        results = fit_pet(
+            mlm,
+            pvp,
+            generator,
+            splits['valid'],
+            splits['test'],
+            steps=args.steps,
+            eval_every=args.eval_every,
+            patience=args.patience,
+            out_dir=out_dir,
+            verbose=2,
+        )
     return {key: results[key] for key in ('valid', 'test', 'best_step', 'evaluations')}
 
 
@@ -91,21 +102,34 @@ def main(argv=None):
     config_path, checkpoint_path, dict_path = cli.checkpoint_files(args.checkpoint_dir)
     tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
     data = Path(args.data_dir)
-    splits = {name: list(read_jsonl(str(data / file), {'text': 'sentence'}, 'label_des'))[:args.max_eval]
-              for name, file in (('valid', 'dev_few_all.json'), ('test', 'test_public.json'))}
+    splits = {
+        name: list(read_jsonl(str(data / file), {'text': 'sentence'}, 'label_des'))[: args.max_eval]
+        for name, file in (('valid', 'dev_few_all.json'), ('test', 'test_public.json'))
+    }
     train = read_jsonl(str(data / 'train_few_all.json'), {'text': 'sentence'}, 'label_des')
     names = sorted({e.label for split in [train] + list(splits.values()) for e in split})
     mlm = build_mlm(config_path, checkpoint_path, dict_path=dict_path)
-    results = {'checkpoint': common.portable_path(args.checkpoint_dir), 'pattern': args.pattern,
-               'labels': len(names), 'examples': dict({k: len(v) for k, v in splits.items()}, train=len(train)),
-               'command': 'python benchmarks/many_labels.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
-               'runs': {}}
+    results = {
+        'checkpoint': common.portable_path(args.checkpoint_dir),
+        'pattern': args.pattern,
+        'labels': len(names),
+        'examples': dict({k: len(v) for k, v in splits.items()}, train=len(train)),
+        'command': 'python benchmarks/many_labels.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
+        'runs': {},
+    }
     if args.few_shot:
-        results['budget'] = {'steps': args.steps, 'eval_every': args.eval_every, 'patience': args.patience,
-                             'batch_size': args.train_batch_size, 'seed': args.seed}
-    verbalizers = {'names, log-probability': Verbalizer({n: [n] for n in names}),
-                   'names, mean per token': Verbalizer({n: [n] for n in names}, length_norm=True),
-                   'two characters each': Verbalizer(two_character_words(names))}
+        results['budget'] = {
+            'steps': args.steps,
+            'eval_every': args.eval_every,
+            'patience': args.patience,
+            'batch_size': args.train_batch_size,
+            'seed': args.seed,
+        }
+    verbalizers = {
+        'names, log-probability': Verbalizer({n: [n] for n in names}),
+        'names, mean per token': Verbalizer({n: [n] for n in names}, length_norm=True),
+        'two characters each': Verbalizer(two_character_words(names)),
+    }
     for title, verbalizer in verbalizers.items():
         pvp = PVP(args.pattern, verbalizer, tokenizer, args.maxlen)
         scorer = Scorer(mlm, pvp, batch_size=args.batch_size)
@@ -115,14 +139,27 @@ def main(argv=None):
             gold = [pvp.label_index[e.label] for e in examples]
             run[split] = float((probs.argmax(1) == gold).mean())
             run[split + '_examples_per_second'] = round(len(examples) / seconds, 2)
-        print('%s: lengths %s, valid %.4f, test %.4f, %.1f / %.1f examples/s' % (
-            title, run['slot_lengths'], run['valid'], run['test'], run['valid_examples_per_second'],
-            run['test_examples_per_second']), flush=True)
+        print(
+            '%s: lengths %s, valid %.4f, test %.4f, %.1f / %.1f examples/s'
+            % (
+                title,
+                run['slot_lengths'],
+                run['valid'],
+                run['test'],
+                run['valid_examples_per_second'],
+                run['test_examples_per_second'],
+            ),
+            flush=True,
+        )
         if args.few_shot and not verbalizer.length_norm:
-            run['few_shot'] = few_shot(build_mlm(config_path, checkpoint_path, dict_path=dict_path), pvp, train,
-                                       splits, args)
-            print('%s, few-shot: valid %.4f, test %.4f (best step %d)' % (
-                title, run['few_shot']['valid'], run['few_shot']['test'], run['few_shot']['best_step']), flush=True)
+            run['few_shot'] = few_shot(
+                build_mlm(config_path, checkpoint_path, dict_path=dict_path), pvp, train, splits, args
+            )
+            print(
+                '%s, few-shot: valid %.4f, test %.4f (best step %d)'
+                % (title, run['few_shot']['valid'], run['few_shot']['test'], run['few_shot']['best_step']),
+                flush=True,
+            )
         results['runs'][title] = run
         common.write_json(Path(args.out) / 'many_labels.json', results)
     common.write_json(Path(args.out) / 'many_labels.json', results)

@@ -7,6 +7,7 @@ model's shape, fixed random batches, in one run; with achieved GFLOP/s
 
     python benchmarks/pretrain_throughput.py [--checkpoint-dir checkpoints/chinese_bert_mini_pet] [--jit]
 """
+
 import argparse
 import json
 import sys
@@ -54,16 +55,25 @@ def main():
     peak = common.matmul_peak_gflops()
     results = {'shape': [a.batch_size, a.seq_len], 'vocab_size': vocab, 'jit': a.jit, 'matmul_peak_gflops': peak}
     approaches = {
-        'gathered': (mlm.training_model(), [ids, segments, positions, gathered], positions.size,
-                     mlm.last_layer is not None),
-        'full_softmax': (reference_training_model(build_reference_model(config_path, **no_dropout)),
-                         [ids, segments, targets], ids.size, False),
+        'gathered': (
+            mlm.training_model(),
+            [ids, segments, positions, gathered],
+            positions.size,
+            mlm.last_layer is not None,
+        ),
+        'full_softmax': (
+            reference_training_model(build_reference_model(config_path, **no_dropout)),
+            [ids, segments, targets],
+            ids.size,
+            False,
+        ),
     }
     for name, (model, batch, vocab_positions, last_layer_at_positions) in approaches.items():
         model.compile(optimizer=Adam(1e-5), jit_compile=a.jit)
         seconds = seconds_per_step(model, batch, a.steps)
-        flops = 3 * common.forward_flops(mlm.config, a.batch_size, a.seq_len, vocab_positions, vocab,
-                                         last_layer_at_positions)
+        flops = 3 * common.forward_flops(
+            mlm.config, a.batch_size, a.seq_len, vocab_positions, vocab, last_layer_at_positions
+        )
         results[name + '_tokens_per_s'] = ids.size / seconds
         results[name + '_gflops_per_s'] = flops / seconds / 1e9
         results[name + '_peak_fraction'] = flops / seconds / 1e9 / peak

@@ -12,6 +12,7 @@ bert4keras 0.8.8), written here and not in the library:
 - evaluation calls ``model.predict`` on fixed batches in file order and reads
   ``y_pred[:, mask_idx, label_token_ids]`` afterwards.
 """
+
 import numpy as np
 
 import pet_keras  # noqa: F401  (before bert4keras)
@@ -31,11 +32,13 @@ def reference_prefix(pvp):
     if pvp.slot_length != 1 or kinds[-1] != 'field' or kinds.count('field') != 1:
         raise ValueError('the reference handles "<prefix with one slot token>{text}" patterns, not %r' % template)
     if len(pvp.label_token_ids) != len(pvp.labels):
-        raise ValueError('the reference reads one word per label; %r has %d words for %d labels'
-                         % (pvp.verbalizer, len(pvp.label_token_ids), len(pvp.labels)))
+        raise ValueError(
+            'the reference reads one word per label; %r has %d words for %d labels'
+            % (pvp.verbalizer, len(pvp.label_token_ids), len(pvp.labels))
+        )
     slot = kinds.index('slot')
     before = ''.join(text for _, text in parts[:slot])
-    after = ''.join(text for _, text in parts[slot + 1:-1])
+    after = ''.join(text for _, text in parts[slot + 1 : -1])
     word = pvp.verbalizer.label_words[pvp.labels[0]][0]
     mask_idx = 1 + len(pvp.text_ids(before))
     return before + word + after, mask_idx, pvp.label_token_ids[:, 0]
@@ -89,8 +92,14 @@ class ReferenceGenerator(DataGenerator):
             batch_segment_ids.append(segment_ids)
             batch_output_ids.append(target_ids)
             if len(batch_token_ids) == self.batch_size or is_end:
-                yield [sequence_padding(batch_token_ids), sequence_padding(batch_segment_ids),
-                       sequence_padding(batch_output_ids)], None
+                yield (
+                    [
+                        sequence_padding(batch_token_ids),
+                        sequence_padding(batch_segment_ids),
+                        sequence_padding(batch_output_ids),
+                    ],
+                    None,
+                )
                 batch_token_ids, batch_segment_ids, batch_output_ids = [], [], []
 
 

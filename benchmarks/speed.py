@@ -42,6 +42,7 @@ would pay for it.
 HF/PyTorch needs `pip install -r benchmarks/requirements.txt`; it is skipped
 with a message otherwise.
 """
+
 import argparse
 import contextlib
 import json
@@ -58,8 +59,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
 from baselines import ComparisonScorer  # noqa: E402
 from common import BatchShape, RecordsBatchShapes, throughput, totals  # noqa: E402
-from reference import (ReferenceGenerator, build_reference_model, reference_predict,  # noqa: E402
-                       reference_prefix, reference_training_model)
+from reference import (
+    ReferenceGenerator,
+    build_reference_model,
+    reference_predict,  # noqa: E402
+    reference_prefix,
+    reference_training_model,
+)
 
 import tensorflow as tf  # noqa: E402
 from bert4keras.optimizers import Adam  # noqa: E402
@@ -75,13 +81,35 @@ from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS  # noqa: E402
 
 BERT_BASE = {'hidden_size': 768, 'num_hidden_layers': 12, 'num_attention_heads': 12, 'intermediate_size': 3072}
 TINY_BASE = {'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2, 'intermediate_size': 64}
-BASE_REST = {'hidden_act': 'gelu', 'hidden_dropout_prob': 0.1, 'attention_probs_dropout_prob': 0.1,
-             'max_position_embeddings': 512, 'type_vocab_size': 2, 'initializer_range': 0.02}
+BASE_REST = {
+    'hidden_act': 'gelu',
+    'hidden_dropout_prob': 0.1,
+    'attention_probs_dropout_prob': 0.1,
+    'max_position_embeddings': 512,
+    'type_vocab_size': 2,
+    'initializer_range': 0.02,
+}
 # --quick: a smoke run with tiny shapes and few batches
-QUICK = {'score_examples': 64, 'train_steps': 2, 'warmup_steps': 1, 'base_score_examples': 32,
-         'base_train_steps': 2, 'maxlen': 64, 'repeats': 2, 'matmul_size': 256}
-DEFAULTS = {'score_examples': None, 'train_steps': 20, 'warmup_steps': 3, 'base_score_examples': 256,
-            'base_train_steps': 3, 'maxlen': 128, 'repeats': 2, 'matmul_size': 2048}
+QUICK = {
+    'score_examples': 64,
+    'train_steps': 2,
+    'warmup_steps': 1,
+    'base_score_examples': 32,
+    'base_train_steps': 2,
+    'maxlen': 64,
+    'repeats': 2,
+    'matmul_size': 256,
+}
+DEFAULTS = {
+    'score_examples': None,
+    'train_steps': 20,
+    'warmup_steps': 3,
+    'base_score_examples': 256,
+    'base_train_steps': 3,
+    'maxlen': 128,
+    'repeats': 2,
+    'matmul_size': 2048,
+}
 MIXED = 'pet_keras_mixed_bfloat16'
 MIXED_POLICIES = {MIXED: 'mixed_bfloat16'}  # the dtype policy each job needs in its turns
 TIE = 1e-4  # label probabilities closer than this are a tie: either argmax is right
@@ -99,11 +127,17 @@ class MeasuredReferenceGenerator(RecordsBatchShapes, ReferenceGenerator):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--checkpoint-dir', default=str(cli.EMBEDDED_CHECKPOINT),
-                   help='bert_config.json, bert_model.ckpt.*, vocab.txt (default: the embedded model)')
+    p.add_argument(
+        '--checkpoint-dir',
+        default=str(cli.EMBEDDED_CHECKPOINT),
+        help='bert_config.json, bert_model.ckpt.*, vocab.txt (default: the embedded model)',
+    )
     p.add_argument('--data-dir', default=str(common.SENTIMENT_DIR), help='sentiment.{train,valid,test}.data')
-    p.add_argument('--base-vocab', default=str(common.CHINESE_BERT_VOCAB),
-                   help='vocab.txt of the BERT-base-shaped model (default: the 21,128-token Chinese vocabulary)')
+    p.add_argument(
+        '--base-vocab',
+        default=str(common.CHINESE_BERT_VOCAB),
+        help='vocab.txt of the BERT-base-shaped model (default: the 21,128-token Chinese vocabulary)',
+    )
     p.add_argument('--out', default=str(common.REPO / 'results' / 'speed.json'))
     p.add_argument('--pattern', default='P1', help='a prefix pattern the reference handles: P1, P3, P4, P5')
     p.add_argument('--batch-size', type=int, default=32, help='scoring and training batches, all approaches')
@@ -111,20 +145,33 @@ def parse_args(argv=None):
     p.add_argument('--score-examples', type=int, help='score the first N of valid + test (default all)')
     p.add_argument('--train-steps', type=int, help='timed training steps (default %d)' % DEFAULTS['train_steps'])
     p.add_argument('--warmup-steps', type=int, help='untimed steps first (default %d)' % DEFAULTS['warmup_steps'])
-    p.add_argument('--base-score-examples', type=int,
-                   help='examples scored on the BERT-base shape (default %d)' % DEFAULTS['base_score_examples'])
-    p.add_argument('--base-train-steps', type=int,
-                   help='timed training steps on the BERT-base shape (default %d)' % DEFAULTS['base_train_steps'])
+    p.add_argument(
+        '--base-score-examples',
+        type=int,
+        help='examples scored on the BERT-base shape (default %d)' % DEFAULTS['base_score_examples'],
+    )
+    p.add_argument(
+        '--base-train-steps',
+        type=int,
+        help='timed training steps on the BERT-base shape (default %d)' % DEFAULTS['base_train_steps'],
+    )
     p.add_argument('--repeats', type=int, help='scoring passes, the first untimed (default %d)' % DEFAULTS['repeats'])
     p.add_argument('--matmul-size', type=int, help='square matrices of the peak (default %d)' % DEFAULTS['matmul_size'])
     p.add_argument('--lr', type=float, default=1e-5)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--jit', action='store_true', help='compile pet_keras training with XLA (jit_compile)')
-    p.add_argument('--pet-input', choices=('tf.data', 'generator'), default='tf.data',
-                   help='feed pet_keras training through PetDataGenerator.to_dataset (default) or the '
-                        'bert4keras generator (forfit), to measure what tf.data adds')
-    p.add_argument('--mixed-precision', action='store_true',
-                   help='also measure pet_keras under mixed_bfloat16 (float32 weights, bfloat16 compute)')
+    p.add_argument(
+        '--pet-input',
+        choices=('tf.data', 'generator'),
+        default='tf.data',
+        help='feed pet_keras training through PetDataGenerator.to_dataset (default) or the '
+        'bert4keras generator (forfit), to measure what tf.data adds',
+    )
+    p.add_argument(
+        '--mixed-precision',
+        action='store_true',
+        help='also measure pet_keras under mixed_bfloat16 (float32 weights, bfloat16 compute)',
+    )
     p.add_argument('--hf-threads', type=int, default=2, help='torch.set_num_threads for HF/PyTorch')
     p.add_argument('--quick', action='store_true', help='tiny BERT-base stand-in, few batches: a smoke run')
     p.add_argument('--skip-base', action='store_true', help='skip the BERT-base-shaped model')
@@ -155,8 +202,15 @@ class Task:
         return [(e.fields['text'], None if e.label is None else self.pvp.label_index[e.label]) for e in examples]
 
     def reference_generator(self, examples, batch_size, maxlen):
-        return MeasuredReferenceGenerator(self.tokenizer, self.reference_data(examples), self.prefix,
-                                          self.mask_idx, self.label_token_ids, maxlen, batch_size)
+        return MeasuredReferenceGenerator(
+            self.tokenizer,
+            self.reference_data(examples),
+            self.prefix,
+            self.mask_idx,
+            self.label_token_ids,
+            maxlen,
+            batch_size,
+        )
 
 
 def compare_predictions(probs, reference):
@@ -164,9 +218,13 @@ def compare_predictions(probs, reference):
     agree = probs.argmax(1) == reference.argmax(1)
     top = np.sort(reference, axis=1)
     tie = (top[:, -1] - top[:, -2]) < TIE
-    return {'examples': len(probs), 'argmax_equal': int(agree.sum()), 'near_ties': int(tie.sum()),
-            'disagreements_outside_ties': int((~agree & ~tie).sum()),
-            'max_prob_diff': float(np.abs(probs - reference).max())}
+    return {
+        'examples': len(probs),
+        'argmax_equal': int(agree.sum()),
+        'near_ties': int(tie.sum()),
+        'disagreements_outside_ties': int((~agree & ~tie).sum()),
+        'max_prob_diff': float(np.abs(probs - reference).max()),
+    }
 
 
 def timed_passes(function, repeats, turns, name):
@@ -187,18 +245,22 @@ def pet_scoring(mlm, task, examples, args, peak, bucket=True, label_tokens_only=
     measurement); the Scorer is built now, in the caller's dtype policy."""
     switches = {} if bucket and label_tokens_only else {'bucket': bucket, 'label_tokens_only': label_tokens_only}
     scorer = (ComparisonScorer if switches else Scorer)(mlm, task.pvp, batch_size=args.batch_size, **switches)
-    shapes = [BatchShape.of(inputs[0], inputs[2] if label_tokens_only else None)
-              for _, inputs in scorer.batches(examples)]
+    shapes = [
+        BatchShape.of(inputs[0], inputs[2] if label_tokens_only else None) for _, inputs in scorer.batches(examples)
+    ]
     columns = len(task.pvp.label_token_ids) if label_tokens_only else task.config['vocab_size']
     last_layer_at_positions = label_tokens_only and mlm.last_layer is not None  # scoring_model's path
 
     def job(turns, name):
-        probs, first, seconds = timed_passes(lambda: scorer.predict_proba(examples, verbose=False), args.repeats,
-                                             turns, name)
+        probs, first, seconds = timed_passes(
+            lambda: scorer.predict_proba(examples, verbose=False), args.repeats, turns, name
+        )
         result = throughput(seconds, totals(task.config, shapes, columns, 1, last_layer_at_positions), peak)
-        result.update(first_pass_seconds=round(first, 4), batches=len(shapes), bucket=bucket,
-                      label_tokens_only=label_tokens_only)
+        result.update(
+            first_pass_seconds=round(first, 4), batches=len(shapes), bucket=bucket, label_tokens_only=label_tokens_only
+        )
         return probs, result
+
     return job
 
 
@@ -217,6 +279,7 @@ def full_vocabulary_scoring(predict_batches, task, examples, args, peak):
         result = throughput(seconds, totals(task.config, generator.batch_shapes, task.config['vocab_size']), peak)
         result.update(first_pass_seconds=round(first, 4), batches=len(generator.batch_shapes))
         return probs, result
+
     return job
 
 
@@ -224,15 +287,20 @@ def reference_scoring(model, task, examples, args, peak):
     """The reference's scoring, a job for ``common.run_in_turns``."""
     return full_vocabulary_scoring(
         lambda generator: reference_predict(model, generator, task.mask_idx, task.label_token_ids),
-        task, examples, args, peak)
+        task,
+        examples,
+        args,
+        peak,
+    )
 
 
 def step_measurement(step_seconds, config, generator, warmup, columns, peak, last_layer_at_positions=False):
     """Throughput of the timed training steps, from the shapes of the batches
     ``generator`` made for them."""
-    shapes = generator.batch_shapes[warmup:warmup + len(step_seconds)]
-    result = throughput(sum(step_seconds), totals(config, shapes, columns, 3, last_layer_at_positions), peak,
-                        len(step_seconds))
+    shapes = generator.batch_shapes[warmup : warmup + len(step_seconds)]
+    result = throughput(
+        sum(step_seconds), totals(config, shapes, columns, 3, last_layer_at_positions), peak, len(step_seconds)
+    )
     result['step_seconds'] = [round(t, 3) for t in step_seconds]
     return result
 
@@ -247,10 +315,18 @@ def pet_training(mlm, task, labeled, unlabeled, args, peak, steps, bucket=True):
 
     def job(turns, name):
         step_seconds = common.timed_fit(model, data, args.warmup_steps, steps, args.seed, turns, name)
-        result = step_measurement(step_seconds, task.config, generator, args.warmup_steps, task.config['vocab_size'],
-                                  peak, mlm.last_layer is not None)
+        result = step_measurement(
+            step_seconds,
+            task.config,
+            generator,
+            args.warmup_steps,
+            task.config['vocab_size'],
+            peak,
+            mlm.last_layer is not None,
+        )
         result.update(jit_compile=args.jit, input=args.pet_input, bucket=bucket)
         return result
+
     return job
 
 
@@ -261,10 +337,13 @@ def reference_training(model, task, labeled, unlabeled, args, peak, steps):
     train_model.compile(optimizer=Adam(args.lr))
 
     def job(turns, name):
-        step_seconds = common.timed_fit(train_model, generator.forfit(), args.warmup_steps, steps, args.seed,
-                                        turns, name)
-        return step_measurement(step_seconds, task.config, generator, args.warmup_steps, task.config['vocab_size'],
-                                peak)
+        step_seconds = common.timed_fit(
+            train_model, generator.forfit(), args.warmup_steps, steps, args.seed, turns, name
+        )
+        return step_measurement(
+            step_seconds, task.config, generator, args.warmup_steps, task.config['vocab_size'], peak
+        )
+
     return job
 
 
@@ -284,8 +363,11 @@ class HuggingFace:
         config = BertConfig.from_json_file(task.config_path)
         self.model = BertForMaskedLM(config)
         self.load_checkpoint(task.checkpoint_path)
-        self.versions = {'torch': torch.__version__, 'transformers': transformers.__version__,
-                         'torch_threads': torch.get_num_threads()}
+        self.versions = {
+            'torch': torch.__version__,
+            'transformers': transformers.__version__,
+            'torch_threads': torch.get_num_threads(),
+        }
 
     def load_checkpoint(self, checkpoint_path):
         """The Google checkpoint's variables under BertForMaskedLM's names
@@ -298,11 +380,11 @@ class HuggingFace:
             key = re.sub(r'layer_(\d+)', r'layer.\1', name).replace('/', '.')
             key = key.replace('cls.predictions.output_bias', 'cls.predictions.bias')
             if key.endswith('.kernel'):
-                key, array = key[:-len('kernel')] + 'weight', array.T
+                key, array = key[: -len('kernel')] + 'weight', array.T
             elif key.endswith('.gamma'):
-                key = key[:-len('gamma')] + 'weight'
+                key = key[: -len('gamma')] + 'weight'
             elif key.endswith('.beta'):
-                key = key[:-len('beta')] + 'bias'
+                key = key[: -len('beta')] + 'bias'
             elif key.endswith('_embeddings'):
                 key += '.weight'
             if key in state:
@@ -310,7 +392,7 @@ class HuggingFace:
         tied = {'cls.predictions.decoder.weight', 'cls.predictions.decoder.bias'}  # = word embeddings, bias
         missing = sorted(set(state) - set(loaded) - tied)
         if missing:
-            raise ValueError('%s: no variables for BertForMaskedLM\'s %s' % (checkpoint_path, ', '.join(missing)))
+            raise ValueError("%s: no variables for BertForMaskedLM's %s" % (checkpoint_path, ', '.join(missing)))
         self.model.load_state_dict(loaded, strict=False)
 
     def tensors(self, inputs):
@@ -357,17 +439,20 @@ class HuggingFace:
                 optimizer.step()
                 optimizer.zero_grad()
                 timer.on_train_batch_end(step)
-            return step_measurement(timer.step_seconds, task.config, generator, args.warmup_steps,
-                                    task.config['vocab_size'], peak)
+            return step_measurement(
+                timer.step_seconds, task.config, generator, args.warmup_steps, task.config['vocab_size'], peak
+            )
+
         return job
 
 
 def torch_matmul_peak_gflops(size, repeats=5):
     """float32 GFLOP/s of a PyTorch matmul, as ``common.matmul_peak_gflops``."""
     import torch
+
     a, b = torch.randn(size, size), torch.randn(size, size)
     (a @ b).sum().item()
-    return 2 * size ** 3 / common.best_seconds(lambda: (a @ b).sum().item(), repeats) / 1e9
+    return 2 * size**3 / common.best_seconds(lambda: (a @ b).sum().item(), repeats) / 1e9
 
 
 def hf_available(args):
@@ -404,8 +489,11 @@ def scoring_in_turns(task, mlm, reference_model, scored, args, peaks, with_hf):
     Returns (the JSON part, the mixed-precision MaskedLM or None, HuggingFace or None)."""
     peak = peaks['tensorflow']
     jobs = {'reference': reference_scoring(reference_model, task, scored, args, peak)}
-    for key, switches in (('pet_keras', {}), ('pet_keras_no_bucket', {'bucket': False}),
-                          ('pet_keras_full_vocabulary', {'label_tokens_only': False})):
+    for key, switches in (
+        ('pet_keras', {}),
+        ('pet_keras_no_bucket', {'bucket': False}),
+        ('pet_keras_full_vocabulary', {'label_tokens_only': False}),
+    ):
         jobs[key] = pet_scoring(mlm, task, scored, args, peak, **switches)
     mixed_mlm = None
     if args.mixed_precision:
@@ -415,16 +503,21 @@ def scoring_in_turns(task, mlm, reference_model, scored, args, peaks, with_hf):
     hf = HuggingFace(task, args) if with_hf else None
     if hf:
         jobs['hf_pytorch'] = hf.scoring(scored, peak)
-    print('scoring %d examples, %d passes each, in turns: %s' % (len(scored), args.repeats, ', '.join(jobs)),
-          flush=True)
+    print(
+        'scoring %d examples, %d passes each, in turns: %s' % (len(scored), args.repeats, ', '.join(jobs)), flush=True
+    )
     measured = common.run_in_turns(jobs, MIXED_POLICIES)
     scoring = {'examples': len(scored)}
     scoring.update((key, result) for key, (_, result) in measured.items())
     reference_probs = measured['reference'][0]
-    scoring['agreement_with_reference'] = {key: compare_predictions(probs, reference_probs)
-                                           for key, (probs, _) in measured.items() if key != 'reference'}
-    scoring['ratios'] = {'%s/reference' % k: ratio(scoring[k], scoring['reference'], 'rows_per_s')
-                         for k in scoring if k.startswith(('pet_keras', 'hf'))}
+    scoring['agreement_with_reference'] = {
+        key: compare_predictions(probs, reference_probs) for key, (probs, _) in measured.items() if key != 'reference'
+    }
+    scoring['ratios'] = {
+        '%s/reference' % k: ratio(scoring[k], scoring['reference'], 'rows_per_s')
+        for k in scoring
+        if k.startswith(('pet_keras', 'hf'))
+    }
     if hf:
         scoring['ratios']['pet_keras/hf_pytorch'] = ratio(scoring['pet_keras'], scoring['hf_pytorch'], 'rows_per_s')
     return scoring, mixed_mlm, hf
@@ -436,24 +529,33 @@ def training_in_turns(task, models, labeled, unlabeled, args, peaks, train_steps
     reference's model and HuggingFace (or None)."""
     mlm, mixed_mlm, reference_model, hf = models
     peak = peaks['tensorflow']
-    jobs = {'pet_keras': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps),
-            'pet_keras_no_bucket': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False)}
+    jobs = {
+        'pet_keras': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps),
+        'pet_keras_no_bucket': pet_training(mlm, task, labeled, unlabeled, args, peak, train_steps, bucket=False),
+    }
     if args.mixed_precision:
         with dtype_policy(MIXED_POLICIES[MIXED]):
-            jobs[MIXED] = pet_training(mixed_mlm, task, labeled, unlabeled, args, peaks['tensorflow_bfloat16'],
-                                       train_steps)
+            jobs[MIXED] = pet_training(
+                mixed_mlm, task, labeled, unlabeled, args, peaks['tensorflow_bfloat16'], train_steps
+            )
     jobs['reference'] = reference_training(reference_model, task, labeled, unlabeled, args, peak, train_steps)
     if hf:
         jobs['hf_pytorch'] = hf.training(labeled, unlabeled, peak, train_steps)
-    print('training %d steps each after %d warm-up, in turns: %s' % (train_steps, args.warmup_steps, ', '.join(jobs)),
-          flush=True)
+    print(
+        'training %d steps each after %d warm-up, in turns: %s' % (train_steps, args.warmup_steps, ', '.join(jobs)),
+        flush=True,
+    )
     training = {'labeled': len(labeled), 'unlabeled': len(unlabeled), 'warmup_steps': args.warmup_steps}
     training.update(common.run_in_turns(jobs, MIXED_POLICIES))
-    training['ratios'] = {'%s/reference' % k: ratio(training[k], training['reference'], 'tokens_per_s')
-                          for k in training if k in ('pet_keras', 'pet_keras_no_bucket', MIXED, 'hf_pytorch')}
+    training['ratios'] = {
+        '%s/reference' % k: ratio(training[k], training['reference'], 'tokens_per_s')
+        for k in training
+        if k in ('pet_keras', 'pet_keras_no_bucket', MIXED, 'hf_pytorch')
+    }
     if hf:
-        training['ratios']['pet_keras/hf_pytorch'] = ratio(training['pet_keras'], training['hf_pytorch'],
-                                                           'tokens_per_s')
+        training['ratios']['pet_keras/hf_pytorch'] = ratio(
+            training['pet_keras'], training['hf_pytorch'], 'tokens_per_s'
+        )
     return training
 
 
@@ -462,13 +564,19 @@ def benchmark_model(name, folder, args, data, peaks, score_examples, train_steps
     print('\n== %s (%s) ==' % (name, folder), flush=True)
     task = Task(args, folder)
     (labeled, unlabeled), scored = data['train'], data['scored'][:score_examples]
-    part = {'checkpoint': common.portable_path(folder), 'config': task.config, 'pattern': task.pvp.pattern.template,
-            'batch_size': args.batch_size, 'maxlen': args.maxlen}
+    part = {
+        'checkpoint': common.portable_path(folder),
+        'config': task.config,
+        'pattern': task.pvp.pattern.template,
+        'batch_size': args.batch_size,
+        'maxlen': args.maxlen,
+    }
     mlm = build_mlm(task.config_path, task.checkpoint_path, dict_path=task.dict_path)
     reference_model = build_reference_model(task.config_path, task.checkpoint_path)
     part['scoring'], mixed_mlm, hf = scoring_in_turns(task, mlm, reference_model, scored, args, peaks, with_hf)
-    training = training_in_turns(task, (mlm, mixed_mlm, reference_model, hf), labeled, unlabeled, args, peaks,
-                                 train_steps)
+    training = training_in_turns(
+        task, (mlm, mixed_mlm, reference_model, hf), labeled, unlabeled, args, peaks, train_steps
+    )
     if hf:
         part['hf'] = hf.versions
     part['training'] = training
@@ -497,11 +605,22 @@ def markdown(results):
                 if not isinstance(r, dict) or 'seconds' not in r:
                     continue
                 vs = r[rate] / section['reference'][rate]
-                rows.append([name, phase, approach, '%.2f' % r['seconds'], '%.1f' % r['rows_per_s'],
-                             '%.0f' % r['tokens_per_s'], '%.1f' % r['gflops_per_s'],
-                             '%.0f%%' % (100 * r['peak_fraction']), '%.2f×' % vs])
-    return common.markdown_table(['model', 'phase', 'approach', 'seconds', 'examples/s', 'tokens/s', 'GFLOP/s',
-                                  'of peak', 'vs reference'], rows)
+                rows.append(
+                    [
+                        name,
+                        phase,
+                        approach,
+                        '%.2f' % r['seconds'],
+                        '%.1f' % r['rows_per_s'],
+                        '%.0f' % r['tokens_per_s'],
+                        '%.1f' % r['gflops_per_s'],
+                        '%.0f%%' % (100 * r['peak_fraction']),
+                        '%.2f×' % vs,
+                    ]
+                )
+    return common.markdown_table(
+        ['model', 'phase', 'approach', 'seconds', 'examples/s', 'tokens/s', 'GFLOP/s', 'of peak', 'vs reference'], rows
+    )
 
 
 def main(argv=None):
@@ -521,8 +640,11 @@ def main(argv=None):
     results['matmul_peak_gflops'] = peaks
     if with_hf:
         results['matmul_peak_gflops']['torch'] = torch_matmul_peak_gflops(args.matmul_size)
-    results['models'] = {'checkpoint': benchmark_model(
-        'checkpoint', args.checkpoint_dir, args, data, peaks, args.score_examples, args.train_steps, with_hf)}
+    results['models'] = {
+        'checkpoint': benchmark_model(
+            'checkpoint', args.checkpoint_dir, args, data, peaks, args.score_examples, args.train_steps, with_hf
+        )
+    }
     if args.skip_base:
         print('BERT-base shape: skipped (--skip-base)')
     elif not os.path.exists(args.base_vocab):
@@ -532,21 +654,29 @@ def main(argv=None):
             write_random_checkpoint(folder, TINY_BASE if args.quick else BERT_BASE, args.base_vocab)
             name = 'bert_base_shape' + ('_tiny (--quick)' if args.quick else '')
             results['models'][name] = benchmark_model(
-                name, folder, args, data, peaks, args.base_score_examples, args.base_train_steps, with_hf)
+                name, folder, args, data, peaks, args.base_score_examples, args.base_train_steps, with_hf
+            )
             results['models'][name]['checkpoint'] = 'random weights (%s)' % settings['base_vocab']
     common.write_json(args.out, results)
     print('\n' + markdown(results))
-    print('vs reference: examples/s ratio for scoring, tokens/s for training; of peak: of the TensorFlow float32 '
-          'matmul peak (%s: of its bfloat16 peak)' % MIXED)
-    print('\nmatmul peak: %s GFLOP/s; written %s' % (
-        ', '.join('%s %.1f' % kv for kv in results['matmul_peak_gflops'].items()), args.out))
-    failed = ['%s %s: %d' % (name, key, a['disagreements_outside_ties'])
-              for name, part in results['models'].items()
-              for key, a in part['scoring']['agreement_with_reference'].items()
-              if key.startswith('pet_keras') and key != MIXED and a['disagreements_outside_ties']]
+    print(
+        'vs reference: examples/s ratio for scoring, tokens/s for training; of peak: of the TensorFlow float32 '
+        'matmul peak (%s: of its bfloat16 peak)' % MIXED
+    )
+    print(
+        '\nmatmul peak: %s GFLOP/s; written %s'
+        % (', '.join('%s %.1f' % kv for kv in results['matmul_peak_gflops'].items()), args.out)
+    )
+    failed = [
+        '%s %s: %d' % (name, key, a['disagreements_outside_ties'])
+        for name, part in results['models'].items()
+        for key, a in part['scoring']['agreement_with_reference'].items()
+        if key.startswith('pet_keras') and key != MIXED and a['disagreements_outside_ties']
+    ]
     if failed:
-        raise SystemExit('error: predictions differ from the reference\'s (argmax, outside near-ties): '
-                         + '; '.join(failed))
+        raise SystemExit(
+            "error: predictions differ from the reference's (argmax, outside near-ties): " + '; '.join(failed)
+        )
 
 
 if __name__ == '__main__':

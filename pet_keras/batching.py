@@ -11,6 +11,7 @@ carry the positions to predict and their targets (see ``positions_batch``), so
 the vocabulary projection runs only there. Batch lengths are padded to a
 multiple (``pad_to_multiple``), so few distinct shapes are traced.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -81,8 +82,8 @@ def positions_batch(sources, targets, multiple=16):
     gathered = np.zeros((len(sources), width), dtype='int32')
     for i, row in enumerate(where):
         p = np.flatnonzero(row)
-        positions[i, :len(p)] = p
-        gathered[i, :len(p)] = targets[i, p]
+        positions[i, : len(p)] = p
+        gathered[i, : len(p)] = targets[i, p]
     return sources, positions, gathered
 
 
@@ -123,7 +124,7 @@ class PetDataGenerator(DataGenerator):
         if bucket:
             chunks = np.split(order, range(chunk, n, chunk))
             order = np.concatenate([c[np.argsort(self.lengths[c], kind='stable')] for c in chunks])
-        batches = [order[i:i + size] for i in range(0, n, size)]
+        batches = [order[i : i + size] for i in range(0, n, size)]
         if bucket:
             full = n // size
             batches[:full] = [batches[i] for i in np.random.permutation(full)]
@@ -149,8 +150,9 @@ class PetDataGenerator(DataGenerator):
         for indices in self.batch_indices(random):
             sources, segments, targets = zip(*(self.example_arrays(self.data[i]) for i in indices))
             length = pad_to_multiple(max(len(s) for s in sources), LENGTH_MULTIPLE)
-            ids, positions, gathered = positions_batch(sequence_padding(sources, length),
-                                                       sequence_padding(targets, length))
+            ids, positions, gathered = positions_batch(
+                sequence_padding(sources, length), sequence_padding(targets, length)
+            )
             yield [ids, sequence_padding(segments, length), positions, gathered], None
 
     def to_dataset(self, random=True):

@@ -10,6 +10,7 @@ The learning rates were chosen on validation accuracy alone (results/README.md,
 "Learning rate") for the embedded model, per mode; any other checkpoint gets
 the reference scripts' fine-tuning rate for BERT-base-size models.
 """
+
 import math
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def default_learning_rate(mode, checkpoint_path):
 
 
 def evaluations(steps, eval_every):
-    """How many evaluations a budget of ``steps`` makes (the last one may come after up to eval_every - 1 more steps)."""
+    """How many evaluations a budget of ``steps`` makes (the last may come up to
+    eval_every - 1 steps after the budget)."""
     return math.ceil(steps / eval_every)
 
 

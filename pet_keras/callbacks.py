@@ -4,6 +4,7 @@ The budget is in optimizer steps: Keras' "epoch" is one evaluation interval
 of ``eval_every`` steps. Each evaluation adds ``val_accuracy`` to the Keras
 logs, so EarlyStopping and ModelCheckpoint work on it as usual.
 """
+
 import time
 
 import numpy as np
@@ -38,8 +39,9 @@ def fit_interruptibly(model, going_on, *args, **kwargs):
     try:
         return model.fit(*args, **kwargs)
     except KeyboardInterrupt:
-        raise Interrupted('interrupted after step %d; %s'
-                          % (int(model.optimizer.iterations.numpy()), going_on)) from None
+        raise Interrupted(
+            'interrupted after step %d; %s' % (int(model.optimizer.iterations.numpy()), going_on)
+        ) from None
 
 
 def _finite(value):
@@ -60,14 +62,20 @@ class Evaluator(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch != len(self.history):
-            raise RuntimeError('evaluation %d began after %d recorded ones: the backup and run.json of the '
-                               'resumed run disagree' % (epoch + 1, len(self.history)))
+            raise RuntimeError(
+                'evaluation %d began after %d recorded ones: the backup and run.json of the '
+                'resumed run disagree' % (epoch + 1, len(self.history))
+            )
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        record = {'step': (epoch + 1) * self.eval_every, 'seconds_train': round(time.time() - self.started, 2),
-                  'loss': float(logs.get('loss', np.nan)), 'masked_accuracy': _finite(logs.get('accuracy'))}
+        record = {
+            'step': (epoch + 1) * self.eval_every,
+            'seconds_train': round(time.time() - self.started, 2),
+            'loss': float(logs.get('loss', np.nan)),
+            'masked_accuracy': _finite(logs.get('accuracy')),
+        }
         if not np.isfinite(record['loss']):
             record['loss'] = None  # diverged: TerminateOnNaN stops; this interval is never the best
             self.history.append(record)
@@ -75,8 +83,17 @@ class Evaluator(keras.callbacks.Callback):
         logs['val_accuracy'] = record['valid'] = self.scorer.accuracy(self.valid, verbose=False)
         self.best = max(self.best, record['valid'])
         self.history.append(record)
-        print(' - '.join(['step %d' % record['step']] + ['%s %.4f' % (k, record[k]) for k in
-                         ('loss', 'masked_accuracy', 'valid') if record.get(k) is not None]), flush=True)
+        print(
+            ' - '.join(
+                ['step %d' % record['step']]
+                + [
+                    '%s %.4f' % (k, record[k])
+                    for k in ('loss', 'masked_accuracy', 'valid')
+                    if record.get(k) is not None
+                ]
+            ),
+            flush=True,
+        )
 
 
 def best_evaluation(zero_valid, history):

@@ -5,6 +5,7 @@ and the student of distillation, trained on an ensemble's soft labels. Targets
 are label distributions, so hard labels (one-hot) and soft labels go through
 one loss, the categorical cross-entropy.
 """
+
 import os
 import time
 
@@ -33,11 +34,13 @@ def build_classifier(config_path, checkpoint_path, num_labels, model='bert', dro
     transformer = build_transformer_model(config_path, None, model=model, return_keras_model=False)
     if checkpoint_path is not None:
         transformer.load_weights_from_checkpoint(
-            checkpoint_path, mapping=check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=True))
+            checkpoint_path, mapping=check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=True)
+        )
     cls = keras.layers.Lambda(lambda x: x[:, 0], name='CLS-token')(transformer.model.output)
     cls = keras.layers.Dropout(dropout_rate, name='Classifier-Dropout')(cls)
-    probs = keras.layers.Dense(num_labels, activation='softmax', kernel_initializer=transformer.initializer,
-                               dtype='float32', name='Classifier')(cls)  # float32 probabilities under mixed precision
+    probs = keras.layers.Dense(
+        num_labels, activation='softmax', kernel_initializer=transformer.initializer, dtype='float32', name='Classifier'
+    )(cls)  # float32 probabilities under mixed precision
     classifier = keras.Model(transformer.model.inputs, probs, name='classifier')
     classifier.config_path, classifier.checkpoint_path, classifier.model_family = config_path, checkpoint_path, model
     return classifier
@@ -95,7 +98,7 @@ class ClassifierScorer:
         probs = np.zeros((len(encoded), len(self.labels)), dtype='float32')
         bar = keras.utils.Progbar(len(encoded), unit_name='example') if verbose else None
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             length = pad_to_multiple(max(len(encoded[i][0]) for i in idx))
             inputs = [sequence_padding([encoded[i][k] for i in idx], length).astype('int32') for k in (0, 1)]
             probs[idx] = self._predict(inputs).numpy()
@@ -119,9 +122,24 @@ def one_hot(examples, labels):
     return np.eye(len(labels), dtype='float32')[[labels.index(e.label) for e in examples]]
 
 
-def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=None, steps=budget.STEPS,
-                   eval_every=budget.EVAL_EVERY, patience=budget.PATIENCE, learning_rate=None, batch_size=32,
-                   maxlen=128, out_dir=None, settings=None, verbose=1):
+def fit_classifier(
+    model,
+    tokenizer,
+    labels,
+    train,
+    valid,
+    test=None,
+    targets=None,
+    steps=budget.STEPS,
+    eval_every=budget.EVAL_EVERY,
+    patience=budget.PATIENCE,
+    learning_rate=None,
+    batch_size=32,
+    maxlen=128,
+    out_dir=None,
+    settings=None,
+    verbose=1,
+):
     """Fine-tune ``model`` (``build_classifier``) on ``train`` examples with
     ``targets`` (examples × labels distributions; default: their one-hot
     labels) under fit_pet's budget: at most ``steps`` steps, validation every
@@ -136,8 +154,9 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
     if steps < 1:
         raise ValueError('the classifier trains: steps must be at least 1, got %d' % steps)
     if not train or not valid:
-        raise ValueError('no %s examples: the classifier needs at least one'
-                         % ('training' if not train else 'validation'))
+        raise ValueError(
+            'no %s examples: the classifier needs at least one' % ('training' if not train else 'validation')
+        )
     out_dir = out_dir or 'runs/classifier'
     with runlock.locked(out_dir, hold=model.distribute_strategy.extended.should_checkpoint):
         started = time.time()
@@ -149,25 +168,42 @@ def fit_classifier(model, tokenizer, labels, train, valid, test=None, targets=No
             raise ValueError('targets must have shape %s, got %s' % ((len(train), len(labels)), targets.shape))
         generator = ClassifierGenerator(tokenizer, train, targets, batch_size, maxlen)
         scorer = ClassifierScorer(model, tokenizer, labels, maxlen)
-        zero_valid, history = train_classifier(model, generator, scorer, valid, steps, eval_every, patience,
-                                               learning_rate, out_dir, verbose)
+        zero_valid, history = train_classifier(
+            model, generator, scorer, valid, steps, eval_every, patience, learning_rate, out_dir, verbose
+        )
         best_step, best_valid = best_evaluation(zero_valid, history)
-        results = {'settings': settings or {}, 'labels': labels, 'train_examples': len(train),
-                   'budget': {'steps': steps, 'eval_every': eval_every, 'patience': patience,
-                              'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None},
-                   'zero_shot': {'valid': zero_valid}, 'evaluations': history, 'best_step': best_step,
-                   'valid': best_valid, 'test': scorer.accuracy(test, verbose=False) if test else None,
-                   'wall_seconds': round(time.time() - started, 1)}
+        results = {
+            'settings': settings or {},
+            'labels': labels,
+            'train_examples': len(train),
+            'budget': {
+                'steps': steps,
+                'eval_every': eval_every,
+                'patience': patience,
+                'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None,
+            },
+            'zero_shot': {'valid': zero_valid},
+            'evaluations': history,
+            'best_step': best_step,
+            'valid': best_valid,
+            'test': scorer.accuracy(test, verbose=False) if test else None,
+            'wall_seconds': round(time.time() - started, 1),
+        }
         save_run_folder(model, tokenizer, out_dir, labels, list(train[0].fields), maxlen)
         write_json(os.path.join(out_dir, 'results.json'), results)
-        print('best step %d: valid %.4f, test %s; results in %s'
-              % (best_step, best_valid, '%.4f' % results['test'] if results['test'] is not None else '-',
-                 os.path.join(out_dir, 'results.json')))
+        print(
+            'best step %d: valid %.4f, test %s; results in %s'
+            % (
+                best_step,
+                best_valid,
+                '%.4f' % results['test'] if results['test'] is not None else '-',
+                os.path.join(out_dir, 'results.json'),
+            )
+        )
         return results
 
 
-def train_classifier(model, generator, scorer, valid, steps, eval_every, patience, learning_rate, out_dir,
-                     verbose):
+def train_classifier(model, generator, scorer, valid, steps, eval_every, patience, learning_rate, out_dir, verbose):
     """fit_classifier's training: Keras ``fit`` over evaluation intervals, the best weights
     written to and reloaded from ``out_dir``; (step 0's validation accuracy, the evaluations)."""
     best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
@@ -175,14 +211,27 @@ def train_classifier(model, generator, scorer, valid, steps, eval_every, patienc
     zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
     model.save_weights(best_path)
     evaluator = Evaluator(scorer, valid, eval_every)
-    fit_interruptibly(model, 'a classifier run does not resume: the same command starts it again',
-                      generator.to_dataset(), steps_per_epoch=eval_every,
-                      epochs=budget.evaluations(steps, eval_every), verbose=verbose,
-                      callbacks=[evaluator, keras.callbacks.TerminateOnNaN(),
-                                 AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max',
-                                                       save_best_only=True, save_weights_only=True,
-                                                       initial_value_threshold=zero_valid)]
-                      + early_stopping(patience))
+    fit_interruptibly(
+        model,
+        'a classifier run does not resume: the same command starts it again',
+        generator.to_dataset(),
+        steps_per_epoch=eval_every,
+        epochs=budget.evaluations(steps, eval_every),
+        verbose=verbose,
+        callbacks=[
+            evaluator,
+            keras.callbacks.TerminateOnNaN(),
+            AtomicModelCheckpoint(
+                best_path,
+                monitor='val_accuracy',
+                mode='max',
+                save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=zero_valid,
+            ),
+        ]
+        + early_stopping(patience),
+    )
     model.load_weights(best_path)
     return zero_valid, evaluator.history
 
@@ -192,5 +241,7 @@ def save_run_folder(model, tokenizer, out_dir, labels, fields, maxlen):
     write_json(os.path.join(out_dir, 'bert_config.json'), load_config(model.config_path))
     vocab = sorted(tokenizer._token_dict, key=tokenizer._token_dict.get)  # one token a line, in id order
     write_text(os.path.join(out_dir, 'vocab.txt'), ''.join(token + '\n' for token in vocab))
-    write_json(os.path.join(out_dir, CLASSIFIER_SPEC), {'labels': labels, 'fields': fields, 'maxlen': maxlen,
-                                                        'model': model.model_family})
+    write_json(
+        os.path.join(out_dir, CLASSIFIER_SPEC),
+        {'labels': labels, 'fields': fields, 'maxlen': maxlen, 'model': model.model_family},
+    )

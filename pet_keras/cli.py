@@ -1,6 +1,7 @@
 """Command-line flags shared by the scripts, the checkpoint they default to,
 and how a command fails: bad flags, data or folders are refused at start-up,
 before TensorFlow builds anything, and every user error is one line."""
+
 import argparse
 import json
 import math
@@ -20,8 +21,17 @@ from pet_keras.train import MODES
 CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier baseline
 # the flags a resumed run may change: none of them changes the data or what the steps done mean
 # (--mixed-precision changes the compute dtype only; weights and optimizer state are float32 either way)
-RESUME_MAY_CHANGE = ('resume', 'steps', 'patience', 'out', 'distribute', 'tensorboard', 'mixed_precision', 'debug',
-                     'verbose')
+RESUME_MAY_CHANGE = (
+    'resume',
+    'steps',
+    'patience',
+    'out',
+    'distribute',
+    'tensorboard',
+    'mixed_precision',
+    'debug',
+    'verbose',
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,11 +43,13 @@ class Parser(argparse.ArgumentParser):
 
 def whole(low):
     """An argparse type: a whole number >= ``low``."""
+
     def parse(text):
         value = int(text)
         if value < low:
             raise argparse.ArgumentTypeError('must be a whole number >= %d, got %s' % (low, text))
         return value
+
     parse.__name__ = 'whole number'  # argparse's "invalid whole number value: 'x'"
     return parse
 
@@ -45,13 +57,19 @@ def whole(low):
 def number(low, high, bounds='[]'):
     """An argparse type: a finite number between ``low`` and ``high``, each
     included or not as ``bounds`` says: '(]' is low < x <= high."""
+
     def parse(text):
         value = float(text)
-        if not (math.isfinite(value) and (low <= value if bounds[0] == '[' else low < value)
-                and (value <= high if bounds[1] == ']' else value < high)):
-            raise argparse.ArgumentTypeError('must be a number in %s%g, %g%s, got %s'
-                                             % (bounds[0], low, high, bounds[1], text))
+        if not (
+            math.isfinite(value)
+            and (low <= value if bounds[0] == '[' else low < value)
+            and (value <= high if bounds[1] == ']' else value < high)
+        ):
+            raise argparse.ArgumentTypeError(
+                'must be a number in %s%g, %g%s, got %s' % (bounds[0], low, high, bounds[1], text)
+            )
         return value
+
     parse.__name__ = 'number'
     return parse
 
@@ -64,12 +82,14 @@ def output_flags(p):
     before TensorFlow loads)."""
     o = p.add_argument_group('output')
     o.add_argument('--debug', action='store_true', help='show the traceback of an error (also PET_KERAS_DEBUG=1)')
-    o.add_argument('--verbose', action='store_true',
-                   help='show TensorFlow\'s start-up log (CUDA, oneDNN, absl), hidden by default')
+    o.add_argument(
+        '--verbose', action='store_true', help="show TensorFlow's start-up log (CUDA, oneDNN, absl), hidden by default"
+    )
 
 
-def parser(description, patterns, default_pattern, data_help, several_patterns=False, labeled_fraction=0.01,
-           maxlen=128, p=None):
+def parser(
+    description, patterns, default_pattern, data_help, several_patterns=False, labeled_fraction=0.01, maxlen=128, p=None
+):
     """An argparse parser with the flags every PET script takes; with
     ``several_patterns`` (an ensemble) it takes ``--patterns`` (a list)
     instead of ``--pattern``, and no classifier mode. ``labeled_fraction``
@@ -91,71 +111,128 @@ def data_flags(p, data_help, labeled_fraction):
     d = p.add_argument_group('data')
     if data_help:
         d.add_argument('--data-dir', help=data_help)
-    d.add_argument('--labeled-fraction', type=number(0, 1, '(]'), default=labeled_fraction,
-                   help='fraction of the training file kept labeled; the rest is unlabeled (default %g)'
-                   % labeled_fraction)
-    d.add_argument('--split-seed', type=int, default=None,
-                   help='pick the labeled rows at random with this seed (default: the first rows, as the reference)')
+    d.add_argument(
+        '--labeled-fraction',
+        type=number(0, 1, '(]'),
+        default=labeled_fraction,
+        help='fraction of the training file kept labeled; the rest is unlabeled (default %g)' % labeled_fraction,
+    )
+    d.add_argument(
+        '--split-seed',
+        type=int,
+        default=None,
+        help='pick the labeled rows at random with this seed (default: the first rows, as the reference)',
+    )
 
 
 def task_flags(p, patterns, default_pattern, several_patterns, maxlen):
     """The 'task' group: --mode, the pattern(s), --maxlen and the verbalizer's flags."""
     t = p.add_argument_group('task')
-    t.add_argument('--mode', choices=MODES + (() if several_patterns else (CLASSIFIER,)), default='few-shot',
-                   help='zero-shot: no training; unsupervised: MLM on the unlabeled text, then zero-shot; '
-                        'few-shot: labeled only; semi-supervised: labeled + unlabeled; classifier: a [CLS] '
-                        'classifier fine-tuned on the labeled examples, the baseline (default few-shot)')
+    t.add_argument(
+        '--mode',
+        choices=MODES + (() if several_patterns else (CLASSIFIER,)),
+        default='few-shot',
+        help='zero-shot: no training; unsupervised: MLM on the unlabeled text, then zero-shot; '
+        'few-shot: labeled only; semi-supervised: labeled + unlabeled; classifier: a [CLS] '
+        'classifier fine-tuned on the labeled examples, the baseline (default few-shot)',
+    )
     presets = ', '.join('%s = %s' % kv for kv in patterns.items())
     if several_patterns:
-        t.add_argument('--patterns', nargs='+', default=list(patterns),
-                       help='presets (%s) or templates with a ____ slot (default: all presets)' % presets)
+        t.add_argument(
+            '--patterns',
+            nargs='+',
+            default=list(patterns),
+            help='presets (%s) or templates with a ____ slot (default: all presets)' % presets,
+        )
     else:
-        t.add_argument('--pattern', default=default_pattern,
-                       help='%s a template with a ____ slot and the task\'s fields (default %s)'
-                       % ('a preset (%s) or' % presets if patterns else '', default_pattern))
+        t.add_argument(
+            '--pattern',
+            default=default_pattern,
+            help="%s a template with a ____ slot and the task's fields (default %s)"
+            % ('a preset (%s) or' % presets if patterns else '', default_pattern),
+        )
     t.add_argument('--maxlen', type=whole(1), default=maxlen, help='tokens per example (default %d)' % maxlen)
-    t.add_argument('--label-words', default=None,
-                   help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
-                        '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: the script\'s '
-                        'words, in its description); one key per label of the task; words may differ in length')
-    t.add_argument('--aggregation', choices=AGGREGATIONS, default='sum',
-                   help='score of a label with several words: sum of their probabilities, mean of their '
-                        'log-probabilities, or max (default sum)')
-    t.add_argument('--length-norm', action='store_true',
-                   help='score a label word by its mean token log-probability instead of its log-probability '
-                        '(words of different lengths)')
-    t.add_argument('--calibrate', action='store_true',
-                   help='contextual calibration: divide the label probabilities by those of content-free inputs '
-                        '(the pattern with empty and "N/A" text), then renormalise')
+    t.add_argument(
+        '--label-words',
+        default=None,
+        help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
+        '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: the script\'s '
+        'words, in its description); one key per label of the task; words may differ in length',
+    )
+    t.add_argument(
+        '--aggregation',
+        choices=AGGREGATIONS,
+        default='sum',
+        help='score of a label with several words: sum of their probabilities, mean of their '
+        'log-probabilities, or max (default sum)',
+    )
+    t.add_argument(
+        '--length-norm',
+        action='store_true',
+        help='score a label word by its mean token log-probability instead of its log-probability '
+        '(words of different lengths)',
+    )
+    t.add_argument(
+        '--calibrate',
+        action='store_true',
+        help='contextual calibration: divide the label probabilities by those of content-free inputs '
+        '(the pattern with empty and "N/A" text), then renormalise',
+    )
 
 
 def training_flags(p):
     """The 'training' group: the budget, learning rate, masking, seed, --out, --resume, --distribute."""
     r = p.add_argument_group('training (README, "Training budget")')
-    r.add_argument('--steps', type=whole(0), default=budget.STEPS,
-                   help='at most this many optimizer steps; the best evaluation is kept (default %d)' % budget.STEPS)
-    r.add_argument('--eval-every', type=whole(1), default=budget.EVAL_EVERY,
-                   help='validation accuracy every N steps (default %d)' % budget.EVAL_EVERY)
-    r.add_argument('--patience', type=whole(0), default=budget.PATIENCE,
-                   help='stop after N evaluations without a better validation accuracy (default %d; 0: never stop '
-                        'early)' % budget.PATIENCE)
+    r.add_argument(
+        '--steps',
+        type=whole(0),
+        default=budget.STEPS,
+        help='at most this many optimizer steps; the best evaluation is kept (default %d)' % budget.STEPS,
+    )
+    r.add_argument(
+        '--eval-every',
+        type=whole(1),
+        default=budget.EVAL_EVERY,
+        help='validation accuracy every N steps (default %d)' % budget.EVAL_EVERY,
+    )
+    r.add_argument(
+        '--patience',
+        type=whole(0),
+        default=budget.PATIENCE,
+        help='stop after N evaluations without a better validation accuracy (default %d; 0: never stop '
+        'early)' % budget.PATIENCE,
+    )
     r.add_argument('--batch-size', type=whole(1), default=32)
-    r.add_argument('--lr', type=POSITIVE, default=None,
-                   help='learning rate (Adam); default: for the embedded model the rate chosen on validation for '
-                        'the mode (%s), for any other checkpoint %g, the reference\'s'
-                        % (', '.join('%s %g' % kv for kv in budget.EMBEDDED_LEARNING_RATES.items()),
-                           budget.REFERENCE_LEARNING_RATE))
-    r.add_argument('--mask-rate', type=number(0, 1, '[)'), default=0.15,
-                   help='random extra masking of training text (default 0.15)')
+    r.add_argument(
+        '--lr',
+        type=POSITIVE,
+        default=None,
+        help='learning rate (Adam); default: for the embedded model the rate chosen on validation for '
+        "the mode (%s), for any other checkpoint %g, the reference's"
+        % (', '.join('%s %g' % kv for kv in budget.EMBEDDED_LEARNING_RATES.items()), budget.REFERENCE_LEARNING_RATE),
+    )
+    r.add_argument(
+        '--mask-rate',
+        type=number(0, 1, '[)'),
+        default=0.15,
+        help='random extra masking of training text (default 0.15)',
+    )
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument('--out', default=None, help='output folder (default runs/<script>-<mode>-<pattern>)')
     r.add_argument('--tensorboard', action='store_true', help='write TensorBoard logs to <out>/tensorboard')
-    r.add_argument('--resume', action='store_true',
-                   help='continue the interrupted run in --out after its last evaluation (same flags; '
-                        '--steps and --patience may change)')
-    r.add_argument('--distribute', choices=runtime.DISTRIBUTE, default=None,
-                   help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
-                        '(multi-worker); --batch-size is the global batch')
+    r.add_argument(
+        '--resume',
+        action='store_true',
+        help='continue the interrupted run in --out after its last evaluation (same flags; '
+        '--steps and --patience may change)',
+    )
+    r.add_argument(
+        '--distribute',
+        choices=runtime.DISTRIBUTE,
+        default=None,
+        help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
+        '(multi-worker); --batch-size is the global batch',
+    )
 
 
 def ensemble_flags(p):
@@ -163,8 +240,9 @@ def ensemble_flags(p):
     e = p.add_argument_group('ensemble, iPET, distillation')
     e.add_argument('--weighted', action='store_true', help='weight each pattern by its validation accuracy')
     e.add_argument('--generations', type=whole(0), default=0, help='iPET generations after the first (default 0: PET)')
-    e.add_argument('--growth', type=whole(1), default=5,
-                   help='iPET: the training set grows this many times per generation')
+    e.add_argument(
+        '--growth', type=whole(1), default=5, help='iPET: the training set grows this many times per generation'
+    )
     e.add_argument('--temperature', type=POSITIVE, default=2.0, help='softening of the distillation targets')
     e.add_argument('--max-unlabeled', type=whole(0), help='use only the first N unlabeled texts (shorter runs)')
 
@@ -172,14 +250,20 @@ def ensemble_flags(p):
 def model_flags(p):
     """The checkpoint flags (``checkpoint_paths`` reads them) on parser ``p``."""
     m = p.add_argument_group('model (bert4keras names; default: the embedded checkpoint)')
-    m.add_argument('--checkpoint-dir', help='a folder with bert_config.json, bert_model.ckpt.*, vocab.txt '
-                   '(default: %s)' % os.path.relpath(EMBEDDED_CHECKPOINT))
+    m.add_argument(
+        '--checkpoint-dir',
+        help='a folder with bert_config.json, bert_model.ckpt.*, vocab.txt '
+        '(default: %s)' % os.path.relpath(EMBEDDED_CHECKPOINT),
+    )
     m.add_argument('--config-path', help='bert_config.json (overrides --checkpoint-dir)')
     m.add_argument('--checkpoint-path', help='checkpoint prefix, e.g. .../bert_model.ckpt')
     m.add_argument('--dict-path', help='vocab.txt')
     m.add_argument('--model', default='bert', help='bert4keras model family: bert, roberta, albert, nezha …')
-    m.add_argument('--allow-random-mlm-head', action='store_true',
-                   help='accept a checkpoint without cls/predictions/* (the head starts random)')
+    m.add_argument(
+        '--allow-random-mlm-head',
+        action='store_true',
+        help='accept a checkpoint without cls/predictions/* (the head starts random)',
+    )
     m.add_argument('--mixed-precision', action='store_true', help=runtime.MIXED_PRECISION_HELP)
 
 
@@ -198,8 +282,10 @@ def main(parser, run, argv=None):
             print(str(e) or 'interrupted', file=sys.stderr)
             raise SystemExit(130) from None
         # an OSError of the system names its file apart: "<file>: No such file or directory"
-        print('error: %s' % ('%s: %s' % (e.filename, e.strerror) if isinstance(e, OSError) and e.filename else e),
-              file=sys.stderr)
+        print(
+            'error: %s' % ('%s: %s' % (e.filename, e.strerror) if isinstance(e, OSError) and e.filename else e),
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
 
 
@@ -209,8 +295,10 @@ def check_start(args, out):
     --out that cannot be written, another run writing it, an interrupted run
     there without --resume. The flags' own ranges are their argparse types."""
     if args.mode != 'zero-shot' and args.steps < 1:
-        raise ValueError('--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '
-                         'evaluates)' % (args.steps, args.mode))
+        raise ValueError(
+            '--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '
+            'evaluates)' % (args.steps, args.mode)
+        )
     writable_folder(out)
     runlock.check(out)
     if not getattr(args, 'resume', False) or args.mode in ('zero-shot', CLASSIFIER):
@@ -223,8 +311,10 @@ def check_ensemble(p, args):
         p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
     if args.resume or args.distribute:
         # each pattern's run resumes and distributes in sentiment.py; here the generations would need it too
-        p.error('--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns '
-                'with sentiment.py, which has both')
+        p.error(
+            '--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns '
+            'with sentiment.py, which has both'
+        )
 
 
 def writable_folder(path):
@@ -234,13 +324,16 @@ def writable_folder(path):
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise FileExistsError('%s: %s is a file, not a folder (choose another --out)'
-                              % (path, 'it' if existing == os.path.abspath(path) else existing))
+        raise FileExistsError(
+            '%s: %s is a file, not a folder (choose another --out)'
+            % (path, 'it' if existing == os.path.abspath(path) else existing)
+        )
     try:
         tempfile.TemporaryFile(dir=existing).close()
     except OSError as e:
-        raise PermissionError('%s: cannot write in %s (%s; choose another --out)' % (path, existing, e.strerror)) \
-            from None
+        raise PermissionError(
+            '%s: cannot write in %s (%s; choose another --out)' % (path, existing, e.strerror)
+        ) from None
 
 
 def check_data(args, labeled, unlabeled, train, valid, test, *more):
@@ -252,27 +345,37 @@ def check_data(args, labeled, unlabeled, train, valid, test, *more):
             print('%s: %d blank rows skipped' % (data.path, data.skipped))
     for data, split in ((valid, 'validation'), (test, 'test')):
         if not data:
-            raise ValueError('%s: no %s examples (%d blank rows; it needs at least one labeled row)'
-                             % (data.path, split, data.skipped))
+            raise ValueError(
+                '%s: no %s examples (%d blank rows; it needs at least one labeled row)'
+                % (data.path, split, data.skipped)
+            )
     if args.mode in ('few-shot', 'semi-supervised', CLASSIFIER) and not labeled:
-        raise ValueError('%s: no labeled training rows for --mode %s (%d blank rows; add rows, or --mode zero-shot)'
-                         % (train.path, args.mode, train.skipped))
+        raise ValueError(
+            '%s: no labeled training rows for --mode %s (%d blank rows; add rows, or --mode zero-shot)'
+            % (train.path, args.mode, train.skipped)
+        )
     if args.mode in ('unsupervised', 'semi-supervised') and not unlabeled:
-        raise ValueError('%s: no unlabeled training rows for --mode %s (--labeled-fraction %g keeps all %d rows '
-                         'labeled: a smaller one, or an unlabeled file)'
-                         % (train.path, args.mode, args.labeled_fraction, len(train)))
+        raise ValueError(
+            '%s: no unlabeled training rows for --mode %s (--labeled-fraction %g keeps all %d rows '
+            'labeled: a smaller one, or an unlabeled file)' % (train.path, args.mode, args.labeled_fraction, len(train))
+        )
 
 
 def budget_args(args):
     """``fit_pet``'s and ``fit_classifier``'s budget and learning rate from the flags."""
-    return {'steps': args.steps, 'eval_every': args.eval_every, 'patience': args.patience or None,
-            'learning_rate': args.lr}
+    return {
+        'steps': args.steps,
+        'eval_every': args.eval_every,
+        'patience': args.patience or None,
+        'learning_rate': args.lr,
+    }
 
 
 def checkpoint_paths(args):
     """(config_path, checkpoint_path, dict_path) from the flags."""
-    return checkpoint_files(args.checkpoint_dir or EMBEDDED_CHECKPOINT, args.config_path, args.checkpoint_path,
-                            args.dict_path)
+    return checkpoint_files(
+        args.checkpoint_dir or EMBEDDED_CHECKPOINT, args.config_path, args.checkpoint_path, args.dict_path
+    )
 
 
 def checkpoint_files(folder, config=None, checkpoint=None, vocab=None):
@@ -285,8 +388,10 @@ def checkpoint_files(folder, config=None, checkpoint=None, vocab=None):
     vocab = vocab or str(folder / 'vocab.txt')
     for path in (config, vocab, checkpoint + '.index'):
         if not os.path.exists(path):
-            raise FileNotFoundError('%s not found (pass --checkpoint-dir or --config-path/--checkpoint-path/'
-                                    '--dict-path; see checkpoints/README.md)' % path)
+            raise FileNotFoundError(
+                '%s not found (pass --checkpoint-dir or --config-path/--checkpoint-path/'
+                '--dict-path; see checkpoints/README.md)' % path
+            )
     checkpoint_variables(checkpoint)
     return config, checkpoint, vocab
 
@@ -305,8 +410,10 @@ def verbalizer(args, default_words):
         unknown = [label for label in words if label not in default_words]
         missing = [label for label in default_words if label not in words]
         if unknown or missing:
-            raise ValueError('--label-words: expected exactly the labels %s; unknown: %s; missing: %s'
-                             % (', '.join(default_words), ', '.join(unknown) or 'none', ', '.join(missing) or 'none'))
+            raise ValueError(
+                '--label-words: expected exactly the labels %s; unknown: %s; missing: %s'
+                % (', '.join(default_words), ', '.join(unknown) or 'none', ', '.join(missing) or 'none')
+            )
         words = {label: words[label] for label in default_words}
     try:
         return Verbalizer(words, args.aggregation, args.length_norm)
@@ -328,11 +435,13 @@ def read_label_words(value):
     try:
         words = json.loads(value)
     except json.JSONDecodeError as e:
-        raise ValueError('--label-words: %s: malformed JSON (%s at line %d column %d)'
-                         % (where, e.msg, e.lineno, e.colno)) from None
+        raise ValueError(
+            '--label-words: %s: malformed JSON (%s at line %d column %d)' % (where, e.msg, e.lineno, e.colno)
+        ) from None
     if not isinstance(words, dict):
-        raise ValueError('--label-words: %s: expected a JSON object label → list of words, found %s'
-                         % (where, type(words).__name__))
+        raise ValueError(
+            '--label-words: %s: expected a JSON object label → list of words, found %s' % (where, type(words).__name__)
+        )
     return words
 
 
@@ -345,4 +454,3 @@ def data_file(data_dir, names, required=True):
     if required:
         raise FileNotFoundError('%s has none of %s' % (data_dir, ', '.join(names)))
     return None
-

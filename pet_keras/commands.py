@@ -15,6 +15,7 @@ empty field are skipped and counted, as the training readers do. Errors name
 the file and line. It writes one JSON line per text: ``{"id" (when the input
 has one), <fields>, "label", "probabilities": {label: p}}``.
 """
+
 import argparse
 import contextlib
 import json
@@ -41,8 +42,10 @@ def input_format(path, given=None):
 
 def text_examples(path, fields, given=None):
     if len(fields) != 1:
-        raise ValueError('%s: the model reads fields %s; plain text gives one per line: use --format jsonl or tsv'
-                         % (path, ', '.join(fields)))
+        raise ValueError(
+            '%s: the model reads fields %s; plain text gives one per line: use --format jsonl or tsv'
+            % (path, ', '.join(fields))
+        )
     examples, skipped = [], 0
     for number, line in read_lines(path):
         if line.strip():
@@ -57,8 +60,10 @@ def jsonl_examples(path, fields, given=None):
     keys = {name: (name, 'text') if len(fields) == 1 and name != 'text' else name for name in fields}
     pairs = [item.split('=', 1) for item in given.split(',')] if given else []
     if any(len(pair) != 2 or pair[0] not in fields for pair in pairs):
-        raise ValueError('--fields %s: expected field=key pairs for the model\'s fields %s, e.g. --fields %s=content'
-                         % (given, ', '.join(fields), fields[0]))
+        raise ValueError(
+            "--fields %s: expected field=key pairs for the model's fields %s, e.g. --fields %s=content"
+            % (given, ', '.join(fields), fields[0])
+        )
     keys.update(pairs)
     return read_jsonl(path, keys, labeled=False, id_key='id')
 
@@ -68,10 +73,12 @@ def tsv_examples(path, fields, given=None):
     columns = given.split(',') if given else fields
     missing = [name for name in fields if name not in columns]
     if missing:
-        raise ValueError('--fields %s: no column for the model\'s field %s' % (given, ', '.join(missing)))
+        raise ValueError("--fields %s: no column for the model's field %s" % (given, ', '.join(missing)))
     data = read_tsv(path, fields=columns, labeled=False)
-    return Dataset([Example({name: e.fields[name] for name in fields}, None, e.source, e.fields.get('id'))
-                    for e in data], data.skipped)
+    return Dataset(
+        [Example({name: e.fields[name] for name in fields}, None, e.source, e.fields.get('id')) for e in data],
+        data.skipped,
+    )
 
 
 READERS = {'text': text_examples, 'jsonl': jsonl_examples, 'tsv': tsv_examples}
@@ -96,23 +103,36 @@ def predict(args):
     finally:
         if args.output:
             out.close()
-    print('%d predictions (%s input %s, %d blank or empty rows skipped) written to %s'
-          % (len(predictions), fmt, 'stdin' if args.input == '-' else args.input, examples.skipped,
-             args.output or 'stdout'), file=sys.stderr)
+    print(
+        '%d predictions (%s input %s, %d blank or empty rows skipped) written to %s'
+        % (
+            len(predictions),
+            fmt,
+            'stdin' if args.input == '-' else args.input,
+            examples.skipped,
+            args.output or 'stdout',
+        ),
+        file=sys.stderr,
+    )
 
 
 def export(args):
     export_saved_model(args.model_dir, args.out, calibrate=args.calibrate, overwrite=args.overwrite)
-    print('SavedModel written to %s: signature serving_default(token_ids, segment_ids: int32 [batch, length]) '
-          '-> probabilities, label; pvp.json and vocab.txt in %s' % (args.out, os.path.join(args.out, 'assets')),
-          file=sys.stderr)
+    print(
+        'SavedModel written to %s: signature serving_default(token_ids, segment_ids: int32 [batch, length]) '
+        '-> probabilities, label; pvp.json and vocab.txt in %s' % (args.out, os.path.join(args.out, 'assets')),
+        file=sys.stderr,
+    )
 
 
 def train(args):
     """``pet-keras train``: the scripts' flow (scripts/sentiment.py) on the task's files."""
     required(args, 'train', 'valid', 'test', 'pattern')
-    name = os.path.splitext(os.path.basename(args.task))[0] if args.task \
+    name = (
+        os.path.splitext(os.path.basename(args.task))[0]
+        if args.task
         else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
+    )
     out = args.out or os.path.join('runs', '%s-%s' % (name, args.mode))
     cli.check_start(args, out)
     strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
@@ -125,14 +145,30 @@ def train(args):
     labeled, unlabeled = split_labeled(data['train'], args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + list(data.get('unlabeled', ())))
     print('labels (%d): %s' % (len(labels), ', '.join(labels)))
-    print('labeled %d, unlabeled %d, valid %d, test %d'
-          % (len(labeled), len(unlabeled), len(data['valid']), len(data['test'])))
-    cli.check_data(args, labeled, unlabeled, data['train'], data['valid'], data['test'],
-                   *[data[split] for split in ('unlabeled',) if split in data])
+    print(
+        'labeled %d, unlabeled %d, valid %d, test %d'
+        % (len(labeled), len(unlabeled), len(data['valid']), len(data['test']))
+    )
+    cli.check_data(
+        args,
+        labeled,
+        unlabeled,
+        data['train'],
+        data['valid'],
+        data['test'],
+        *[data[split] for split in ('unlabeled',) if split in data],
+    )
     checkpoint = load_checkpoint(args)
-    pvp = None if args.mode == cli.CLASSIFIER else \
-        PVP(pattern, task_verbalizer(labels, words, checkpoint.tokenizer, args.aggregation, args.length_norm),
-            checkpoint.tokenizer, args.maxlen)  # the classifier needs no label words
+    pvp = (
+        None
+        if args.mode == cli.CLASSIFIER
+        else PVP(
+            pattern,
+            task_verbalizer(labels, words, checkpoint.tokenizer, args.aggregation, args.length_norm),
+            checkpoint.tokenizer,
+            args.maxlen,
+        )
+    )  # the classifier needs no label words
     return task.fit(args, checkpoint, pvp, labeled, unlabeled, data['valid'], data['test'], out, strategy, labels)
 
 
@@ -144,10 +180,23 @@ def label_words(args):
     pattern = Pattern(args.pattern)
     examples = read_data(args, pattern.fields, ('train',))['train']
     config_path, checkpoint_path, dict_path, tokenizer = load_checkpoint(args)
-    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-    found = search(mlm, args.pattern, tokenizer, examples, k=args.top_k, maxlen=args.maxlen,
-                   length_norm=args.length_norm, batch_size=args.batch_size)
+    mlm = build_mlm(
+        config_path,
+        checkpoint_path,
+        model=args.model,
+        allow_random_mlm_head=args.allow_random_mlm_head,
+        dict_path=dict_path,
+    )
+    found = search(
+        mlm,
+        args.pattern,
+        tokenizer,
+        examples,
+        k=args.top_k,
+        maxlen=args.maxlen,
+        length_norm=args.length_norm,
+        batch_size=args.batch_size,
+    )
     print_label_words(found)
     write_json(args.out, label_words_json(found))
     print('label words written to %s (pass it as --label-words %s)' % (args.out, args.out))
@@ -158,19 +207,27 @@ def data_flags(p, splits=SPLITS, task_file=True, pattern=False):
     (cli.parser has its own)."""
     d = p.add_argument_group('task files (JSON lines, or TSV with --columns)')
     if task_file:
-        d.add_argument('--task', help='a JSON file of these flags\' values, e.g. {"train": "train.jsonl", "valid": '
-                       '…, "test": …, "pattern": …, "label_field": …, "label_words": {…}, "mode": …}; its '
-                       'relative paths are relative to it; flags given on the command line override it')
-    helps = {'train': 'the labeled training examples', 'valid': 'labeled examples that choose the best step',
-             'test': 'labeled examples, scored once with the best weights',
-             'unlabeled': 'more unlabeled text (unsupervised and semi-supervised modes)'}
+        d.add_argument(
+            '--task',
+            help='a JSON file of these flags\' values, e.g. {"train": "train.jsonl", "valid": '
+            '…, "test": …, "pattern": …, "label_field": …, "label_words": {…}, "mode": …}; its '
+            'relative paths are relative to it; flags given on the command line override it',
+        )
+    helps = {
+        'train': 'the labeled training examples',
+        'valid': 'labeled examples that choose the best step',
+        'test': 'labeled examples, scored once with the best weights',
+        'unlabeled': 'more unlabeled text (unsupervised and semi-supervised modes)',
+    }
     for split in splits:
         d.add_argument('--' + split, help=helps[split])
-    d.add_argument('--columns', help='the files are TSV with these columns, the label last, e.g. sentence,label '
-                   '(a .tsv file needs it)')
+    d.add_argument(
+        '--columns',
+        help='the files are TSV with these columns, the label last, e.g. sentence,label (a .tsv file needs it)',
+    )
     d.add_argument('--label-field', default='label', help='the key (or column) of the label (default label)')
     if pattern:
-        d.add_argument('--pattern', help='a template with a ____ slot and the data\'s keys as {fields}')
+        d.add_argument('--pattern', help="a template with a ____ slot and the data's keys as {fields}")
 
 
 def required(args, *names):
@@ -182,17 +239,28 @@ def required(args, *names):
 def parser():
     p = cli.Parser(prog='pet-keras', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export}')
-    calibrate = dict(action=argparse.BooleanOptionalAction, default=None,
-                     help='contextual calibration on or off (default: as the run was evaluated, results.json)')
+    calibrate = dict(
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='contextual calibration on or off (default: as the run was evaluated, results.json)',
+    )
 
-    tr = commands.add_parser('train', help='train PET (or the classifier) on a task\'s files, no Python',
-                             description=task.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tr = commands.add_parser(
+        'train',
+        help="train PET (or the classifier) on a task's files, no Python",
+        description=task.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     cli.parser(None, {}, None, None, labeled_fraction=1, p=tr)
     data_flags(tr)
     tr.set_defaults(run=train)
 
-    lw = commands.add_parser('label-words', help='search label words for a task (PETAL), as --label-words JSON',
-                             description=task.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lw = commands.add_parser(
+        'label-words',
+        help='search label words for a task (PETAL), as --label-words JSON',
+        description=task.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     cli.model_flags(lw)
     data_flags(lw, ('train',), task_file=False, pattern=True)
     lw.add_argument('--top-k', type=int, default=3, help='words per label (default 3)')
@@ -205,11 +273,17 @@ def parser():
     pr = commands.add_parser('predict', help='label texts with a trained model, as JSON lines')
     pr.add_argument('--model-dir', required=True, help='a run folder written by fit_pet (with pvp.json)')
     pr.add_argument('--input', required=True, help='the texts: plain text, JSON lines or TSV; - for stdin')
-    pr.add_argument('--fields', help='JSON lines: field=key pairs, e.g. text=content; TSV: the columns in order, '
-                    'e.g. id,text (default: the model\'s fields by name, in order)')
+    pr.add_argument(
+        '--fields',
+        help='JSON lines: field=key pairs, e.g. text=content; TSV: the columns in order, '
+        "e.g. id,text (default: the model's fields by name, in order)",
+    )
     pr.add_argument('--output', help='JSON lines file to write (default: stdout)')
-    pr.add_argument('--format', choices=sorted(READERS),
-                    help='input format (default: by extension: .jsonl/.json jsonl, .tsv tsv, else text)')
+    pr.add_argument(
+        '--format',
+        choices=sorted(READERS),
+        help='input format (default: by extension: .jsonl/.json jsonl, .tsv tsv, else text)',
+    )
     pr.add_argument('--batch-size', type=cli.whole(1), default=64)
     pr.add_argument('--calibrate', **calibrate)
     cli.output_flags(pr)
@@ -233,6 +307,7 @@ def main(argv=None):
         if getattr(args, 'task', None):  # the task file's flags first: those given override them
             args = p.parse_args(argv[:1] + task.task_flags(args.task) + argv[1:])
         return args.run(args)
+
     cli.main(p, run, argv)
     return 0
 

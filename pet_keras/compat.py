@@ -23,6 +23,7 @@ applied once, here, and nowhere else:
 TensorFlow's start-up log (CUDA stubs, oneDNN, absl) is hidden unless the
 command line has ``--verbose``: it is read here, before TensorFlow loads.
 """
+
 import contextlib
 import logging
 import os
@@ -39,8 +40,10 @@ if 'tensorflow' in sys.modules and os.environ['TF_KERAS'] != '1':
 if 'keras.src' in sys.modules:
     # TensorFlow imported without TF_USE_LEGACY_KERAS=1 loads Keras 3; bert4keras would then build
     # with Keras 3's layers next to tf-keras' and fail deep inside the model
-    raise ImportError('Keras 3 is already loaded (tensorflow was imported before pet_keras); import pet_keras '
-                      'before tensorflow, or set TF_USE_LEGACY_KERAS=1 in the environment')
+    raise ImportError(
+        'Keras 3 is already loaded (tensorflow was imported before pet_keras); import pet_keras '
+        'before tensorflow, or set TF_USE_LEGACY_KERAS=1 in the environment'
+    )
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@
 ``build_vocab`` makes a vocab.txt for a model from scratch, and
 ``tokenize_corpus`` the token stream pretraining cuts its blocks from.
 """
+
 import pickle
 import re
 from collections import Counter
@@ -46,7 +47,7 @@ def safe_load_pickle(path):
 
 
 def strip_pos_tags(line):
-    """"迈向/v  充满/v  希望/n" → "迈向充满希望" (People's Daily tagging)."""
+    """ "迈向/v  充满/v  希望/n" → "迈向充满希望" (People's Daily tagging)."""
     return ''.join(m.group(1) for m in _TAGGED_WORD.finditer(line))
 
 
@@ -97,7 +98,7 @@ def basic_tokens(text):
                 words.append(word)
                 word = ''
             words.append(ch)
-        elif ord(ch) == 0 or ord(ch) == 0xfffd or Tokenizer._is_control(ch):
+        elif ord(ch) == 0 or ord(ch) == 0xFFFD or Tokenizer._is_control(ch):
             continue  # dropped by the tokenizer without ending the word
         elif Tokenizer._is_space(ch):
             if word:

@@ -6,12 +6,12 @@ label name (str) or None for unlabeled text; ``source`` is "file:line".
 Rows whose text is empty or whitespace are skipped and counted (``skipped``
 on the returned ``Dataset``), never passed on as empty inputs.
 """
+
 import contextlib
 import json
 import random
 import sys
 from dataclasses import dataclass
-
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,14 @@ def read_tsv(path, label_names=None, fields=('text',), labeled=True):
         # a lone text field keeps its tabs: only the last one separates the label
         values = line.rsplit('\t', len(columns) - 1) if len(fields) == 1 else line.split('\t')
         if len(values) != len(columns):
-            raise ValueError('%s:%d: expected "%s", found %s' % (
-                path, number, layout, '%d columns' % len(values) if len(values) > 1 else 'no tab'))
+            raise ValueError(
+                '%s:%d: expected "%s", found %s'
+                % (path, number, layout, '%d columns' % len(values) if len(values) > 1 else 'no tab')
+            )
         label = values.pop().strip() if labeled else None
         if labeled and label_names is not None:
             if label not in label_names:
-                raise ValueError('%s:%d: label %r is not one of %s'
-                                 % (path, number, label, sorted(label_names)))
+                raise ValueError('%s:%d: label %r is not one of %s' % (path, number, label, sorted(label_names)))
             label = label_names[label]
         texts = [value.strip() for value in values]
         if not all(texts):

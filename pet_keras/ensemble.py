@@ -11,6 +11,7 @@ pseudo-labels, balanced per class, to the labeled set.
 scripts/sentiment_ensemble.py (``cli.parser(several_patterns=True)`` and the
 ensemble's own): every model trains under the same budget, in its own run folder.
 """
+
 import os
 
 import numpy as np
@@ -28,7 +29,14 @@ from pet_keras.serving import load
 from pet_keras.train import fit_pet, training_sets
 
 # flags a pattern's run does not depend on: what they change in its training data is compared instead
-ENSEMBLE_ONLY = cli.RESUME_MAY_CHANGE + ('patterns', 'temperature', 'generations', 'growth', 'weighted', 'max_unlabeled')
+ENSEMBLE_ONLY = cli.RESUME_MAY_CHANGE + (
+    'patterns',
+    'temperature',
+    'generations',
+    'growth',
+    'weighted',
+    'max_unlabeled',
+)
 
 
 def ensemble_proba(probs, weights=None):
@@ -79,17 +87,34 @@ def pattern_model(args, checkpoint, name, pvp, train_set, unlabeled, valid, test
     data (``may_change``: the settings it need not share) is loaded instead of trained again."""
     keras.backend.clear_session()
     examples, texts = training_sets(args.mode, train_set, unlabeled)
-    generator = PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed) \
-        if examples or texts else None
+    generator = (
+        PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed)
+        if examples or texts
+        else None
+    )
     run = finished_run(run_dir, vars(args), generator, may_change) if generator else None
     if run:
         print('%s: loading the finished run in %s' % (name, run_dir))
         return run, load(run_dir, calibrate=args.calibrate, model=args.model).scorer
     config_path, checkpoint_path, dict_path = checkpoint[:3]
-    mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                    allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-    run = fit_pet(mlm, pvp, generator, valid, test, settings=vars(args), calibrate=args.calibrate,
-                  out_dir=run_dir, **cli.budget_args(args))
+    mlm = build_mlm(
+        config_path,
+        checkpoint_path,
+        model=args.model,
+        allow_random_mlm_head=args.allow_random_mlm_head,
+        dict_path=dict_path,
+    )
+    run = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        settings=vars(args),
+        calibrate=args.calibrate,
+        out_dir=run_dir,
+        **cli.budget_args(args),
+    )
     return run, Scorer(mlm, pvp, calibrate=args.calibrate)
 
 
@@ -101,8 +126,18 @@ def generation(args, checkpoint, pvps, number, train_set, splits, out, presets=(
     probs, record = {split: [] for split in splits}, {'generation': number, 'labeled': len(train_set)}
     for index, (name, pvp) in enumerate(pvps.items()):
         run_dir = os.path.join(out, 'generation-%d' % number, name if name in presets else 'pattern-%d' % index)
-        run, scorer = pattern_model(args, checkpoint, name, pvp, train_set, splits['unlabeled'], splits['valid'],
-                                    splits['test'], run_dir, may_change)
+        run, scorer = pattern_model(
+            args,
+            checkpoint,
+            name,
+            pvp,
+            train_set,
+            splits['unlabeled'],
+            splits['valid'],
+            splits['test'],
+            run_dir,
+            may_change,
+        )
         record[name] = {'valid': run['valid'], 'test': run['test']}
         for split, examples in splits.items():
             probs[split].append(scorer.predict_proba(examples, verbose=split == 'unlabeled'))
@@ -139,9 +174,20 @@ def distill(args, checkpoint, labels, labeled, unlabeled, soft_labels, valid, te
     config_path, checkpoint_path, _, tokenizer = checkpoint
     classifier = build_classifier(config_path, checkpoint_path, len(labels), model=args.model)
     targets = np.concatenate([one_hot(labeled, labels), soften(soft_labels, args.temperature)])
-    return fit_classifier(classifier, tokenizer, labels, labeled + unlabeled, valid, test, targets,
-                          batch_size=args.batch_size, maxlen=args.maxlen, out_dir=out_dir, settings=vars(args),
-                          **cli.budget_args(args))
+    return fit_classifier(
+        classifier,
+        tokenizer,
+        labels,
+        labeled + unlabeled,
+        valid,
+        test,
+        targets,
+        batch_size=args.batch_size,
+        maxlen=args.maxlen,
+        out_dir=out_dir,
+        settings=vars(args),
+        **cli.budget_args(args),
+    )
 
 
 def write_results(out, results, names):

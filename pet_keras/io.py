@@ -5,6 +5,7 @@ A file is written to a temporary name beside it, flushed to disk and renamed
 over the target: a crash or Ctrl-C leaves the previous file or the new one,
 never half of either.
 """
+
 import contextlib
 import hashlib
 import importlib.util

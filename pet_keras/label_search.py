@@ -24,6 +24,7 @@ L-token slot of the log-softmax over the vocabulary (as ``Scorer`` scores
 words of several lengths): one forward pass per example and length, and a
 gather for all the words of that length.
 """
+
 import dataclasses
 import sys
 import unicodedata
@@ -58,8 +59,9 @@ def read_dictionary(path=None):
 
 def spelled_by_characters(tokenizer, word):
     """Whether the tokenizer reads ``word`` as its CJK characters, each a vocabulary token."""
-    return all(tokenizer._is_cjk_character(ch) and ch in tokenizer._token_dict for ch in word) \
-        and tokenizer.tokenize(word)[1:-1] == list(word)  # not normalised into other characters
+    return all(tokenizer._is_cjk_character(ch) and ch in tokenizer._token_dict for ch in word) and tokenizer.tokenize(
+        word
+    )[1:-1] == list(word)  # not normalised into other characters
 
 
 def candidate_words(tokenizer, dictionary=None, top_n=20000, max_length=MAX_WORD_LENGTH):
@@ -99,7 +101,7 @@ def word_log_probs(mlm, pvp, examples, batch_size=32, verbose=True):
     for idx, inputs in cloze_batches(pvp, unlabeled, batch_size):
         for n, length in enumerate(pvp.slot_lengths):
             index, model = models[length]
-            scores[np.ix_(idx, index)] = model(inputs[3 * n:3 * n + 3]).numpy()
+            scores[np.ix_(idx, index)] = model(inputs[3 * n : 3 * n + 3]).numpy()
         done += len(idx)
         if bar:
             bar.update(done)
@@ -120,8 +122,10 @@ def likelihood_ratios(log_probs, example_labels, labels, lengths=None):
     member = np.array([[label == y for label in example_labels] for y in labels], dtype='float64')
     counts = member.sum(1)
     if not (0 < counts).all() or not (counts < len(example_labels)).all():
-        raise ValueError('every label needs examples, and so do the others: counts %s'
-                         % dict(zip(labels, counts.astype(int).tolist())))
+        raise ValueError(
+            'every label needs examples, and so do the others: counts %s'
+            % dict(zip(labels, counts.astype(int).tolist()))
+        )
     own = member @ log_probs
     others = log_probs.sum(0) - own
     return own / counts[:, None] - others / (len(example_labels) - counts)[:, None]
@@ -147,8 +151,19 @@ def assign(ratios, labels, words, k=1):
     return found
 
 
-def search(mlm, pattern, tokenizer, examples, k=1, labels=None, maxlen=128, candidates=None, length_norm=False,
-           batch_size=32, verbose=True):
+def search(
+    mlm,
+    pattern,
+    tokenizer,
+    examples,
+    k=1,
+    labels=None,
+    maxlen=128,
+    candidates=None,
+    length_norm=False,
+    batch_size=32,
+    verbose=True,
+):
     """The ``k`` best label words per label for ``pattern`` (a template with
     a ____ slot and the examples' fields) on labeled ``examples``:
     {label: [(word, LR), ...]}, labels in ``labels`` order (default: as they
@@ -160,8 +175,7 @@ def search(mlm, pattern, tokenizer, examples, k=1, labels=None, maxlen=128, cand
     # by length and leaves the text the same room at every slot length
     pvp = PVP(pattern, Verbalizer({CANDIDATES: candidates}), tokenizer, maxlen)
     log_probs = word_log_probs(mlm, pvp, examples, batch_size, verbose)
-    ratios = likelihood_ratios(log_probs, [e.label for e in examples], labels,
-                               pvp.word_length if length_norm else None)
+    ratios = likelihood_ratios(log_probs, [e.label for e in examples], labels, pvp.word_length if length_norm else None)
     return assign(ratios, labels, candidates, k)
 
 
@@ -182,8 +196,11 @@ def _pad(text, width):
 def print_label_words(found, file=None):
     """``search``'s result as a table: label, rank, word, LR (nats)."""
     file = file or sys.stdout
-    rows = [(label if rank == 1 else '', str(rank), word, '%+.3f' % score)
-            for label, pairs in found.items() for rank, (word, score) in enumerate(pairs, 1)]
+    rows = [
+        (label if rank == 1 else '', str(rank), word, '%+.3f' % score)
+        for label, pairs in found.items()
+        for rank, (word, score) in enumerate(pairs, 1)
+    ]
     header = ('label', '#', 'word', 'LR')
     widths = [max(_width(row[c]) for row in rows + [header]) for c in range(3)]
     for row in [header] + rows:

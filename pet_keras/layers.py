@@ -8,6 +8,7 @@
   scores (vocabulary logits or log-softmaxes);
 - ``MaskedLMLoss``: the masked-LM loss as a bert4keras ``Loss`` layer.
 """
+
 import numpy as np
 import tensorflow as tf
 

@@ -17,6 +17,7 @@ The first two read the encoder only where they need it (``encoder_at``): in
 BERT's layout the last layer's queries, feed-forward and norms run only at
 those positions.
 """
+
 import glob
 import json
 import os
@@ -87,8 +88,16 @@ class MaskedLM:
             return None
         attention = 'Transformer-%d-MultiHeadSelfAttention' % (t.num_hidden_layers - 1)
         feed_forward = 'Transformer-%d-FeedForward' % (t.num_hidden_layers - 1)
-        names = [attention, attention + '-Dropout', attention + '-Add', attention + '-Norm',
-                 feed_forward, feed_forward + '-Dropout', feed_forward + '-Add', feed_forward + '-Norm']
+        names = [
+            attention,
+            attention + '-Dropout',
+            attention + '-Add',
+            attention + '-Norm',
+            feed_forward,
+            feed_forward + '-Dropout',
+            feed_forward + '-Add',
+            feed_forward + '-Norm',
+        ]
         return names if attention in self.layers else None
 
     def encoder_at(self, positions):
@@ -101,9 +110,20 @@ class MaskedLM:
         positions. Other layouts gather the full encoder output."""
         if self.last_layer is None:
             return GatherPositions(name='Gather-Positions')([self.hidden, positions])
-        layer = lambda name: self.layers.get(name, lambda x: x)  # dropout layers exist only with rate > 0
-        attention, attention_dropout, attention_add, attention_norm, \
-            feed_forward, feed_forward_dropout, feed_forward_add, feed_forward_norm = map(layer, self.last_layer)
+
+        def layer(name):
+            return self.layers.get(name, lambda x: x)  # dropout layers exist only with rate > 0
+
+        (
+            attention,
+            attention_dropout,
+            attention_add,
+            attention_norm,
+            feed_forward,
+            feed_forward_dropout,
+            feed_forward_add,
+            feed_forward_norm,
+        ) = map(layer, self.last_layer)
         x = self.penultimate
         query = GatherPositions(name='Gather-Positions')([x, positions])
         # keys and values over the sequence; their padding mask comes with x
@@ -136,8 +156,11 @@ class MaskedLM:
         label_token_ids = np.asarray(label_token_ids)
         slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
         scores = LabelTokenLogits(
-            self.layers['Embedding-Token'], self.layers['MLM-Bias'], label_token_ids,
-            dtype='float32', name='Label-Token-Logits',
+            self.layers['Embedding-Token'],
+            self.layers['MLM-Bias'],
+            label_token_ids,
+            dtype='float32',
+            name='Label-Token-Logits',
         )(self.mlm_transform(self.encoder_at(slots)))
         return keras.Model(self.inputs + [slots], scores, name='pet_scoring')
 
@@ -151,8 +174,9 @@ class MaskedLM:
         label_token_ids = np.asarray(label_token_ids)
         slots = keras.layers.Input(shape=(label_token_ids.shape[1],), dtype='int32', name='Input-Slots')
         logits = self.vocab_logits(self.encoder_at(slots))
-        log_probs = keras.layers.Lambda(lambda x: tf.nn.log_softmax(tf.cast(x, 'float32')), dtype='float32',
-                                        name='Slot-Log-Softmax')(logits)
+        log_probs = keras.layers.Lambda(
+            lambda x: tf.nn.log_softmax(tf.cast(x, 'float32')), dtype='float32', name='Slot-Log-Softmax'
+        )(logits)
         scores = LabelColumns(label_token_ids, dtype='float32', name='Label-Columns')(log_probs)
         return keras.Model(self.inputs + [slots], scores, name=name)
 
@@ -180,14 +204,15 @@ def checkpoint_variables(checkpoint_path):
         raise FileNotFoundError('%s: not a readable TF checkpoint (%s)' % (checkpoint_path, e)) from None
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     # numeric tensors are stored back to back; a string tensor takes at least nothing
-    needed = sum(int(np.prod(shape)) * dtypes[name].size for name, shape in shapes.items()
-                 if dtypes[name] != tf.string)
+    needed = sum(int(np.prod(shape)) * dtypes[name].size for name, shape in shapes.items() if dtypes[name] != tf.string)
     prefix = tf.train.latest_checkpoint(checkpoint_path) if os.path.isdir(checkpoint_path) else checkpoint_path
     data = glob.glob(glob.escape(prefix) + '.data-*-of-*')
     have = sum(os.path.getsize(path) for path in data)
     if have < needed:
-        raise ValueError('%s: incomplete checkpoint: %d bytes of the %d its .index lists (copy or download it again)'
-                         % (', '.join(data) or prefix + '.data-*', have, needed))
+        raise ValueError(
+            '%s: incomplete checkpoint: %d bytes of the %d its .index lists (copy or download it again)'
+            % (', '.join(data) or prefix + '.data-*', have, needed)
+        )
     return {name: tuple(shape) for name, shape in shapes.items()}
 
 
@@ -198,10 +223,12 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
     available = checkpoint_variables(checkpoint_path)
     if any('/layer_shared/' in n for n in available):
         raise ValueError(
-            'checkpoint %s has brightmart\'s early ALBERT layout (bert/encoder/layer_shared/*), which '
-            'bert4keras does not read; use the Google-layout release (albert_*_zh_google).' % checkpoint_path)
+            "checkpoint %s has brightmart's early ALBERT layout (bert/encoder/layer_shared/*), which "
+            'bert4keras does not read; use the Google-layout release (albert_*_zh_google).' % checkpoint_path
+        )
     mapping = {
-        layer: names for layer, names in transformer.variable_mapping().items()
+        layer: names
+        for layer, names in transformer.variable_mapping().items()
         if transformer.prefixed(layer) in transformer.layers
     }
     missing, mismatched = [], []
@@ -242,8 +269,7 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
     return mapping
 
 
-def build_mlm(config_path, checkpoint_path=None, model='bert', allow_random_mlm_head=False, dict_path=None,
-              **kwargs):
+def build_mlm(config_path, checkpoint_path=None, model='bert', allow_random_mlm_head=False, dict_path=None, **kwargs):
     """Build a ``MaskedLM`` from a bert4keras config (+ checkpoint).
 
     ``model`` is any bert4keras BERT-family name (bert, roberta, albert, nezha …).

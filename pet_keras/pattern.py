@@ -10,6 +10,7 @@ inputs; when they exceed ``maxlen`` only the fields are cut (longest first,
 from the end), so the pattern and the slot always survive, and the text is the
 same at every slot length.
 """
+
 import re
 
 import numpy as np
@@ -69,10 +70,14 @@ class Verbalizer:
         self.label_words = {}
         for label, words in label_words.items():
             words = [words] if isinstance(words, str) else words
-            if not isinstance(words, (list, tuple)) or not words \
-                    or not all(isinstance(w, str) and w.strip() for w in words):
-                raise ValueError('label %r has no (non-empty) words: expected a word or a list of words, got %r'
-                                 % (label, words))
+            if (
+                not isinstance(words, (list, tuple))
+                or not words
+                or not all(isinstance(w, str) and w.strip() for w in words)
+            ):
+                raise ValueError(
+                    'label %r has no (non-empty) words: expected a word or a list of words, got %r' % (label, words)
+                )
             self.label_words[str(label)] = list(words)
         seen = {}
         for label, words in self.label_words.items():
@@ -84,14 +89,14 @@ class Verbalizer:
         self.aggregation = aggregation
 
     def __repr__(self):
-        return 'Verbalizer(%r, aggregation=%r, length_norm=%r)' % (self.label_words, self.aggregation,
-                                                                    self.length_norm)
+        return 'Verbalizer(%r, aggregation=%r, length_norm=%r)' % (self.label_words, self.aggregation, self.length_norm)
 
 
 class Encoded:
     """One example as model input: token ids, segment ids, the slot's
     positions and (for labeled examples) the label's index. ``at_length``:
     the same cloze for each slot length its label's words need (training)."""
+
     __slots__ = ('token_ids', 'segment_ids', 'slots', 'label', 'at_length')
 
     def __init__(self, token_ids, segment_ids, slots, label, at_length=None):
@@ -118,8 +123,9 @@ class PVP:
                 words.append(ids)
                 word_label.append(self.label_index[label])
         if unspellable:
-            raise ValueError('label words not in the vocabulary: %s (give other words for these labels)'
-                             % '; '.join(unspellable))
+            raise ValueError(
+                'label words not in the vocabulary: %s (give other words for these labels)' % '; '.join(unspellable)
+            )
         self.word_ids = words  # token ids of each word, in label order
         self.word_label = np.array(word_label, dtype='int32')  # (words,)
         self.word_length = np.array([len(ids) for ids in words], dtype='int32')
@@ -127,16 +133,21 @@ class PVP:
         self.slot_length = self.slot_lengths[-1]  # the longest: the room the text leaves is the same for all
         self._literals = {
             i: tokenizer.tokens_to_ids(tokenizer.tokenize(text)[1:-1])
-            for i, (kind, text) in enumerate(self.pattern.parts) if kind == 'literal'
+            for i, (kind, text) in enumerate(self.pattern.parts)
+            if kind == 'literal'
         }
         for i, ids in self._literals.items():
             if tokenizer._token_unk_id in ids:  # e.g. curly quotes, absent from the Chinese BERT vocabulary
-                raise ValueError('pattern %r: its text %r tokenizes to %s: not in the vocabulary'
-                                 % (self.pattern.template, self.pattern.parts[i][1], tokenizer.ids_to_tokens(ids)))
+                raise ValueError(
+                    'pattern %r: its text %r tokenizes to %s: not in the vocabulary'
+                    % (self.pattern.template, self.pattern.parts[i][1], tokenizer.ids_to_tokens(ids))
+                )
         fixed = 2 + self.slot_length + sum(len(ids) for ids in self._literals.values())
         if fixed + len(self.pattern.fields) > maxlen:
-            raise ValueError('maxlen %d leaves no room for text in pattern %r (%d tokens without the text)'
-                             % (maxlen, self.pattern.template, fixed))
+            raise ValueError(
+                'maxlen %d leaves no room for text in pattern %r (%d tokens without the text)'
+                % (maxlen, self.pattern.template, fixed)
+            )
         self._room = maxlen - fixed
 
     def text_ids(self, text):
@@ -160,8 +171,10 @@ class PVP:
         length = self.slot_length if length is None else length
         missing = [f for f in self.pattern.fields if f not in example.fields]
         if missing:
-            raise ValueError('%s: example has no field %s required by pattern %r'
-                             % (example.source, ', '.join(missing), self.pattern.template))
+            raise ValueError(
+                '%s: example has no field %s required by pattern %r'
+                % (example.source, ', '.join(missing), self.pattern.template)
+            )
         fields = [self.text_ids(example.fields[name]) for name in self.pattern.fields]
         truncate_sequences(self._room, -1, *fields)
         tok = self.tokenizer
@@ -188,8 +201,9 @@ class PVP:
         if example.label is None:
             return None
         if example.label not in self.label_index:
-            raise ValueError('%s: label %r is not in the verbalizer (%s)'
-                             % (example.source, example.label, ', '.join(self.labels)))
+            raise ValueError(
+                '%s: label %r is not in the verbalizer (%s)' % (example.source, example.label, ', '.join(self.labels))
+            )
         return self.label_index[example.label]
 
     def encode_training(self, example):
@@ -222,9 +236,13 @@ class PVP:
         return tf.reduce_max(masked, axis=1)
 
     def to_json(self):
-        return {'pattern': self.pattern.template, 'label_words': self.verbalizer.label_words,
-                'aggregation': self.verbalizer.aggregation, 'length_norm': self.verbalizer.length_norm,
-                'maxlen': self.maxlen}
+        return {
+            'pattern': self.pattern.template,
+            'label_words': self.verbalizer.label_words,
+            'aggregation': self.verbalizer.aggregation,
+            'length_norm': self.verbalizer.length_norm,
+            'maxlen': self.maxlen,
+        }
 
     @classmethod
     def from_json(cls, spec, tokenizer):

@@ -9,6 +9,7 @@ save. A run holds the folder's lock (``runlock``) while it writes there: a
 second run into it is refused. Vocabulary logits are computed only at masked
 positions.
 """
+
 import os
 import time
 
@@ -51,16 +52,16 @@ class BlockBatches:
             per_pass = len(self.blocks) // self.batch_size
             order = np.random.default_rng([self.seed, step // per_pass]).permutation(self.blocks)
             k = step % per_pass
-            block_ids = order[k * self.batch_size:(k + 1) * self.batch_size]
+            block_ids = order[k * self.batch_size : (k + 1) * self.batch_size]
         self.masker.rng = np.random.default_rng([self.seed, step, 1])
         cls, sep = self.tokenizer._token_start_id, self.tokenizer._token_end_id
         sources, targets = [], []
         for b in block_ids:
             start = b * self.body
-            ids = np.concatenate([[cls], self.ids[start:start + self.body], [sep]])
+            ids = np.concatenate([[cls], self.ids[start : start + self.body], [sep]])
             words = None
             if self.whole_word:
-                words = np.concatenate([[-1], self.words[start:start + self.body], [-2]])
+                words = np.concatenate([[-1], self.words[start : start + self.body], [-2]])
                 words = np.unique(words, return_inverse=True)[1]
             source, target = self.masker(ids, word_ids=words)
             sources.append(source)
@@ -106,46 +107,77 @@ class SaveAndReport(keras.callbacks.Callback):
             hits += float((logits.argmax(-1) == targets)[w].sum())
             count += float(w.sum())
         step = int(self.model.optimizer.iterations.numpy())
-        self.state.update({
-            'steps': step,
-            'tokens_seen': step * self.tokens_per_step,
-            'hours': round(self.hours_before + (time.time() - self.started) / 3600, 3),
-            'train_loss': round(float(logs.get('loss', float('nan'))), 4),
-            'train_masked_accuracy': round(float(logs.get('accuracy', float('nan'))), 4),
-            'heldout_masked_accuracy': round(hits / max(count, 1), 4),
-            'heldout_masked_tokens': int(count),
-            'dtype_policy': keras.mixed_precision.global_policy().name,
-        })
+        self.state.update(
+            {
+                'steps': step,
+                'tokens_seen': step * self.tokens_per_step,
+                'hours': round(self.hours_before + (time.time() - self.started) / 3600, 3),
+                'train_loss': round(float(logs.get('loss', float('nan'))), 4),
+                'train_masked_accuracy': round(float(logs.get('accuracy', float('nan'))), 4),
+                'heldout_masked_accuracy': round(hits / max(count, 1), 4),
+                'heldout_masked_tokens': int(count),
+                'dtype_policy': keras.mixed_precision.global_policy().name,
+            }
+        )
         self.state.setdefault('history', []).append(
-            {k: self.state[k] for k in ('steps', 'hours', 'train_loss', 'heldout_masked_accuracy', 'dtype_policy')})
+            {k: self.state[k] for k in ('steps', 'hours', 'train_loss', 'heldout_masked_accuracy', 'dtype_policy')}
+        )
         self.manager.save(checkpoint_number=step)
         self.mlm.save_checkpoint(self.out_dir, self.state['config'])
         self.state['sha256'] = {f: sha256(os.path.join(self.out_dir, f)) for f in CKPT_FILES}
         write_json(os.path.join(self.out_dir, STATE), self.state)
-        write_text(os.path.join(self.out_dir, 'SHA256SUMS'),
-                   ''.join('%s  %s\n' % (h, n) for n, h in sorted(self.state['sha256'].items())))
-        print('\nsaved step %d: held-out masked accuracy %.4f, %.2f h in all'
-              % (step, self.state['heldout_masked_accuracy'], self.state['hours']), flush=True)
+        write_text(
+            os.path.join(self.out_dir, 'SHA256SUMS'),
+            ''.join('%s  %s\n' % (h, n) for n, h in sorted(self.state['sha256'].items())),
+        )
+        print(
+            '\nsaved step %d: held-out masked accuracy %.4f, %.2f h in all'
+            % (step, self.state['heldout_masked_accuracy'], self.state['hours']),
+            flush=True,
+        )
 
 
-def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, batch_size=32,
-             seq_len=256, learning_rate=5e-4, warmup=1000, save_every=200, whole_word=False,
-             vocab_size=8000, heldout_blocks=128, seed=0, dropout=0.0, jit_compile=False):
+def pretrain(
+    out_dir,
+    corpus,
+    config=None,
+    init_checkpoint=None,
+    steps=20000,
+    batch_size=32,
+    seq_len=256,
+    learning_rate=5e-4,
+    warmup=1000,
+    save_every=200,
+    whole_word=False,
+    vocab_size=8000,
+    heldout_blocks=128,
+    seed=0,
+    dropout=0.0,
+    jit_compile=False,
+):
     """Pretrain (or continue) a masked LM; see the module docstring.
 
     ``corpus`` is a list of documents; ``config`` a dict of BERT sizes for a
     model from scratch; ``init_checkpoint`` a Google-format folder to continue
     from (its vocab is kept). Returns the state written to pretraining.json.
     """
-    recipe = {'seq_len': seq_len, 'batch_size': batch_size, 'learning_rate': learning_rate,
-              'warmup_steps': warmup, 'whole_word_masking': whole_word, 'dropout': dropout, 'seed': seed,
-              'heldout_blocks': heldout_blocks}
+    recipe = {
+        'seq_len': seq_len,
+        'batch_size': batch_size,
+        'learning_rate': learning_rate,
+        'warmup_steps': warmup,
+        'whole_word_masking': whole_word,
+        'dropout': dropout,
+        'seed': seed,
+        'heldout_blocks': heldout_blocks,
+    }
     with runlock.locked(out_dir):
         saved_weights = os.path.join(out_dir, 'bert_model.ckpt')
         # Resume with the optimizer state when it is there, else from the saved weights.
         resuming = os.path.exists(os.path.join(out_dir, RESUME, 'checkpoint'))
-        continuing = not resuming and os.path.exists(os.path.join(out_dir, STATE)) \
-            and os.path.exists(saved_weights + '.index')
+        continuing = (
+            not resuming and os.path.exists(os.path.join(out_dir, STATE)) and os.path.exists(saved_weights + '.index')
+        )
         if resuming or continuing:
             state = recorded_state(out_dir, recipe)
             initial = saved_weights if continuing else None  # resuming restores the weights from resume/
@@ -158,8 +190,12 @@ def pretrain(out_dir, corpus, config=None, init_checkpoint=None, steps=20000, ba
         if start >= steps:
             return state
         fit_interruptibly(
-            model, 'the same command continues from its last save', block_dataset(blocks, start),
-            steps_per_epoch=save_every, epochs=-(-steps // save_every), initial_epoch=start // save_every,
+            model,
+            'the same command continues from its last save',
+            block_dataset(blocks, start),
+            steps_per_epoch=save_every,
+            epochs=-(-steps // save_every),
+            initial_epoch=start // save_every,
             callbacks=[SaveAndReport(mlm, out_dir, manager, state, heldout, state['batch_size'] * state['seq_len'])],
         )
         return state
@@ -188,39 +224,64 @@ def new_state(out_dir, corpus, config, init_checkpoint, vocab_size, steps, recip
     write_vocab(os.path.join(out_dir, 'vocab.txt'), tokens)
     write_json(os.path.join(out_dir, 'bert_config.json'), config)
     return {
-        'config': config, 'init_checkpoint': init_checkpoint, 'corpus_documents': len(corpus),
-        'corpus_characters': int(sum(len(d) for d in corpus)), 'vocab_size': len(tokens),
-        'seq_len': recipe['seq_len'], 'batch_size': recipe['batch_size'], 'learning_rate': recipe['learning_rate'],
-        'warmup_steps': recipe['warmup_steps'], 'schedule_steps': steps,
-        'whole_word_masking': recipe['whole_word_masking'], 'mask_rate': 0.15, 'dropout': recipe['dropout'],
-        'seed': recipe['seed'], 'heldout_blocks': recipe['heldout_blocks'], 'hours': 0.0,
+        'config': config,
+        'init_checkpoint': init_checkpoint,
+        'corpus_documents': len(corpus),
+        'corpus_characters': int(sum(len(d) for d in corpus)),
+        'vocab_size': len(tokens),
+        'seq_len': recipe['seq_len'],
+        'batch_size': recipe['batch_size'],
+        'learning_rate': recipe['learning_rate'],
+        'warmup_steps': recipe['warmup_steps'],
+        'schedule_steps': steps,
+        'whole_word_masking': recipe['whole_word_masking'],
+        'mask_rate': 0.15,
+        'dropout': recipe['dropout'],
+        'seed': recipe['seed'],
+        'heldout_blocks': recipe['heldout_blocks'],
+        'hours': 0.0,
     }
 
 
 def corpus_batches(out_dir, corpus, state):
     """The corpus cut into blocks under the state's recipe: the training batches
     (``BlockBatches``) and the held-out batches (the last ``heldout_blocks`` blocks)."""
-    tokenizer = load_tokenizer(os.path.join(out_dir, 'vocab.txt'), state['config'],
-                               os.path.join(out_dir, 'bert_config.json'))
+    tokenizer = load_tokenizer(
+        os.path.join(out_dir, 'vocab.txt'), state['config'], os.path.join(out_dir, 'bert_config.json')
+    )
     ids, words = tokenize_corpus(corpus, tokenizer, state['whole_word_masking'])
     state['corpus_tokens'] = int(len(ids))
     heldout_blocks, batch_size = state['heldout_blocks'], state['batch_size']
     n_blocks = len(ids) // (state['seq_len'] - 2)
     if n_blocks < heldout_blocks + batch_size:
-        raise ValueError('corpus too small: %d tokens make %d blocks of %d, fewer than %d held-out + one batch of %d'
-                         % (len(ids), n_blocks, state['seq_len'], heldout_blocks, batch_size))
-    blocks = BlockBatches(ids, words, tokenizer, state['seq_len'], batch_size, np.arange(n_blocks - heldout_blocks),
-                          seed=state['seed'], whole_word=state['whole_word_masking'])
+        raise ValueError(
+            'corpus too small: %d tokens make %d blocks of %d, fewer than %d held-out + one batch of %d'
+            % (len(ids), n_blocks, state['seq_len'], heldout_blocks, batch_size)
+        )
+    blocks = BlockBatches(
+        ids,
+        words,
+        tokenizer,
+        state['seq_len'],
+        batch_size,
+        np.arange(n_blocks - heldout_blocks),
+        seed=state['seed'],
+        whole_word=state['whole_word_masking'],
+    )
     heldout_ids = np.arange(n_blocks - heldout_blocks, n_blocks)
-    heldout = [blocks.batch(10**9 + i, heldout_ids[i:i + batch_size]) for i in range(0, heldout_blocks, batch_size)]
+    heldout = [blocks.batch(10**9 + i, heldout_ids[i : i + batch_size]) for i in range(0, heldout_blocks, batch_size)]
     return blocks, heldout
 
 
 def compiled_mlm(out_dir, initial, state, jit_compile):
     """(the MLM, its training model, the optimizer): the model from ``initial`` (a
     checkpoint prefix; None: random), compiled with Adam under the recipe's warm-up and decay."""
-    mlm = build_mlm(os.path.join(out_dir, 'bert_config.json'), initial, dropout_rate=state['dropout'],
-                    attention_dropout_rate=state['dropout'])
+    mlm = build_mlm(
+        os.path.join(out_dir, 'bert_config.json'),
+        initial,
+        dropout_rate=state['dropout'],
+        attention_dropout_rate=state['dropout'],
+    )
     model = mlm.training_model()
     optimizer = extend_with_piecewise_linear_lr(Adam, name='AdamLR')(
         learning_rate=state['learning_rate'],
@@ -244,13 +305,16 @@ def restored(out_dir, model, optimizer, state, resuming, continuing):
     elif continuing:
         start = int(state['steps'])
         optimizer.iterations.assign(start)
-        print('no optimizer state in %s: continuing from the saved weights at step %d with fresh '
-              'Adam moments' % (os.path.join(out_dir, RESUME), start))
+        print(
+            'no optimizer state in %s: continuing from the saved weights at step %d with fresh '
+            'Adam moments' % (os.path.join(out_dir, RESUME), start)
+        )
     return manager, start
 
 
 def block_dataset(blocks, start):
     """The training batches from step ``start`` on as tf.data (inputs only: the loss is in the model)."""
+
     def generator():
         for (x, s, p, t), _ in blocks.forever(start):
             yield (x, s, p, t)

@@ -7,6 +7,7 @@ run is refused at once, naming the holder's process id. The kernel drops the
 lock when its process dies, however it dies: a lock file left by a killed run
 is taken over, with a note.
 """
+
 import contextlib
 import fcntl
 import os
@@ -24,8 +25,9 @@ def _refuse(folder, lock_file):
     lock_file.seek(0)
     holder = lock_file.read().strip() or '?'
     lock_file.close()
-    raise FolderLocked('%s: another run (process %s) is writing there (wait for it to end, or use another --out)'
-                       % (folder, holder))
+    raise FolderLocked(
+        '%s: another run (process %s) is writing there (wait for it to end, or use another --out)' % (folder, holder)
+    )
 
 
 def check(folder):
@@ -55,8 +57,10 @@ def _acquire(folder):
     f.seek(0)
     stale = f.read().strip()
     if stale:
-        print('%s: taking over the lock of process %s, which ended without releasing it' % (folder, stale),
-              file=sys.stderr)
+        print(
+            '%s: taking over the lock of process %s, which ended without releasing it' % (folder, stale),
+            file=sys.stderr,
+        )
     f.seek(0)
     f.truncate()
     f.write('%d\n' % os.getpid())

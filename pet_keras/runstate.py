@@ -5,6 +5,7 @@ evaluations so far; Keras' BackupAndRestore keeps weights, optimizer state and
 interval in ``backup/``. Which settings may differ on a resume is the
 caller's to say (``may_change``): the settings are the caller's own.
 """
+
 import hashlib
 import json
 import os
@@ -33,22 +34,37 @@ def training_data(generator):
     unlabeled, so the data split), the batch size and the masking rate."""
     digest = hashlib.sha256()
     for item in generator.data:
-        digest.update(json.dumps([[int(t) for t in item.token_ids], [int(s) for s in item.segment_ids],
-                                  None if item.label is None else int(item.label)]).encode())
-    return {'examples': len(generator.data), 'sha256': digest.hexdigest(), 'batch_size': generator.batch_size,
-            'mask_rate': generator.mask_rate}
+        digest.update(
+            json.dumps(
+                [
+                    [int(t) for t in item.token_ids],
+                    [int(s) for s in item.segment_ids],
+                    None if item.label is None else int(item.label),
+                ]
+            ).encode()
+        )
+    return {
+        'examples': len(generator.data),
+        'sha256': digest.hexdigest(),
+        'batch_size': generator.batch_size,
+        'mask_rate': generator.mask_rate,
+    }
 
 
 def changes(saved, run, may_change):
     """How a run's settings and training data differ from a saved run's,
     leaving out the settings in ``may_change``: a list of 'what: then, now'."""
     old, new = saved['settings'], json.loads(json.dumps(run['settings']))
-    changed = ['%s: %s, now %s' % (key, json.dumps(old.get(key), ensure_ascii=False),
-                                   json.dumps(new.get(key), ensure_ascii=False))
-               for key in sorted(set(old) | set(new)) if key not in may_change and old.get(key) != new.get(key)]
+    changed = [
+        '%s: %s, now %s'
+        % (key, json.dumps(old.get(key), ensure_ascii=False), json.dumps(new.get(key), ensure_ascii=False))
+        for key in sorted(set(old) | set(new))
+        if key not in may_change and old.get(key) != new.get(key)
+    ]
     if saved['training_data'] != run['training_data']:
-        changed.append('training data: %s, now %s' % (json.dumps(saved['training_data']),
-                                                       json.dumps(run['training_data'])))
+        changed.append(
+            'training data: %s, now %s' % (json.dumps(saved['training_data']), json.dumps(run['training_data']))
+        )
     return changed
 
 
@@ -63,8 +79,10 @@ def finished_run(out_dir, settings, generator, may_change):
         return None
     changed = changes(saved, {'settings': settings, 'training_data': training_data(generator)}, may_change)
     if changed:
-        raise ValueError('%s holds a finished run with other settings or training data (%s): use another folder'
-                         % (out_dir, '; '.join(changed)))
+        raise ValueError(
+            '%s holds a finished run with other settings or training data (%s): use another folder'
+            % (out_dir, '; '.join(changed))
+        )
     return read_json(os.path.join(out_dir, 'results.json'))
 
 
@@ -73,8 +91,10 @@ def check_not_interrupted(out_dir):
     or not, would overwrite what resuming needs."""
     done = backed_up_intervals(os.path.join(out_dir, BACKUP))
     if done:
-        raise ValueError('%s holds a run interrupted after evaluation %d (continue it with --resume, or use '
-                         'another --out)' % (out_dir, done))
+        raise ValueError(
+            '%s holds a run interrupted after evaluation %d (continue it with --resume, or use '
+            'another --out)' % (out_dir, done)
+        )
 
 
 def saved_run(out_dir, run, resume, may_change):
@@ -91,8 +111,9 @@ def saved_run(out_dir, run, resume, may_change):
     path = os.path.join(out_dir, RUN_STATE)
     if not os.path.exists(path):
         if done:
-            raise ValueError('%s: a backup (%s/) but no %s with the run\'s settings; cannot resume'
-                             % (out_dir, BACKUP, RUN_STATE))
+            raise ValueError(
+                "%s: a backup (%s/) but no %s with the run's settings; cannot resume" % (out_dir, BACKUP, RUN_STATE)
+            )
         print('nothing to resume in %s: starting the run' % out_dir)
         return None
     saved = read_json(path)
@@ -100,13 +121,17 @@ def saved_run(out_dir, run, resume, may_change):
         raise ValueError('%s: the run finished (results.json); there is nothing to resume' % out_dir)
     changed = changes(saved, run, may_change)
     if changed:
-        raise ValueError('cannot resume the run in %s with other settings (they fix the data split and the '
-                         'training); different from %s: %s' % (out_dir, path, '; '.join(changed)))
+        raise ValueError(
+            'cannot resume the run in %s with other settings (they fix the data split and the '
+            'training); different from %s: %s' % (out_dir, path, '; '.join(changed))
+        )
     if len(saved['evaluations']) < done:
-        raise ValueError('%s records %d evaluations, its backup %d: cannot resume'
-                         % (path, len(saved['evaluations']), done))
+        raise ValueError(
+            '%s records %d evaluations, its backup %d: cannot resume' % (path, len(saved['evaluations']), done)
+        )
     if not os.path.exists(os.path.join(out_dir, BEST_WEIGHTS)):
-        raise FileNotFoundError('%s: missing; cannot resume without the best weights so far'
-                                % os.path.join(out_dir, BEST_WEIGHTS))
+        raise FileNotFoundError(
+            '%s: missing; cannot resume without the best weights so far' % os.path.join(out_dir, BEST_WEIGHTS)
+        )
     saved['evaluations'] = saved['evaluations'][:done]  # an interval recorded after the last backup is trained again
     return saved

@@ -1,5 +1,6 @@
 """Where and how a command computes: the dtype policy (--mixed-precision), the
 tf.distribute strategy (--distribute) and the random seeds (--seed)."""
+
 import os
 import sys
 
@@ -10,7 +11,8 @@ from pet_keras.compat import keras
 DISTRIBUTE = ('mirrored', 'multi-worker')
 MIXED_PRECISION_HELP = (
     'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
-    'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties')
+    'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties'
+)
 
 
 def set_precision(args):
@@ -19,9 +21,12 @@ def set_precision(args):
     training measured slower than float32 (README, "Speed, measured")."""
     keras.mixed_precision.set_global_policy('mixed_bfloat16' if args.mixed_precision else 'float32')
     if args.mixed_precision and cpu_has_amx() is False and not tf.config.list_physical_devices('GPU'):
-        print('warning: --mixed-precision on a CPU without AMX (no amx_bf16 among the flags of /proc/cpuinfo): '
-              'bfloat16 matrix multiplies are slow there, and training measured slower than float32 '
-              '(README, "Speed, measured"); leave the flag off', file=sys.stderr)
+        print(
+            'warning: --mixed-precision on a CPU without AMX (no amx_bf16 among the flags of /proc/cpuinfo): '
+            'bfloat16 matrix multiplies are slow there, and training measured slower than float32 '
+            '(README, "Speed, measured"); leave the flag off',
+            file=sys.stderr,
+        )
 
 
 def cpu_has_amx(cpuinfo='/proc/cpuinfo'):
@@ -41,8 +46,10 @@ def strategy(args):
     multi-worker training must set up its collective ops first."""
     if args.distribute == 'multi-worker':
         if 'TF_CONFIG' not in os.environ:
-            raise ValueError('--distribute multi-worker needs TF_CONFIG (the cluster and this worker\'s '
-                             'index; see README, "Training on several GPUs or machines")')
+            raise ValueError(
+                "--distribute multi-worker needs TF_CONFIG (the cluster and this worker's "
+                'index; see README, "Training on several GPUs or machines")'
+            )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif args.distribute == 'mirrored':
         strategy = tf.distribute.MirroredStrategy()

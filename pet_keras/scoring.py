@@ -6,6 +6,7 @@ label words at the slot, optionally with contextual calibration
 model inputs. Training (``pet_keras.train``) evaluates with it and serving
 (``pet_keras.serving``) predicts with it: there is one scoring path.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -37,9 +38,11 @@ def cloze_inputs(clozes, idx):
     for encoded in clozes:
         items = [encoded[i] for i in idx]
         length = pad_to_multiple(max(len(e.token_ids) for e in items))
-        inputs += [sequence_padding([e.token_ids for e in items], length).astype('int32'),
-                   sequence_padding([e.segment_ids for e in items], length).astype('int32'),
-                   np.array([e.slots for e in items], dtype='int32')]
+        inputs += [
+            sequence_padding([e.token_ids for e in items], length).astype('int32'),
+            sequence_padding([e.segment_ids for e in items], length).astype('int32'),
+            np.array([e.slots for e in items], dtype='int32'),
+        ]
     return inputs
 
 
@@ -50,7 +53,7 @@ def cloze_batches(pvp, examples, batch_size):
     longest = clozes[-1]  # the others are shorter by a constant: one order for all
     order = np.argsort([len(e.token_ids) for e in longest], kind='stable')
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         yield idx, cloze_inputs(clozes, idx)
 
 
@@ -76,15 +79,19 @@ class Scorer:
     def __init__(self, mlm, pvp, batch_size=64, calibrate=False, content_free=CONTENT_FREE_TEXTS):
         max_position = getattr(mlm.transformer, 'max_position', None)
         if max_position is not None and pvp.maxlen > max_position:
-            raise ValueError('maxlen %d exceeds the model\'s %d positions (max_position_embeddings in its config)'
-                             % (pvp.maxlen, max_position))
+            raise ValueError(
+                "maxlen %d exceeds the model's %d positions (max_position_embeddings in its config)"
+                % (pvp.maxlen, max_position)
+            )
         if calibrate and not content_free:
             raise ValueError('calibration needs at least one content-free text')
         self.pvp = pvp
         self.batch_size = batch_size
         self.calibrate = calibrate
-        self.content_free = [Example({name: text for name in pvp.pattern.fields}, None, 'content-free input %r' % text)
-                             for text in content_free]
+        self.content_free = [
+            Example({name: text for name in pvp.pattern.fields}, None, 'content-free input %r' % text)
+            for text in content_free
+        ]
         self.model = self._label_log_probs_model(mlm)
         self._log_proba = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
         self._proba = tf.function(self.probabilities, reduce_retracing=True)
@@ -101,23 +108,29 @@ class Scorer:
         for length in pvp.slot_lengths:
             index, ids = pvp.words_of_length(length)
             scoring = mlm.word_log_prob_model(ids, name='pet_word_log_probs_%d' % length)
-            x = [keras.layers.Input(shape=(None,), dtype='int32', name='Input-Token-%d' % length),
-                 keras.layers.Input(shape=(None,), dtype='int32', name='Input-Segment-%d' % length),
-                 keras.layers.Input(shape=(length,), dtype='int32', name='Input-Slots-%d' % length)]
+            x = [
+                keras.layers.Input(shape=(None,), dtype='int32', name='Input-Token-%d' % length),
+                keras.layers.Input(shape=(None,), dtype='int32', name='Input-Segment-%d' % length),
+                keras.layers.Input(shape=(length,), dtype='int32', name='Input-Slots-%d' % length),
+            ]
             inputs += x
             parts.append(scoring(x))
             order += index.tolist()
         # back to the verbalizer's word order
-        return inputs, keras.layers.Lambda(lambda p: tf.gather(tf.concat(p, 1), np.argsort(order), axis=1),
-                                           dtype='float32', name='Word-Log-Probabilities')(parts)
+        return inputs, keras.layers.Lambda(
+            lambda p: tf.gather(tf.concat(p, 1), np.argsort(order), axis=1),
+            dtype='float32',
+            name='Word-Log-Probabilities',
+        )(parts)
 
     def _label_log_probs_model(self, mlm):
         """A Keras model: for each slot length, its [token ids, segment ids,
         slots] → label log-probabilities (batch, labels)."""
         pvp = self.pvp
         inputs, word_scores = self.word_scores(mlm)
-        log_probs = keras.layers.Lambda(lambda scores: tf.nn.log_softmax(pvp.class_logits(scores)),
-                                        dtype='float32', name='Label-Log-Probabilities')(word_scores)
+        log_probs = keras.layers.Lambda(
+            lambda scores: tf.nn.log_softmax(pvp.class_logits(scores)), dtype='float32', name='Label-Log-Probabilities'
+        )(word_scores)
         # inputs: token ids, segment ids, slot positions per slot length; output: (batch, labels) log-probabilities
         return keras.Model(inputs, log_probs, name='pet_classifier')
 

@@ -5,6 +5,7 @@ for prediction (``.predict(texts)``); ``export_saved_model`` writes it as a
 TensorFlow SavedModel for serving. PET models go through
 ``pet_keras.scoring.Scorer``: there is one scoring path.
 """
+
 import os
 import shutil
 
@@ -38,8 +39,9 @@ class Predictor:
         self.pvp = getattr(scorer, 'pvp', None)
         self.labels = list(scorer.labels) if self.pvp is None else list(self.pvp.labels)
         self.fields = list(fields)
-        self.described = 'fields %s' % ', '.join(self.fields) if self.pvp is None \
-            else 'pattern %r' % self.pvp.pattern.template
+        self.described = (
+            'fields %s' % ', '.join(self.fields) if self.pvp is None else 'pattern %r' % self.pvp.pattern.template
+        )
 
     def examples(self, texts):
         """Examples from strings (single-field patterns) or dicts of the
@@ -49,26 +51,37 @@ class Predictor:
             source = 'input:%d' % number
             if isinstance(item, str):
                 if len(self.fields) != 1:
-                    raise ValueError('%s: the model reads fields %s: pass a dict with these keys, not a string'
-                                     % (source, ', '.join(self.fields)))
+                    raise ValueError(
+                        '%s: the model reads fields %s: pass a dict with these keys, not a string'
+                        % (source, ', '.join(self.fields))
+                    )
                 fields = {self.fields[0]: item}
             elif isinstance(item, dict):
                 missing = [name for name in self.fields if not isinstance(item.get(name), str)]
                 if missing:
-                    raise ValueError('%s: expected a string for field %s of %s, got %r'
-                                     % (source, ', '.join(missing), self.described, item))
+                    raise ValueError(
+                        '%s: expected a string for field %s of %s, got %r'
+                        % (source, ', '.join(missing), self.described, item)
+                    )
                 fields = {name: item[name] for name in self.fields}
             else:
-                raise TypeError('%s: expected a string or a dict of fields (%s), got %s'
-                                % (source, ', '.join(self.fields), type(item).__name__))
+                raise TypeError(
+                    '%s: expected a string or a dict of fields (%s), got %s'
+                    % (source, ', '.join(self.fields), type(item).__name__)
+                )
             examples.append(Example(fields, None, source))
         return examples
 
     def predict_examples(self, examples, verbose=False):
         """[{'label': best label, 'probabilities': {label: p}}] for examples."""
         probs = self.scorer.predict_proba(examples, verbose)
-        return [{'label': self.labels[int(np.argmax(row))],
-                 'probabilities': {label: float(p) for label, p in zip(self.labels, row)}} for row in probs]
+        return [
+            {
+                'label': self.labels[int(np.argmax(row))],
+                'probabilities': {label: float(p) for label, p in zip(self.labels, row)},
+            }
+            for row in probs
+        ]
 
     def predict(self, texts, verbose=False):
         """Predictions for a list of texts: strings when the pattern has one
@@ -89,15 +102,22 @@ def load(model_dir, batch_size=64, calibrate=None, model=None):
     recorded (``settings.model`` in results.json, else ``bert``).
     """
     if not os.path.isdir(model_dir):
-        raise FileNotFoundError('%s: no such folder (expected a run folder written by fit_pet or fit_classifier)'
-                                % model_dir)
+        raise FileNotFoundError(
+            '%s: no such folder (expected a run folder written by fit_pet or fit_classifier)' % model_dir
+        )
     is_classifier = os.path.isfile(os.path.join(model_dir, CLASSIFIER_SPEC))
     needed = ('bert_config.json', CLASSIFIER_WEIGHTS, 'vocab.txt', CLASSIFIER_SPEC) if is_classifier else RUN_FILES
     missing = [name for name in needed if not os.path.isfile(os.path.join(model_dir, name))]
     if missing:
-        raise FileNotFoundError('%s: not a pet_keras run folder, missing %s (fit_pet writes %s; fit_classifier %s)'
-                                % (model_dir, ', '.join(missing), ', '.join(RUN_FILES),
-                                   ', '.join(('bert_config.json', CLASSIFIER_WEIGHTS, 'vocab.txt', CLASSIFIER_SPEC))))
+        raise FileNotFoundError(
+            '%s: not a pet_keras run folder, missing %s (fit_pet writes %s; fit_classifier %s)'
+            % (
+                model_dir,
+                ', '.join(missing),
+                ', '.join(RUN_FILES),
+                ', '.join(('bert_config.json', CLASSIFIER_WEIGHTS, 'vocab.txt', CLASSIFIER_SPEC)),
+            )
+        )
     results_path = os.path.join(model_dir, 'results.json')
     results = read_json(results_path) if os.path.isfile(results_path) else {}
     config_path = os.path.join(model_dir, 'bert_config.json')
@@ -118,21 +138,35 @@ def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
     try:
         pvp = PVP.from_json(spec, tokenizer)
     except (KeyError, TypeError, AttributeError) as e:
-        raise ValueError('%s: expected {"pattern", "label_words", "aggregation", "maxlen"} (%s: %s)'
-                         % (pvp_path, type(e).__name__, e)) from None
-    mlm = build_mlm(os.path.join(model_dir, 'bert_config.json'), os.path.join(model_dir, 'bert_model.ckpt'),
-                    model=model, dict_path=os.path.join(model_dir, 'vocab.txt'))
+        raise ValueError(
+            '%s: expected {"pattern", "label_words", "aggregation", "maxlen"} (%s: %s)'
+            % (pvp_path, type(e).__name__, e)
+        ) from None
+    mlm = build_mlm(
+        os.path.join(model_dir, 'bert_config.json'),
+        os.path.join(model_dir, 'bert_model.ckpt'),
+        model=model,
+        dict_path=os.path.join(model_dir, 'vocab.txt'),
+    )
     return Predictor(model_dir, Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate), pvp.pattern.fields)
 
 
 def load_classifier(model_dir, tokenizer, batch_size, model):
     spec_path = os.path.join(model_dir, CLASSIFIER_SPEC)
     spec = read_json(spec_path)
-    if not (isinstance(spec, dict) and isinstance(spec.get('labels'), list) and isinstance(spec.get('fields'), list)
-            and isinstance(spec.get('maxlen'), int)):
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get('labels'), list)
+        and isinstance(spec.get('fields'), list)
+        and isinstance(spec.get('maxlen'), int)
+    ):
         raise ValueError('%s: expected {"labels": [...], "fields": [...], "maxlen": N, "model": family}' % spec_path)
-    classifier = build_classifier(os.path.join(model_dir, 'bert_config.json'), None, len(spec['labels']),
-                                  model=model or spec.get('model') or 'bert')
+    classifier = build_classifier(
+        os.path.join(model_dir, 'bert_config.json'),
+        None,
+        len(spec['labels']),
+        model=model or spec.get('model') or 'bert',
+    )
     classifier.load_weights(os.path.join(model_dir, CLASSIFIER_WEIGHTS))
     scorer = ClassifierScorer(classifier, tokenizer, spec['labels'], spec['maxlen'], batch_size)
     return Predictor(model_dir, scorer, spec['fields'])
@@ -140,8 +174,10 @@ def load_classifier(model_dir, tokenizer, batch_size, model):
 
 # ---------------------------------------------------------------- SavedModel export
 
-INPUT_SIGNATURE = [tf.TensorSpec([None, None], tf.int32, name='token_ids'),
-                   tf.TensorSpec([None, None], tf.int32, name='segment_ids')]
+INPUT_SIGNATURE = [
+    tf.TensorSpec([None, None], tf.int32, name='token_ids'),
+    tf.TensorSpec([None, None], tf.int32, name='segment_ids'),
+]
 
 
 class _Serving(tf.Module):
@@ -152,9 +188,11 @@ class _Serving(tf.Module):
         super().__init__()
         pvp = scorer.pvp
         if len(pvp.slot_lengths) > 1:
-            raise ValueError('export reads the slot from the [MASK] tokens of one cloze; label words of %s tokens '
-                             'need one cloze per length: use pet_keras.serving.load(...).predict to serve this model'
-                             % ', '.join(map(str, pvp.slot_lengths)))
+            raise ValueError(
+                'export reads the slot from the [MASK] tokens of one cloze; label words of %s tokens '
+                'need one cloze per length: use pet_keras.serving.load(...).predict to serve this model'
+                % ', '.join(map(str, pvp.slot_lengths))
+            )
         self.model_variables = list(scorer.model.variables)  # tracked: saved with the function
         labels = tf.constant(pvp.labels)
         self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in ('pvp.json', 'vocab.txt')]
@@ -168,12 +206,18 @@ class _Serving(tf.Module):
             is_mask = tf.equal(token_ids, mask_id)
             first = tf.argmax(tf.cast(is_mask, tf.int32), axis=1, output_type=tf.int32)
             slots = first[:, None] + tf.range(slot_length)[None]
-            ok = tf.logical_and(tf.equal(tf.reduce_sum(tf.cast(is_mask, tf.int32), 1), slot_length),
-                                tf.reduce_all(tf.gather(is_mask, tf.minimum(slots, tf.shape(token_ids)[1] - 1),
-                                                        batch_dims=1), axis=1))
-            tf.debugging.Assert(tf.reduce_all(ok), [
-                'each row must hold the slot of the pattern: %d consecutive [MASK] tokens (id %d); rows without:'
-                % (slot_length, mask_id), tf.where(tf.logical_not(ok))[:, 0]])
+            ok = tf.logical_and(
+                tf.equal(tf.reduce_sum(tf.cast(is_mask, tf.int32), 1), slot_length),
+                tf.reduce_all(tf.gather(is_mask, tf.minimum(slots, tf.shape(token_ids)[1] - 1), batch_dims=1), axis=1),
+            )
+            tf.debugging.Assert(
+                tf.reduce_all(ok),
+                [
+                    'each row must hold the slot of the pattern: %d consecutive [MASK] tokens (id %d); rows without:'
+                    % (slot_length, mask_id),
+                    tf.where(tf.logical_not(ok))[:, 0],
+                ],
+            )
             probs = scorer.probabilities([token_ids, segment_ids, slots], content_free)
             return {'probabilities': probs, 'label': tf.gather(labels, tf.argmax(probs, axis=1))}
 

@@ -15,6 +15,7 @@ their names. The labels keep the order of ``--label-words`` when it names
 them all, else the order they first appear in train, valid, test. The run
 folder is fit_pet's (or fit_classifier's): ``pet-keras predict`` reads it.
 """
+
 import json
 import os
 from collections import namedtuple
@@ -57,8 +58,11 @@ def task_flags(path):
             value = json.dumps(value, ensure_ascii=False)
         elif key == 'columns' and isinstance(value, list):
             value = ','.join(value)
-        elif key in PATH_KEYS and isinstance(value, str) and (key != 'label_words' or
-                                                               os.path.isfile(os.path.join(base, value))):
+        elif (
+            key in PATH_KEYS
+            and isinstance(value, str)
+            and (key != 'label_words' or os.path.isfile(os.path.join(base, value)))
+        ):
             value = os.path.normpath(os.path.join(base, value))
         if value is not None:
             flags.append('%s=%s' % (flag, value))
@@ -69,20 +73,23 @@ def read_split(path, fields, columns, label_field, labeled=True):
     """One file's examples with just the pattern's ``fields``: JSON lines, or TSV named by ``columns``."""
     if columns or path.lower().endswith('.tsv'):
         if not columns:
-            raise ValueError('%s: a TSV file needs --columns naming its columns, e.g. --columns %s'
-                             % (path, ','.join(fields + [label_field])))
+            raise ValueError(
+                '%s: a TSV file needs --columns naming its columns, e.g. --columns %s'
+                % (path, ','.join(fields + [label_field]))
+            )
         columns = columns.split(',')
         texts = [name for name in columns if name != label_field]
         if labeled and columns[-1] != label_field:
             raise ValueError('--columns %s: the label column %s must be the last' % (','.join(columns), label_field))
         missing = [name for name in fields if name not in texts]
         if missing:
-            raise ValueError('--columns %s: no column for the pattern\'s {%s}' % (','.join(columns), missing[0]))
+            raise ValueError("--columns %s: no column for the pattern's {%s}" % (','.join(columns), missing[0]))
         data = read_tsv(path, fields=texts, labeled=labeled)
     else:
         data = read_jsonl(path, {name: name for name in fields}, label_field, labeled=labeled)
-    return Dataset([Example({name: e.fields[name] for name in fields}, e.label, e.source, e.id) for e in data],
-                   data.skipped, path)
+    return Dataset(
+        [Example({name: e.fields[name] for name in fields}, e.label, e.source, e.id) for e in data], data.skipped, path
+    )
 
 
 def read_data(args, fields, splits=SPLITS):
@@ -93,8 +100,17 @@ def read_data(args, fields, splits=SPLITS):
         if path is None:
             continue
         data[split] = read_split(path, fields, args.columns, args.label_field, labeled=split != 'unlabeled')
-        print('%s %s: %d examples%s' % (split, path, len(data[split]), ', %d rows skipped (blank, or a field of '
-                                        'the pattern empty)' % data[split].skipped if data[split].skipped else ''))
+        print(
+            '%s %s: %d examples%s'
+            % (
+                split,
+                path,
+                len(data[split]),
+                ', %d rows skipped (blank, or a field of the pattern empty)' % data[split].skipped
+                if data[split].skipped
+                else '',
+            )
+        )
     return data
 
 
@@ -117,10 +133,14 @@ def task_verbalizer(labels, words, tokenizer, aggregation='sum', length_norm=Fal
         if label not in words and (not ids or tokenizer._token_unk_id in ids):
             unspellable[label] = ' '.join(tokenizer.ids_to_tokens(ids))
     if unspellable:
-        raise ValueError('label %s: not a word the vocabulary spells, so not its own label word; give '
-                         '--label-words for it, e.g. --label-words \'%s\''
-                         % (', '.join('%r (tokens %s)' % item for item in unspellable.items()),
-                            json.dumps({label: ['…'] for label in unspellable}, ensure_ascii=False)))
+        raise ValueError(
+            'label %s: not a word the vocabulary spells, so not its own label word; give '
+            "--label-words for it, e.g. --label-words '%s'"
+            % (
+                ', '.join('%r (tokens %s)' % item for item in unspellable.items()),
+                json.dumps({label: ['…'] for label in unspellable}, ensure_ascii=False),
+            )
+        )
     try:
         return Verbalizer({label: words.get(label, label) for label in labels}, aggregation, length_norm)
     except ValueError as e:
@@ -138,8 +158,9 @@ Checkpoint = namedtuple('Checkpoint', 'config_path checkpoint_path dict_path tok
 def load_checkpoint(args):
     """The ``Checkpoint`` (config_path, checkpoint_path, dict_path, tokenizer) of the checkpoint flags."""
     config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
-    return Checkpoint(config_path, checkpoint_path, dict_path,
-                      load_tokenizer(dict_path, load_config(config_path), config_path))
+    return Checkpoint(
+        config_path, checkpoint_path, dict_path, load_tokenizer(dict_path, load_config(config_path), config_path)
+    )
 
 
 def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, labels=None):
@@ -153,12 +174,43 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
         labels = labels or pvp.labels
         with strategy.scope():
             model = build_classifier(config_path, checkpoint_path, len(labels), args.model)
-        return fit_classifier(model, tokenizer, labels, labeled, valid, test, batch_size=args.batch_size,
-                              maxlen=args.maxlen, out_dir=out, settings=settings(args), **cli.budget_args(args))
-    generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed) \
-        if labeled or unlabeled else None
+        return fit_classifier(
+            model,
+            tokenizer,
+            labels,
+            labeled,
+            valid,
+            test,
+            batch_size=args.batch_size,
+            maxlen=args.maxlen,
+            out_dir=out,
+            settings=settings(args),
+            **cli.budget_args(args),
+        )
+    generator = (
+        PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
+        if labeled or unlabeled
+        else None
+    )
     with strategy.scope():
-        mlm = build_mlm(config_path, checkpoint_path, model=args.model,
-                        allow_random_mlm_head=args.allow_random_mlm_head, dict_path=dict_path)
-    return fit_pet(mlm, pvp, generator, valid, test, resume=args.resume, may_change=cli.RESUME_MAY_CHANGE,
-                   out_dir=out, settings=settings(args), tensorboard=args.tensorboard, calibrate=args.calibrate, **cli.budget_args(args))
+        mlm = build_mlm(
+            config_path,
+            checkpoint_path,
+            model=args.model,
+            allow_random_mlm_head=args.allow_random_mlm_head,
+            dict_path=dict_path,
+        )
+    return fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        resume=args.resume,
+        may_change=cli.RESUME_MAY_CHANGE,
+        out_dir=out,
+        settings=settings(args),
+        tensorboard=args.tensorboard,
+        calibrate=args.calibrate,
+        **cli.budget_args(args),
+    )

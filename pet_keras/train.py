@@ -9,6 +9,7 @@ pet_keras loads like a downloaded one, plus the pattern (pvp.json) and the
 metrics (results.json). An interrupted run resumes from its last evaluation
 (``pet_keras.runstate``).
 """
+
 import os
 import time
 
@@ -28,8 +29,13 @@ def training_sets(mode, labeled, unlabeled):
     and the classifier baseline): zero-shot trains on nothing; unsupervised is MLM
     on the unlabeled text only; few-shot uses the labeled examples; semi-supervised
     both; the classifier the labeled examples."""
-    sets = {'zero-shot': ([], []), 'unsupervised': ([], unlabeled), 'few-shot': (labeled, []),
-            'semi-supervised': (labeled, unlabeled), 'classifier': (labeled, [])}
+    sets = {
+        'zero-shot': ([], []),
+        'unsupervised': ([], unlabeled),
+        'few-shot': (labeled, []),
+        'semi-supervised': (labeled, unlabeled),
+        'classifier': (labeled, []),
+    }
     if mode not in sets:
         raise ValueError('mode must be one of %s, got %r' % (', '.join(sets), mode))
     return sets[mode]
@@ -44,9 +50,25 @@ def run_mode(generator):
     return 'semi-supervised' if len(labeled) == 2 else 'few-shot' if True in labeled else 'unsupervised'
 
 
-def fit_pet(mlm, pvp, generator, valid, test=None, steps=budget.STEPS, eval_every=budget.EVAL_EVERY,
-            patience=budget.PATIENCE, learning_rate=None, out_dir=None, settings=None, tensorboard=False,
-            verbose=1, calibrate=False, resume=False, callbacks=(), may_change=()):
+def fit_pet(
+    mlm,
+    pvp,
+    generator,
+    valid,
+    test=None,
+    steps=budget.STEPS,
+    eval_every=budget.EVAL_EVERY,
+    patience=budget.PATIENCE,
+    learning_rate=None,
+    out_dir=None,
+    settings=None,
+    tensorboard=False,
+    verbose=1,
+    calibrate=False,
+    resume=False,
+    callbacks=(),
+    may_change=(),
+):
     """Train ``mlm`` on ``generator`` (a PetDataGenerator; None: zero-shot)
     for at most ``steps`` optimizer steps, evaluating validation accuracy
     every ``eval_every`` steps and keeping the weights of the best; with
@@ -81,28 +103,57 @@ def fit_pet(mlm, pvp, generator, valid, test=None, steps=budget.STEPS, eval_ever
         if learning_rate is None and steps:
             learning_rate = budget.default_learning_rate(run_mode(generator), getattr(mlm, 'checkpoint_path', None))
         scorer = Scorer(mlm, pvp, calibrate=calibrate)
-        results = {'settings': settings, 'pattern': pvp.to_json(), 'calibrate': calibrate,
-                   'budget': budget_record(steps, eval_every, patience, learning_rate)}
+        results = {
+            'settings': settings,
+            'pattern': pvp.to_json(),
+            'calibrate': calibrate,
+            'budget': budget_record(steps, eval_every, patience, learning_rate),
+        }
         run = {'settings': settings, 'training_data': training_data(generator)} if steps else None
         saved = saved_run(out_dir, run, resume, may_change)
         zero = results['zero_shot'] = zero_shot(scorer, valid, test, saved, out_dir, eval_every)
         history = []
         if steps:
-            history = train_intervals(mlm, scorer, generator, valid, steps, eval_every, patience, learning_rate,
-                                      out_dir, run, saved, zero, tensorboard, verbose, callbacks)
+            history = train_intervals(
+                mlm,
+                scorer,
+                generator,
+                valid,
+                steps,
+                eval_every,
+                patience,
+                learning_rate,
+                out_dir,
+                run,
+                saved,
+                zero,
+                tensorboard,
+                verbose,
+                callbacks,
+            )
         results.update(best_results(scorer, test, zero, history), wall_seconds=round(time.time() - started, 1))
         if chief:
             save_run(mlm, pvp, out_dir, results, run)
-        print('best step %d: valid %.4f, test %s; results in %s'
-              % (results['best_step'], results['valid'], '%.4f' % results['test'] if results['test'] is not None
-                 else '-', os.path.join(out_dir, 'results.json')))
+        print(
+            'best step %d: valid %.4f, test %s; results in %s'
+            % (
+                results['best_step'],
+                results['valid'],
+                '%.4f' % results['test'] if results['test'] is not None else '-',
+                os.path.join(out_dir, 'results.json'),
+            )
+        )
         return results
 
 
 def budget_record(steps, eval_every, patience, learning_rate):
     """The budget as results.json records it (a learning-rate schedule is not a number: null)."""
-    return {'steps': steps, 'eval_every': eval_every, 'patience': patience,
-            'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None}
+    return {
+        'steps': steps,
+        'eval_every': eval_every,
+        'patience': patience,
+        'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None,
+    }
 
 
 def zero_shot(scorer, valid, test, saved, out_dir, eval_every):
@@ -140,8 +191,23 @@ def save_run(mlm, pvp, out_dir, results, run):
         write_json(os.path.join(out_dir, RUN_STATE), run)
 
 
-def train_intervals(mlm, scorer, generator, valid, steps, eval_every, patience, learning_rate, out_dir, run,
-                    saved, zero, tensorboard, verbose, callbacks):
+def train_intervals(
+    mlm,
+    scorer,
+    generator,
+    valid,
+    steps,
+    eval_every,
+    patience,
+    learning_rate,
+    out_dir,
+    run,
+    saved,
+    zero,
+    tensorboard,
+    verbose,
+    callbacks,
+):
     """fit_pet's training: Keras ``fit`` over evaluation intervals, the best
     weights written to and reloaded from ``out_dir``; the evaluation records."""
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint
@@ -162,18 +228,31 @@ def train_intervals(mlm, scorer, generator, valid, steps, eval_every, patience, 
     record_run()
     fit_callbacks = [
         evaluator,
-        AtomicModelCheckpoint(best_path, monitor='val_accuracy', mode='max', save_best_only=True,
-                              save_weights_only=True, initial_value_threshold=best_so_far),
+        AtomicModelCheckpoint(
+            best_path,
+            monitor='val_accuracy',
+            mode='max',
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far,
+        ),
         keras.callbacks.LambdaCallback(on_epoch_end=record_run),
-        keras.callbacks.TerminateOnNaN()] + early_stopping(patience, [r.get('valid') for r in done])
+        keras.callbacks.TerminateOnNaN(),
+    ] + early_stopping(patience, [r.get('valid') for r in done])
     if tensorboard:
         fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard')))
     # after the callbacks that record an interval: a crash in between trains that interval again
     fit_callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP)))
     dataset = generator.to_dataset(random=True).skip(len(done) * eval_every)
-    fit_interruptibly(model, 'the same command with --resume continues', dataset,
-                      steps_per_epoch=eval_every, epochs=budget.evaluations(steps, eval_every),
-                      callbacks=fit_callbacks + list(callbacks), verbose=verbose)
+    fit_interruptibly(
+        model,
+        'the same command with --resume continues',
+        dataset,
+        steps_per_epoch=eval_every,
+        epochs=budget.evaluations(steps, eval_every),
+        callbacks=fit_callbacks + list(callbacks),
+        verbose=verbose,
+    )
     if chief:
         model.load_weights(best_path)
         remove_empty_backup(out_dir)

@@ -9,6 +9,7 @@ test_public.json, unlabeled.json ({"sentence", "label", "label_desc"}), or the
 reference's train.json, dev.json, test.json ({"text", "label_name"}). Label
 words are the two-character Chinese names (故事, 文化, 娱乐, 体育 …).
 """
+
 from pet_keras import cli, runtime
 from pet_keras.data import Dataset, split_labeled
 from pet_keras.pattern import PVP
@@ -41,8 +42,9 @@ def main(args):
     checkpoint = load_checkpoint(args)
 
     # pattern and verbalizer: each label's own name
-    pvp = PVP(cli.pattern_template(args, NEWS_PATTERNS), cli.verbalizer(args, NEWS_WORDS), checkpoint.tokenizer,
-              args.maxlen)
+    pvp = PVP(
+        cli.pattern_template(args, NEWS_PATTERNS), cli.verbalizer(args, NEWS_WORDS), checkpoint.tokenizer, args.maxlen
+    )
 
     # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode
     fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)

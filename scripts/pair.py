@@ -17,6 +17,7 @@ own test.json is not: use its dev file as test). Patterns have the fields {a}
 (sentence1) and {b} (sentence2); when too long, the longer sentence is cut
 first, never the pattern or the slot. Label words: 是的 (same) / 不是 (different).
 """
+
 from pet_keras import cli, runtime
 from pet_keras.data import Dataset, split_labeled
 from pet_keras.pattern import PVP
@@ -24,8 +25,9 @@ from pet_keras.task import fit, load_checkpoint
 from pet_keras.tasks import PAIR_FILES, PAIR_PATTERNS, PAIR_WORDS, read_pairs
 from pet_keras.train import training_sets
 
-p = cli.parser(__doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)',
-               labeled_fraction=1.0, maxlen=64)
+p = cli.parser(
+    __doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)', labeled_fraction=1.0, maxlen=64
+)
 
 
 def main(args):
@@ -50,8 +52,9 @@ def main(args):
     checkpoint = load_checkpoint(args)
 
     # pattern and verbalizer
-    pvp = PVP(cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), checkpoint.tokenizer,
-              args.maxlen)
+    pvp = PVP(
+        cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), checkpoint.tokenizer, args.maxlen
+    )
 
     # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode
     fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)

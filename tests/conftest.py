@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny vocabulary and tiny Google-format BERT checkpoints
 written with TensorFlow's own checkpoint writer (not through bert4keras)."""
+
 import pet_keras  # noqa: F401  (must come before tensorflow / bert4keras)
 
 import json
@@ -47,10 +48,11 @@ def tiny_vocab():
     return make_vocab()
 
 
-def bert_variable_shapes(vocab_size, hidden=32, layers=2, intermediate=64, max_position=64,
-                         type_vocab=2, with_mlm_head=True):
+def bert_variable_shapes(
+    vocab_size, hidden=32, layers=2, intermediate=64, max_position=64, type_vocab=2, with_mlm_head=True
+):
     """{name: shape} of a Google BERT checkpoint of these sizes."""
-    V, H, I = vocab_size, hidden, intermediate
+    V, H, F = vocab_size, hidden, intermediate
     shapes = {
         'bert/embeddings/word_embeddings': (V, H),
         'bert/embeddings/token_type_embeddings': (type_vocab, H),
@@ -67,26 +69,30 @@ def bert_variable_shapes(vocab_size, hidden=32, layers=2, intermediate=64, max_p
         for part in ('query', 'key', 'value'):
             shapes[p + 'attention/self/%s/kernel' % part] = (H, H)
             shapes[p + 'attention/self/%s/bias' % part] = (H,)
-        shapes.update({
-            p + 'attention/output/dense/kernel': (H, H),
-            p + 'attention/output/dense/bias': (H,),
-            p + 'attention/output/LayerNorm/beta': (H,),
-            p + 'attention/output/LayerNorm/gamma': (H,),
-            p + 'intermediate/dense/kernel': (H, I),
-            p + 'intermediate/dense/bias': (I,),
-            p + 'output/dense/kernel': (I, H),
-            p + 'output/dense/bias': (H,),
-            p + 'output/LayerNorm/beta': (H,),
-            p + 'output/LayerNorm/gamma': (H,),
-        })
+        shapes.update(
+            {
+                p + 'attention/output/dense/kernel': (H, H),
+                p + 'attention/output/dense/bias': (H,),
+                p + 'attention/output/LayerNorm/beta': (H,),
+                p + 'attention/output/LayerNorm/gamma': (H,),
+                p + 'intermediate/dense/kernel': (H, F),
+                p + 'intermediate/dense/bias': (F,),
+                p + 'output/dense/kernel': (F, H),
+                p + 'output/dense/bias': (H,),
+                p + 'output/LayerNorm/beta': (H,),
+                p + 'output/LayerNorm/gamma': (H,),
+            }
+        )
     if with_mlm_head:
-        shapes.update({
-            'cls/predictions/transform/dense/kernel': (H, H),
-            'cls/predictions/transform/dense/bias': (H,),
-            'cls/predictions/transform/LayerNorm/beta': (H,),
-            'cls/predictions/transform/LayerNorm/gamma': (H,),
-            'cls/predictions/output_bias': (V,),
-        })
+        shapes.update(
+            {
+                'cls/predictions/transform/dense/kernel': (H, H),
+                'cls/predictions/transform/dense/bias': (H,),
+                'cls/predictions/transform/LayerNorm/beta': (H,),
+                'cls/predictions/transform/LayerNorm/gamma': (H,),
+                'cls/predictions/output_bias': (V,),
+            }
+        )
     return shapes
 
 
@@ -122,8 +128,12 @@ def write_folder(folder, vocab, config=None, with_mlm_head=True, seed=0, hidden=
     (folder / 'vocab.txt').write_text('\n'.join(vocab) + '\n', encoding='utf-8')
     (folder / 'bert_config.json').write_text(json.dumps(config, indent=2), encoding='utf-8')
     shapes = bert_variable_shapes(
-        len(vocab), hidden or config['hidden_size'], config['num_hidden_layers'],
-        config['intermediate_size'], config['max_position_embeddings'], config['type_vocab_size'],
+        len(vocab),
+        hidden or config['hidden_size'],
+        config['num_hidden_layers'],
+        config['intermediate_size'],
+        config['max_position_embeddings'],
+        config['type_vocab_size'],
         with_mlm_head=with_mlm_head,
     )
     values = write_random_checkpoint(folder / 'bert_model.ckpt', shapes, seed)

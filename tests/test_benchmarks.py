@@ -2,6 +2,7 @@
 does the same work as pet_keras (same inputs, same loss, same predictions),
 the FLOP formula, the scoring switches, and smoke runs of speed.py and
 accuracy.py on a tiny checkpoint. No speed is asserted."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -66,8 +67,12 @@ def data_dirs(tmp_path_factory):
         (root / 'sentiment' / ('sentiment.%s.data' % split)).write_text(lines, encoding='utf-8')
     (root / 'tnews').mkdir()
     descs = list(TNEWS_LABELS)[:3]
-    for name, n, labeled in (('train_few_all.json', 9, True), ('dev_few_all.json', 9, True),
-                             ('test_public.json', 9, True), ('unlabeled.json', 30, False)):
+    for name, n, labeled in (
+        ('train_few_all.json', 9, True),
+        ('dev_few_all.json', 9, True),
+        ('test_public.json', 9, True),
+        ('unlabeled.json', 30, False),
+    ):
         rows = []
         for i in range(n):
             row = {'sentence': text(rng), 'id': i}
@@ -80,8 +85,14 @@ def data_dirs(tmp_path_factory):
 
 def run(script, *args):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    return subprocess.run([sys.executable, str(REPO / 'benchmarks' / script), *map(str, args)], cwd=str(REPO),
-                          env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, str(REPO / 'benchmarks' / script), *map(str, args)],
+        cwd=str(REPO),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def sentiment_pvp(tokenizer, pattern='P1', maxlen=48):
@@ -89,6 +100,7 @@ def sentiment_pvp(tokenizer, pattern='P1', maxlen=48):
 
 
 # the reference approach
+
 
 @pytest.mark.parametrize('pattern, mask_idx', [('P1', 1), ('P5', 6)])
 def test_reference_reads_the_same_inputs_as_pet_keras(pattern, mask_idx):
@@ -104,7 +116,7 @@ def test_reference_reads_the_same_inputs_as_pet_keras(pattern, mask_idx):
     rows = [row for (ids, _, _), _ in generator for row in ids]  # evaluation batches: file order
     for example, row in zip(examples, rows):
         encoded = pvp.encode(example).token_ids
-        assert list(row[:len(encoded)]) == encoded and not row[len(encoded):].any()
+        assert list(row[: len(encoded)]) == encoded and not row[len(encoded) :].any()
 
 
 def test_reference_generator_targets():
@@ -114,8 +126,9 @@ def test_reference_generator_targets():
     tokenizer = make_tokenizer()
     pvp = sentiment_pvp(tokenizer)
     prefix, idx, label_ids = reference.reference_prefix(pvp)
-    generator = reference.ReferenceGenerator(tokenizer, [('春夏秋冬', 1), ('东西南北', None)], prefix, idx,
-                                             label_ids, maxlen=48, batch_size=2)
+    generator = reference.ReferenceGenerator(
+        tokenizer, [('春夏秋冬', 1), ('东西南北', None)], prefix, idx, label_ids, maxlen=48, batch_size=2
+    )
     originals = [tokenizer.encode(prefix + '春夏秋冬')[0], tokenizer.encode('东西南北')[0]]
     np.random.seed(0)
     predicted = 0
@@ -126,8 +139,8 @@ def test_reference_generator_targets():
         assert ids[labeled, idx] == tokenizer._token_mask_id and targets[labeled, idx] == label_ids[1]
         for row, original in ((labeled, originals[0]), (plain, originals[1])):
             assert lengths[row] == len(original)
-            source, target = ids[row, :len(original)], targets[row, :len(original)].copy()
-            assert not targets[row, len(original):].any()
+            source, target = ids[row, : len(original)], targets[row, : len(original)].copy()
+            assert not targets[row, len(original) :].any()
             if row == labeled:
                 source, target, original = (np.delete(a, idx) for a in (source, target, original))
             assert (target[source != original] > 0).all()
@@ -163,6 +176,7 @@ def test_reference_loss_equals_the_gathered_loss(sharp_checkpoint):
 
 # measuring in turns
 
+
 def test_run_in_turns_interleaves_steps_in_order_and_applies_each_jobs_dtype_policy():
     log = []
 
@@ -173,6 +187,7 @@ def test_run_in_turns_interleaves_steps_in_order_and_applies_each_jobs_dtype_pol
                 log.append((name, step, compat.keras.mixed_precision.global_policy().name))
                 turns.done()
             return steps
+
         return run
 
     results = common.run_in_turns({'a': job(3), 'b': job(1), 'c': job(2)}, {'b': 'mixed_bfloat16'})
@@ -203,6 +218,7 @@ def test_run_in_turns_raises_a_failing_job_without_stalling_the_others():
 
 # what speed.py computes
 
+
 def test_flop_formula_matches_torch_flop_counter():
     """common.forward_flops counts what PyTorch's FLOP counter counts for
     BertForMaskedLM (eager attention: its matmuls are visible) exactly."""
@@ -210,8 +226,15 @@ def test_flop_formula_matches_torch_flop_counter():
     os.environ.setdefault('USE_TF', '0')
     transformers = pytest.importorskip('transformers')
     from torch.utils.flop_counter import FlopCounterMode
-    sizes = {'vocab_size': 100, 'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2,
-             'intermediate_size': 64, 'max_position_embeddings': 64}
+
+    sizes = {
+        'vocab_size': 100,
+        'hidden_size': 32,
+        'num_hidden_layers': 2,
+        'num_attention_heads': 2,
+        'intermediate_size': 64,
+        'max_position_embeddings': 64,
+    }
     model = transformers.BertForMaskedLM(transformers.BertConfig(**sizes, attn_implementation='eager')).eval()
     for rows, length in ((3, 16), (2, 40)):
         with FlopCounterMode(display=False) as counter:
@@ -227,8 +250,9 @@ def test_flops_of_a_last_layer_run_at_some_positions():
     # 5 positions instead of 20: queries, output projection, feed-forward and attention rows at 15 fewer
     saved = 15 * (2 * h * h + 2 * h * h + 4 * h * i + 4 * length * h)
     assert common.encoder_flops(sizes, rows, length, outputs=5) == full - saved
-    assert common.forward_flops(sizes, rows, length, 5, 7, last_layer_at_positions=True) == \
-        full - saved + common.head_flops(sizes, 5, 7)
+    assert common.forward_flops(
+        sizes, rows, length, 5, 7, last_layer_at_positions=True
+    ) == full - saved + common.head_flops(sizes, 5, 7)
 
 
 def test_compare_predictions_counts_disagreements_outside_ties():
@@ -250,15 +274,19 @@ def test_scoring_switches_give_the_same_probabilities():
     tf.random.set_seed(4)
     mlm = sharpened_mlm(len(vocab_tokens()), seed=4)
     rng = random.Random(3)
-    for words in (SENTIMENT_WORDS, {'negative': ['冷热', '黑白'], 'positive': ['春夏']},
-                  {'negative': ['冷', '黑白'], 'positive': ['春', '夏秋']}):
+    for words in (
+        SENTIMENT_WORDS,
+        {'negative': ['冷热', '黑白'], 'positive': ['春夏']},
+        {'negative': ['冷', '黑白'], 'positive': ['春', '夏秋']},
+    ):
         pvp = PVP('{text}____满意。', Verbalizer(words), tokenizer, maxlen=48)
         examples = [ex(text(rng)) for _ in range(20)]
         default = Scorer(mlm, pvp, batch_size=8).predict_proba(examples, verbose=False)
         assert np.ptp(default[:, 0]) > 0.1  # probabilities depend on the input
         for switches in ({'bucket': False}, {'label_tokens_only': False}):
-            other = baselines.ComparisonScorer(mlm, pvp, batch_size=8, **switches).predict_proba(examples,
-                                                                                                verbose=False)
+            other = baselines.ComparisonScorer(mlm, pvp, batch_size=8, **switches).predict_proba(
+                examples, verbose=False
+            )
             np.testing.assert_allclose(other, default, atol=1e-5)
 
 
@@ -283,6 +311,7 @@ def test_accuracy_cells_with_fewer_seeds_say_how_many():
         mean_std = dict(zip(('valid_mean', 'valid_std'), accuracy_benchmark.mean_std(valids)))
         mean_std.update(zip(('test_mean', 'test_std'), accuracy_benchmark.mean_std(tests)))
         return dict(mean_std, seeds=list(range(len(valids))))
+
     three = entry([0.55, 0.57, 0.59], [0.50, 0.52, 0.54])
     assert accuracy_benchmark.accuracy_text(three, 3) == '57.0 ± 2.0 / 52.0 ± 2.0'
     one = entry([0.5732], [0.5471])
@@ -293,10 +322,24 @@ def test_accuracy_cells_with_fewer_seeds_say_how_many():
 
 # smoke runs
 
+
 def test_speed_quick_run(sharp_checkpoint, data_dirs, tmp_path):
     out = tmp_path / 'speed.json'
-    result = run('speed.py', '--quick', '--skip-base', '--skip-hf', '--mixed-precision', '--maxlen', 48,
-                 '--checkpoint-dir', sharp_checkpoint, '--data-dir', data_dirs / 'sentiment', '--out', out)
+    result = run(
+        'speed.py',
+        '--quick',
+        '--skip-base',
+        '--skip-hf',
+        '--mixed-precision',
+        '--maxlen',
+        48,
+        '--checkpoint-dir',
+        sharp_checkpoint,
+        '--data-dir',
+        data_dirs / 'sentiment',
+        '--out',
+        out,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads(out.read_text(encoding='utf-8'), parse_constant=lambda c: pytest.fail('not JSON: ' + c))
     assert '| model | phase | approach |' in result.stdout
@@ -332,19 +375,36 @@ def test_speed_quick_run(sharp_checkpoint, data_dirs, tmp_path):
 
 
 def test_lr_sweep_chooses_on_validation_and_draws_curves(sharp_checkpoint, data_dirs, tmp_path):
-    args = ['--quick', '--maxlen', 48, '--modes', 'few-shot', 'classifier', '--lrs', '3e-3', '0',
-            '--checkpoint-dir', sharp_checkpoint, '--sentiment-dir', data_dirs / 'sentiment', '--out', tmp_path]
+    args = [
+        '--quick',
+        '--maxlen',
+        48,
+        '--modes',
+        'few-shot',
+        'classifier',
+        '--lrs',
+        '3e-3',
+        '0',
+        '--checkpoint-dir',
+        sharp_checkpoint,
+        '--sentiment-dir',
+        data_dirs / 'sentiment',
+        '--out',
+        tmp_path,
+    ]
     result = run('lr_sweep.py', *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     saved = json.loads((tmp_path / 'lr_sweep.json').read_text(encoding='utf-8'))
     assert sorted(saved['cells']) == ['classifier/lr0', 'classifier/lr0.003', 'few-shot/lr0', 'few-shot/lr0.003']
-    assert saved['settings']['steps'] == 4 and saved['settings']['checkpoint_dir'] == os.path.relpath(sharp_checkpoint,
-                                                                                                     REPO)
+    assert saved['settings']['steps'] == 4 and saved['settings']['checkpoint_dir'] == os.path.relpath(
+        sharp_checkpoint, REPO
+    )
     for key, cell in saved['cells'].items():
         assert cell['learning_rate'] == cell['lr'] and [r['step'] for r in cell['evaluations']] == [2, 4], key
     # at rate 0 the weights never move: every evaluation is the untrained model's
-    assert {r['valid'] for r in saved['cells']['few-shot/lr0']['evaluations']} == \
-        {saved['cells']['few-shot/lr0']['zero_shot']['valid']}
+    assert {r['valid'] for r in saved['cells']['few-shot/lr0']['evaluations']} == {
+        saved['cells']['few-shot/lr0']['zero_shot']['valid']
+    }
     table = (tmp_path / 'lr_sweep.md').read_text(encoding='utf-8')
     for mode in ('few-shot', 'classifier'):
         cells = [saved['cells']['%s/lr%s' % (mode, lr)] for lr in ('0', '0.003')]
@@ -352,6 +412,7 @@ def test_lr_sweep_chooses_on_validation_and_draws_curves(sharp_checkpoint, data_
         assert '**%.2f @ %d / %.2f**' % (100 * best['valid'], best['best_step'], 100 * best['test']) in table, mode
     try:
         import matplotlib  # noqa: F401
+
         for mode in ('few-shot', 'classifier'):
             assert (tmp_path / ('curves-%s.png' % mode)).read_bytes()[:4] == b'\x89PNG'
     except ImportError:
@@ -361,26 +422,49 @@ def test_lr_sweep_chooses_on_validation_and_draws_curves(sharp_checkpoint, data_
 def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
     checkpoint_dir = tmp_path / 'checkpoint'
     shutil.copytree(sharp_checkpoint, checkpoint_dir)
-    args = ['--quick', '--maxlen', 48, '--modes', 'zero-shot', 'few-shot', 'classifier',
-            '--checkpoint-dir', checkpoint_dir, '--sentiment-dir', data_dirs / 'sentiment',
-            '--tnews-dir', data_dirs / 'tnews', '--out', tmp_path]
+    args = [
+        '--quick',
+        '--maxlen',
+        48,
+        '--modes',
+        'zero-shot',
+        'few-shot',
+        'classifier',
+        '--checkpoint-dir',
+        checkpoint_dir,
+        '--sentiment-dir',
+        data_dirs / 'sentiment',
+        '--tnews-dir',
+        data_dirs / 'tnews',
+        '--out',
+        tmp_path,
+    ]
     result = run('accuracy.py', *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     saved = json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))
-    assert sorted(saved['cells']) == sorted([
-        'sentiment/zero-shot/P1/seed0', 'sentiment/few-shot/P1/seed0', 'sentiment/classifier/-/seed0',
-        'tnews/zero-shot/N1/seed0', 'tnews/few-shot/N1/seed0', 'tnews/classifier/-/seed0'])
+    assert sorted(saved['cells']) == sorted(
+        [
+            'sentiment/zero-shot/P1/seed0',
+            'sentiment/few-shot/P1/seed0',
+            'sentiment/classifier/-/seed0',
+            'tnews/zero-shot/N1/seed0',
+            'tnews/few-shot/N1/seed0',
+            'tnews/classifier/-/seed0',
+        ]
+    )
     for record in saved['cells'].values():
         assert 0 <= record['valid'] <= 1 and 0 <= record['test'] <= 1 and record['wall_seconds'] > 0
     assert saved['cells']['tnews/few-shot/N1/seed0']['labeled'] == 9
-    assert saved['data']['sentiment'] == dict(labeled=1, unlabeled=59, valid=24, test=24,
-                                              source=os.path.relpath(data_dirs / 'sentiment', REPO))
+    assert saved['data']['sentiment'] == dict(
+        labeled=1, unlabeled=59, valid=24, test=24, source=os.path.relpath(data_dirs / 'sentiment', REPO)
+    )
     assert saved['settings']['checkpoint_dir'] == os.path.relpath(checkpoint_dir, REPO)  # no machine paths
     table = (tmp_path / 'accuracy.md').read_text(encoding='utf-8')
     assert '| pattern | zero-shot | few-shot |' in table and '| P1 `____满意。{text}` |' in table
     assert '| N1 ' in table and 'classifier ([CLS] + dense' in table
     try:
         import matplotlib  # noqa: F401
+
         assert (tmp_path / 'accuracy.png').read_bytes()[:4] == b'\x89PNG'
     except ImportError:
         assert 'chart skipped' in result.stdout
@@ -423,11 +507,30 @@ def test_many_labels_scores_mixed_and_equal_length_names(sharp_checkpoint, tmp_p
     data = tmp_path / 'iflytek'
     data.mkdir()
     for name, n in (('train_few_all.json', 16), ('dev_few_all.json', 12), ('test_public.json', 12)):
-        rows = [json.dumps({'label': i % 8, 'label_des': names[i % 8], 'sentence': text(rng), 'id': i},
-                           ensure_ascii=False) + '\n' for i in range(n)]
+        rows = [
+            json.dumps({'label': i % 8, 'label_des': names[i % 8], 'sentence': text(rng), 'id': i}, ensure_ascii=False)
+            + '\n'
+            for i in range(n)
+        ]
         (data / name).write_text(''.join(rows), encoding='utf-8')
-    result = run('many_labels.py', '--checkpoint-dir', sharp_checkpoint, '--data-dir', data, '--pattern',
-                 '这是____的。{text}', '--maxlen', 40, '--few-shot', '--steps', 2, '--eval-every', 1, '--out', tmp_path)
+    result = run(
+        'many_labels.py',
+        '--checkpoint-dir',
+        sharp_checkpoint,
+        '--data-dir',
+        data,
+        '--pattern',
+        '这是____的。{text}',
+        '--maxlen',
+        40,
+        '--few-shot',
+        '--steps',
+        2,
+        '--eval-every',
+        1,
+        '--out',
+        tmp_path,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     saved = json.loads((tmp_path / 'many_labels.json').read_text(encoding='utf-8'))
     assert saved['labels'] == 8 and saved['examples'] == {'valid': 12, 'test': 12, 'train': 16}

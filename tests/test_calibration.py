@@ -1,4 +1,5 @@
 """Contextual calibration in pet_keras.scoring.Scorer (and fit_pet's calibrate)."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -15,8 +16,16 @@ from pet_keras.train import fit_pet
 from tiny import ex, make_tokenizer, sharpened_mlm, write_vocab
 
 WORDS = {'positive': '很', 'negative': '不', 'neutral': '理'}
-TEXTS = ['春夏花草风雨', '秋冬石木山水', '我你他她们', '红黄蓝白黑', '东西南北', '早晚前后左右里外',
-         '开关生死明暗', '天年日月水火山石']
+TEXTS = [
+    '春夏花草风雨',
+    '秋冬石木山水',
+    '我你他她们',
+    '红黄蓝白黑',
+    '东西南北',
+    '早晚前后左右里外',
+    '开关生死明暗',
+    '天年日月水火山石',
+]
 
 
 @pytest.fixture(scope='module')
@@ -83,8 +92,7 @@ def test_calibration_undoes_a_label_bias(tok, sharp):
     add_bias(sharp, tok, '不', 30.0)
     raw = Scorer(sharp, pvp).predict_proba(examples(), verbose=False)
     assert (raw.argmax(1) == pvp.labels.index('negative')).all()
-    np.testing.assert_allclose(Scorer(sharp, pvp, **one).predict_proba(examples(), verbose=False), unbiased,
-                               atol=1e-4)
+    np.testing.assert_allclose(Scorer(sharp, pvp, **one).predict_proba(examples(), verbose=False), unbiased, atol=1e-4)
     averaged = Scorer(sharp, pvp, calibrate=True).predict_proba(examples(), verbose=False)
     assert len(set(averaged.argmax(1))) > 1
     np.testing.assert_allclose(averaged.sum(1), 1, atol=1e-5)
@@ -99,8 +107,9 @@ def test_calibration_follows_the_current_weights(tok, sharp):
     add_bias(sharp, tok, '很', 3.0)
     add_bias(sharp, tok, '理', -2.0)
     after = scorer.predict_proba(examples(), verbose=False)
-    np.testing.assert_allclose(after, Scorer(sharp, pvp, calibrate=True).predict_proba(examples(), verbose=False),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        after, Scorer(sharp, pvp, calibrate=True).predict_proba(examples(), verbose=False), atol=1e-6
+    )
     assert np.abs(after - before).max() > 1e-3
 
 

@@ -1,4 +1,5 @@
 """pet_keras.corpus: POS-tag stripping, the safe unpickler, packaged corpora."""
+
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 import io
@@ -13,17 +14,24 @@ from pet_keras.data import Example
 from pet_keras.io import package_file
 
 
-@pytest.mark.parametrize('line, expected', [
-    ('迈向/v  充满/v  希望/n  的/u  新/a  世纪/n', '迈向充满希望的新世纪'),
-    ('[中央/n  人民/n  广播/vn  电台/n]nt  记者/n', '中央人民广播电台记者'),
-    ('通过/p  [中央/n  人民/n  广播/vn  电台/n]nt  、/w  [中国/ns  国际/n  广播/vn  电台/n]nt  和/c',
-     '通过中央人民广播电台、中国国际广播电台和'),
-    ('１２月/t  ３１日/t  ，/w  江/nr  泽民/nr  发表/v  《/w  讲话/n  》/w  。/w  （/w  新华社/nt  记者/n  摄/Vg  ）/w',
-     '１２月３１日，江泽民发表《讲话》。（新华社记者摄）'),
-    ('——/w  一九九八年/t  ＭＢＡ/nx  CPU/nx', '——一九九八年ＭＢＡCPU'),
-    ('', ''),
-    ('   ', ''),
-])
+@pytest.mark.parametrize(
+    'line, expected',
+    [
+        ('迈向/v  充满/v  希望/n  的/u  新/a  世纪/n', '迈向充满希望的新世纪'),
+        ('[中央/n  人民/n  广播/vn  电台/n]nt  记者/n', '中央人民广播电台记者'),
+        (
+            '通过/p  [中央/n  人民/n  广播/vn  电台/n]nt  、/w  [中国/ns  国际/n  广播/vn  电台/n]nt  和/c',
+            '通过中央人民广播电台、中国国际广播电台和',
+        ),
+        (
+            '１２月/t  ３１日/t  ，/w  江/nr  泽民/nr  发表/v  《/w  讲话/n  》/w  。/w  （/w  新华社/nt  记者/n  摄/Vg  ）/w',  # noqa: E501
+            '１２月３１日，江泽民发表《讲话》。（新华社记者摄）',
+        ),
+        ('——/w  一九九八年/t  ＭＢＡ/nx  CPU/nx', '——一九九八年ＭＢＡCPU'),
+        ('', ''),
+        ('   ', ''),
+    ],
+)
 def test_strip_pos_tags(line, expected):
     assert strip_pos_tags(line) == expected
 
@@ -62,11 +70,15 @@ def test_safe_unpickler_refuses_globals(tmp_path, protocol):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize('obj', [
-    Example({'text': '好'}, 'positive'),
-    os.system,
-    {1, 2},  # protocol 2 pickles sets through builtins.set
-], ids=['class-instance', 'function', 'set-by-global'])
+@pytest.mark.parametrize(
+    'obj',
+    [
+        Example({'text': '好'}, 'positive'),
+        os.system,
+        {1, 2},  # protocol 2 pickles sets through builtins.set
+    ],
+    ids=['class-instance', 'function', 'set-by-global'],
+)
 def test_safe_unpickler_refuses_any_class_or_function(obj, tmp_path):
     path = tmp_path / 'x.pkl'
     path.write_bytes(pickle.dumps(obj, protocol=2))

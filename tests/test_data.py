@@ -1,4 +1,5 @@
 """pet_keras.data: readers with file:line errors, and the labeled/unlabeled split."""
+
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 import json
@@ -16,16 +17,19 @@ def write(path, text, encoding='utf-8'):
 
 # ------------------------------------------------------------------ read_tsv
 
+
 def test_read_tsv_maps_labels_and_skips_empty_rows(tmp_path):
-    path = write(tmp_path / 'train.data',
-                 '很满意\t1\n'
-                 '\n'
-                 '   \n'
-                 '不好，不满意\t0\n'
-                 '\t1\n'            # empty text
-                 '  \t0\n'          # whitespace text
-                 '有\t制表\t符\t1\n'  # the label is after the last tab
-                 '感觉如何 \t 0 \r\n')
+    path = write(
+        tmp_path / 'train.data',
+        '很满意\t1\n'
+        '\n'
+        '   \n'
+        '不好，不满意\t0\n'
+        '\t1\n'  # empty text
+        '  \t0\n'  # whitespace text
+        '有\t制表\t符\t1\n'  # the label is after the last tab
+        '感觉如何 \t 0 \r\n',
+    )
     data = read_tsv(path, SENTIMENT_LABELS)
     assert isinstance(data, Dataset)
     assert [e.fields['text'] for e in data] == ['很满意', '不好，不满意', '有\t制表\t符', '感觉如何']
@@ -147,9 +151,9 @@ def test_read_jsonl_pair_fields_and_missing_field(tmp_path):
 
 # ------------------------------------------------------------- split_labeled
 
+
 def examples(n):
-    return [Example({'text': 'text %d' % i}, 'positive' if i % 2 else 'negative', 'f:%d' % (i + 1))
-            for i in range(n)]
+    return [Example({'text': 'text %d' % i}, 'positive' if i % 2 else 'negative', 'f:%d' % (i + 1)) for i in range(n)]
 
 
 def test_split_first_rows_without_seed():
@@ -178,8 +182,9 @@ def test_split_seeded_is_reproducible_and_seed_dependent():
         assert all(e.label is None for e in unlabeled)
 
 
-@pytest.mark.parametrize('n, fraction, expected', [(168, 0.01, 1), (16883, 0.01, 168), (10, 0.25, 2), (3, 1, 3),
-                                                   (7, 0.5, 3)])
+@pytest.mark.parametrize(
+    'n, fraction, expected', [(168, 0.01, 1), (16883, 0.01, 168), (10, 0.25, 2), (3, 1, 3), (7, 0.5, 3)]
+)
 def test_split_labeled_count(n, fraction, expected):
     labeled, unlabeled = split_labeled(examples(n), fraction, seed=0)
     assert len(labeled) == expected == max(1, int(n * fraction))

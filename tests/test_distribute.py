@@ -5,6 +5,7 @@ MultiWorkerMirroredStrategy with two local workers (TF_CONFIG).
 
 Devices and workers must be set up before TensorFlow initialises, so the runs
 happen in fresh Python processes."""
+
 import json
 import os
 import socket
@@ -68,15 +69,25 @@ for name, strategy in strategies.items():
     k = np.arange(1, len(steps.means) + 1)
     losses = k * np.array(steps.means) - (k - 1) * np.array([0.0] + steps.means[:-1])
     np.savez(folder / 'weights.npz', *steps.weights)
-    (folder / 'epoch.json').write_text(json.dumps({
-        'replicas': steps.replicas, 'variable': steps.variable, 'losses': losses.tolist(), 'evaluations': results['evaluations'],
-        'chief': strategy.extended.should_checkpoint}))
+    record = {
+        'replicas': steps.replicas,
+        'variable': steps.variable,
+        'losses': losses.tolist(),
+        'evaluations': results['evaluations'],
+        'chief': strategy.extended.should_checkpoint,
+    }
+    (folder / 'epoch.json').write_text(json.dumps(record))
 '''
 
 
 def start(out, mode, env=None):
-    return subprocess.Popen([sys.executable, '-c', RUN, TESTS, str(out), mode], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, '-c', RUN, TESTS, str(out), mode],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process):
@@ -128,8 +139,14 @@ def free_port():
 def test_two_workers_match_one_device_and_only_the_chief_writes(local, tmp_path):
     one, _ = local
     cluster = {'worker': ['localhost:%d' % free_port() for _ in range(2)]}
-    workers = [start(tmp_path, 'worker', dict(os.environ, TF_CONFIG=json.dumps(
-        {'cluster': cluster, 'task': {'type': 'worker', 'index': index}}))) for index in range(2)]
+    workers = [
+        start(
+            tmp_path,
+            'worker',
+            dict(os.environ, TF_CONFIG=json.dumps({'cluster': cluster, 'task': {'type': 'worker', 'index': index}})),
+        )
+        for index in range(2)
+    ]
     for worker in workers:
         finish(worker)
     chief, other = read(tmp_path / 'worker0'), read(tmp_path / 'worker1')

@@ -1,5 +1,6 @@
 """The embedded model as committed: its files match their recorded sha256, its
 recipe is consistent, and it loads like a downloaded checkpoint, MLM head included."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -25,7 +26,7 @@ def test_files_match_their_recorded_sha256(recipe):
     actual = {name: sha256(EMBEDDED_CHECKPOINT / name) for name in FILES}
     assert sums == actual
     assert recipe['sha256'] == actual
-    assert sum((EMBEDDED_CHECKPOINT / name).stat().st_size for name in FILES) <= 30 * 2 ** 20
+    assert sum((EMBEDDED_CHECKPOINT / name).stat().st_size for name in FILES) <= 30 * 2**20
 
 
 def test_recipe_is_consistent(recipe):

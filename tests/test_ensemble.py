@@ -1,5 +1,6 @@
 """Full PET pieces: the pattern ensemble, softened targets, iPET's selection,
 the [CLS] classifier (baseline and distillation student) and the script."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -58,8 +59,12 @@ def test_confident_examples_are_the_most_confident_per_predicted_class():
     examples = [ex('t%d' % i, None, 'u:%d' % i) for i in range(6)]
     probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8], [0.45, 0.55], [0.99, 0.01]])
     chosen = confident_examples(examples, probs, LABELS, per_class=2)
-    assert [(e.fields['text'], e.label) for e in chosen] == \
-        [('t0', 'negative'), ('t5', 'negative'), ('t2', 'positive'), ('t3', 'positive')]
+    assert [(e.fields['text'], e.label) for e in chosen] == [
+        ('t0', 'negative'),
+        ('t5', 'negative'),
+        ('t2', 'positive'),
+        ('t3', 'positive'),
+    ]
     # a class the ensemble predicts for fewer examples yields fewer
     chosen = confident_examples(examples, probs, LABELS, per_class=10)
     assert sum(e.label == 'negative' for e in chosen) == 3 and sum(e.label == 'positive' for e in chosen) == 3
@@ -88,6 +93,7 @@ def tiny_folder(tmp_path_factory):
 
 def test_classifier_starts_from_the_checkpoint(tiny_folder):
     import tensorflow as tf
+
     model = build_classifier(str(tiny_folder / 'bert_config.json'), str(tiny_folder / 'bert_model.ckpt'), 3)
     stored = tf.train.load_variable(str(tiny_folder / 'bert_model.ckpt'), 'bert/embeddings/word_embeddings')
     np.testing.assert_array_equal(model.get_layer('Embedding-Token').get_weights()[0], stored)
@@ -98,9 +104,23 @@ def fit_on(tiny_folder, train, valid, test, targets, out_dir):
     seed_all(0)
     model = build_classifier(str(tiny_folder / 'bert_config.json'), str(tiny_folder / 'bert_model.ckpt'), 2)
     steps = -(-len(train) // 16)  # an evaluation per pass over the training set
-    return fit_classifier(model, make_tokenizer(), LABELS, train, valid, test, targets, steps=12 * steps,
-                          eval_every=steps, learning_rate=3e-3, batch_size=16, maxlen=32, patience=12, out_dir=out_dir,
-                          verbose=0)
+    return fit_classifier(
+        model,
+        make_tokenizer(),
+        LABELS,
+        train,
+        valid,
+        test,
+        targets,
+        steps=12 * steps,
+        eval_every=steps,
+        learning_rate=3e-3,
+        batch_size=16,
+        maxlen=32,
+        patience=12,
+        out_dir=out_dir,
+        verbose=0,
+    )
 
 
 def test_classifier_learns_from_hard_and_from_soft_targets(tiny_folder, tmp_path):
@@ -136,11 +156,42 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
 
     def ensemble(*flags):
         return subprocess.run(
-            [sys.executable, str(REPO / 'scripts' / 'sentiment_ensemble.py'), '--checkpoint-dir', str(tiny_folder),
-             '--data-dir', str(data), '--labeled-fraction', '0.05', '--patterns', 'P1', 'P2', '--steps', '2',
-             '--eval-every', '2', '--lr', '1e-4', '--generations', '1', '--growth', '2', '--maxlen', '32', '--out', str(out),
-             '--max-unlabeled', '150', *flags],
-            cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
+            [
+                sys.executable,
+                str(REPO / 'scripts' / 'sentiment_ensemble.py'),
+                '--checkpoint-dir',
+                str(tiny_folder),
+                '--data-dir',
+                str(data),
+                '--labeled-fraction',
+                '0.05',
+                '--patterns',
+                'P1',
+                'P2',
+                '--steps',
+                '2',
+                '--eval-every',
+                '2',
+                '--lr',
+                '1e-4',
+                '--generations',
+                '1',
+                '--growth',
+                '2',
+                '--maxlen',
+                '32',
+                '--out',
+                str(out),
+                '--max-unlabeled',
+                '150',
+                *flags,
+            ],
+            cwd=str(REPO),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
 
     result = ensemble()
     assert result.returncode == 0, result.stderr[-3000:]
@@ -178,8 +229,20 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
 @pytest.mark.parametrize('flag', [['--resume'], ['--distribute', 'mirrored']])
 def test_ensemble_script_refuses_flags_it_cannot_honour(tiny_folder, tmp_path, flag):
     result = subprocess.run(
-        [sys.executable, str(REPO / 'scripts' / 'sentiment_ensemble.py'), '--checkpoint-dir', str(tiny_folder),
-         '--out', str(tmp_path / 'run')] + flag, cwd=str(REPO), capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(REPO / 'scripts' / 'sentiment_ensemble.py'),
+            '--checkpoint-dir',
+            str(tiny_folder),
+            '--out',
+            str(tmp_path / 'run'),
+        ]
+        + flag,
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert 'not supported by sentiment_ensemble.py' in result.stderr
     assert not (tmp_path / 'run').exists()

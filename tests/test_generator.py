@@ -1,4 +1,5 @@
 """pet_keras.batching: the masked-token batches PET trains on."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import numpy as np
@@ -28,8 +29,9 @@ def random_texts(n, seed=0, low=5, high=30):
 
 
 def labeled_examples(n, seed=0):
-    return [ex(t, 'positive' if i % 3 else 'negative', 'train:%d' % (i + 1))
-            for i, t in enumerate(random_texts(n, seed))]
+    return [
+        ex(t, 'positive' if i % 3 else 'negative', 'train:%d' % (i + 1)) for i, t in enumerate(random_texts(n, seed))
+    ]
 
 
 def unlabeled_examples(n, seed=1):
@@ -176,10 +178,10 @@ def test_mask_rate_zero_only_slot_targets(pvp, tok):
     T = full_targets(ids, positions, targets)
     for i, e in enumerate(labeled):
         assert np.flatnonzero(T[i]).tolist() == [1]
-        assert ids[i, :len(pvp.encode(e).token_ids)].tolist() == pvp.encode(e).token_ids
+        assert ids[i, : len(pvp.encode(e).token_ids)].tolist() == pvp.encode(e).token_ids
     for i, e in enumerate(unlabeled, len(labeled)):
         assert not T[i].any()
-        assert ids[i, :len(e.fields['text']) + 2].tolist() == tok.encode(e.fields['text'])[0]
+        assert ids[i, : len(e.fields['text']) + 2].tolist() == tok.encode(e.fields['text'])[0]
     assert positions.shape == (10, 16)
 
 
@@ -208,8 +210,7 @@ def test_several_words_per_label(tok):
     pvp = PVP('____满意。{text}', {'positive': ['很', '好'], 'negative': ['不', '低', '冷']}, tok, 40)
     labeled = labeled_examples(30)
     gen = PetDataGenerator(pvp, labeled, batch_size=30, mask_rate=0, seed=0)
-    allowed = {'positive': {tok.token_to_id(w) for w in '很好'},
-               'negative': {tok.token_to_id(w) for w in '不低冷'}}
+    allowed = {'positive': {tok.token_to_id(w) for w in '很好'}, 'negative': {tok.token_to_id(w) for w in '不低冷'}}
     counts = {}
     for _ in range(40):
         ids, segs, positions, targets = next(batches(gen))
@@ -302,6 +303,7 @@ def epoch_rows(gen, random=True):
 
 def test_shuffled_batches_are_length_bucketed(pvp):
     from pet_keras.batching import BUCKET_BATCHES
+
     labeled = [ex(t, 'positive', 'train:%d' % i) for i, t in enumerate(random_texts(203, seed=3, low=1, high=38))]
     assert 2 * BUCKET_BATCHES < 203  # batches of 2: more than one chunk
     np.random.seed(0)
@@ -316,6 +318,7 @@ def test_shuffled_batches_are_length_bucketed(pvp):
 
     def padding(gen):
         return sum(max(rows) * len(rows) - sum(rows) for rows in epoch_rows(gen))
+
     assert padding(bucketed) < padding(plain) / 4
     # file order (evaluation) is not bucketed
     assert np.concatenate(bucketed.batch_indices(random=False)).tolist() == list(range(203))

@@ -2,6 +2,7 @@
 against a brute-force full-vocabulary computation, candidate filtering, the
 greedy assignment, and a model crafted so that one label's texts make one
 token likelier at the slot."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import io
@@ -10,8 +11,17 @@ import json
 import numpy as np
 import pytest
 
-from pet_keras.label_search import (CANDIDATES, assign, candidate_words, label_words_json, likelihood_ratios,
-                                    print_label_words, read_dictionary, search, word_log_probs)
+from pet_keras.label_search import (
+    CANDIDATES,
+    assign,
+    candidate_words,
+    label_words_json,
+    likelihood_ratios,
+    print_label_words,
+    read_dictionary,
+    search,
+    word_log_probs,
+)
 from pet_keras.pattern import PVP, Verbalizer
 from test_predict_train import seed_all
 from test_word_lengths import log_softmax
@@ -45,7 +55,7 @@ def test_batched_scores_equal_brute_force_full_vocabulary_log_probabilities(tok,
             ids = tok.encode('满意。' + text)[0]
             ids = ids[:1] + [tok._token_mask_id] * len(word) + ids[1:]
             logits = sharp.full_model([np.array([ids]), np.zeros((1, len(ids)))], training=False).numpy()[0]
-            log_probs = log_softmax(logits.astype('float64')[1:1 + len(word)])
+            log_probs = log_softmax(logits.astype('float64')[1 : 1 + len(word)])
             want[i, j] = sum(log_probs[s, tok.token_to_id(ch)] for s, ch in enumerate(word))
     np.testing.assert_allclose(got, want, atol=2e-4)
     assert want.std(0).min() > 0.1  # each word's score depends on the text: the comparison is not vacuous
@@ -53,8 +63,11 @@ def test_batched_scores_equal_brute_force_full_vocabulary_log_probabilities(tok,
 
 def test_candidates_are_the_vocabulary_characters_and_the_words_it_spells(tok, tmp_path):
     path = tmp_path / 'dict.txt'
-    path.write_text('好a 200 n\n春天 100 t\nab 90\n东西南北中 80 ns\n好 500 a\n满意 50 v\n理想 50 n\n'
-                    '很好吧 40 l\n东西南北 30 ns\n春天 10 t\n', encoding='utf-8')
+    path.write_text(
+        '好a 200 n\n春天 100 t\nab 90\n东西南北中 80 ns\n好 500 a\n满意 50 v\n理想 50 n\n'
+        '很好吧 40 l\n东西南北 30 ns\n春天 10 t\n',
+        encoding='utf-8',
+    )
     dictionary = read_dictionary(str(path))
     assert dictionary[:3] == [('好a', 200), ('春天', 100), ('ab', 90)] and len(dictionary) == 10
     chars = [t for t in vocab_tokens() if len(t) == 1 and '\u4e00' <= t <= '\u9fff']
@@ -94,8 +107,7 @@ def greedy(ratios, k):
 
 
 def test_assignment_takes_the_best_pair_first_and_never_shares_a_word():
-    ratios = np.array([[5.0, 4.0, 0.0, -1.0],
-                       [6.0, 1.0, 3.0, -2.0]])
+    ratios = np.array([[5.0, 4.0, 0.0, -1.0], [6.0, 1.0, 3.0, -2.0]])
     # per-label top 2 would give w0 to both; B's 6 is the best pair, so A falls back to w1 and then w3
     found = assign(ratios, ['A', 'B'], ['w0', 'w1', 'w2', 'w3'], k=2)
     assert found == {'A': [('w1', 4.0), ('w3', -1.0)], 'B': [('w0', 6.0), ('w2', 3.0)]}
@@ -122,8 +134,9 @@ def test_likelihood_ratio_is_own_mean_minus_others_mean():
     got = likelihood_ratios(log_probs, labels, ['A', 'B', 'C'])
     np.testing.assert_allclose(got[0], [-1.5 - -4.0, -6.0 - -2.0])
     np.testing.assert_allclose(got[1], [-3.0 - -8 / 3, -2.0 - -14 / 3])
-    np.testing.assert_allclose(likelihood_ratios(log_probs, labels, ['A', 'B', 'C'], lengths=[1, 2])[:, 1],
-                               got[:, 1] / 2)
+    np.testing.assert_allclose(
+        likelihood_ratios(log_probs, labels, ['A', 'B', 'C'], lengths=[1, 2])[:, 1], got[:, 1] / 2
+    )
     with pytest.raises(ValueError, match='every label needs examples'):
         likelihood_ratios(log_probs, labels, ['A', 'B', 'C', 'D'])
     with pytest.raises(ValueError, match="labels \\['C'\\], not among"):
@@ -150,7 +163,7 @@ def carry(mlm, tok, carriers):
             layer.set_weights([np.eye(weights[0].shape[0]), 0 * weights[1]])
         elif layer.name in ('Embedding-Token', 'Embedding-Segment', 'Embedding-Position'):
             table = 0.1 * weights[0]
-            table[:, :len(carriers)] = 0
+            table[:, : len(carriers)] = 0
             if layer.name == 'Embedding-Token':
                 for d, (carrier, target) in enumerate(carriers):
                     table[tok.token_to_id(carrier), d] = 3
@@ -171,8 +184,7 @@ def test_search_finds_the_word_each_label_makes_likelier(tok, tmp_path):
         text.insert(int(rng.integers(0, len(text))), carrier)
         examples.append(ex(''.join(text), label, 'train:%d' % i))
     candidates = candidate_words(tok, [('冷热', 9), ('春秋', 8), ('山水', 7), ('东西南北', 6)])
-    found = search(mlm, PATTERN, tok, examples, k=2, labels=['B', 'A'], maxlen=32, candidates=candidates,
-                   verbose=False)
+    found = search(mlm, PATTERN, tok, examples, k=2, labels=['B', 'A'], maxlen=32, candidates=candidates, verbose=False)
     assert list(found) == ['B', 'A']
     assert found['A'][0][0] == '冷' and found['B'][0][0] == '热'
     # by a margin, over the carriers themselves (a lesser weight) and the 2-character words

@@ -1,4 +1,5 @@
 """pet_keras.batching.RandomMasker: BERT's 80/10/10 rule, never on special tokens."""
+
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 import numpy as np
@@ -18,9 +19,16 @@ def ids(tokenizer):
     vocab = tokenizer._token_dict
     special = {i for t, i in vocab.items() if t.startswith('[')}
     ordinary = np.array(sorted(set(vocab.values()) - special))
-    return {'special': np.array(sorted(special)), 'ordinary': ordinary,
-            'mask': vocab['[MASK]'], 'cls': vocab['[CLS]'], 'sep': vocab['[SEP]'],
-            'pad': vocab['[PAD]'], 'unk': vocab['[UNK]'], 'unused': vocab['[unused1]']}
+    return {
+        'special': np.array(sorted(special)),
+        'ordinary': ordinary,
+        'mask': vocab['[MASK]'],
+        'cls': vocab['[CLS]'],
+        'sep': vocab['[SEP]'],
+        'pad': vocab['[PAD]'],
+        'unk': vocab['[UNK]'],
+        'unused': vocab['[unused1]'],
+    }
 
 
 def test_special_ids_are_the_bracketed_tokens(tokenizer, ids):

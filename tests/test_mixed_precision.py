@@ -1,6 +1,7 @@
 """Mixed bfloat16 precision (--mixed-precision, Keras' mixed_bfloat16 policy):
 the models build, train and score with float32 weights, loss and label
 scores, close to float32; LayerNorm statistics stay float32 (compat fix 6)."""
+
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 from argparse import Namespace
@@ -90,10 +91,11 @@ def test_cpu_has_amx_reads_the_cpuinfo_flags(tmp_path):
     assert runtime.cpu_has_amx(tmp_path / 'absent') is None
 
 
-@pytest.mark.parametrize('mixed_precision, has_amx, warns', [
-    (True, False, True), (True, True, False), (True, None, False), (False, False, False)])
-def test_mixed_precision_warns_only_on_a_cpu_known_to_lack_amx(monkeypatch, capsys, mixed_precision, has_amx,
-                                                                 warns):
+@pytest.mark.parametrize(
+    'mixed_precision, has_amx, warns',
+    [(True, False, True), (True, True, False), (True, None, False), (False, False, False)],
+)
+def test_mixed_precision_warns_only_on_a_cpu_known_to_lack_amx(monkeypatch, capsys, mixed_precision, has_amx, warns):
     monkeypatch.setattr(runtime, 'cpu_has_amx', lambda: has_amx)
     try:
         runtime.set_precision(Namespace(mixed_precision=mixed_precision))

@@ -1,4 +1,5 @@
 """pet_keras.model: loading Google-format checkpoints, and the models built on them."""
+
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 import json
@@ -33,6 +34,7 @@ def weights_by_name(layer):
 
 def sample_inputs(tokenizer, texts, maxlen=24):
     from bert4keras.snippets import sequence_padding
+
     ids, segs = [], []
     for text in texts:
         t, s = tokenizer.encode(text, maxlen=maxlen)
@@ -75,19 +77,21 @@ def test_loaded_weights_equal_written_values(loaded, tiny_checkpoint):
     for part in ('query', 'key', 'value'):
         short = part[0] + '_dense'
         np.testing.assert_allclose(
-            att[short + '/kernel'], values['bert/encoder/layer_1/attention/self/%s/kernel' % part], atol=0)
+            att[short + '/kernel'], values['bert/encoder/layer_1/attention/self/%s/kernel' % part], atol=0
+        )
         np.testing.assert_allclose(
-            att[short + '/bias'], values['bert/encoder/layer_1/attention/self/%s/bias' % part], atol=0)
+            att[short + '/bias'], values['bert/encoder/layer_1/attention/self/%s/bias' % part], atol=0
+        )
     np.testing.assert_allclose(
-        att['o_dense/kernel'], values['bert/encoder/layer_1/attention/output/dense/kernel'], atol=0)
+        att['o_dense/kernel'], values['bert/encoder/layer_1/attention/output/dense/kernel'], atol=0
+    )
 
     dense = weights_by_name(loaded.layers['MLM-Dense'])
     np.testing.assert_allclose(dense['kernel'], values['cls/predictions/transform/dense/kernel'], atol=0)
     np.testing.assert_allclose(dense['bias'], values['cls/predictions/transform/dense/bias'], atol=0)
     norm = weights_by_name(loaded.layers['MLM-Norm'])
     np.testing.assert_allclose(norm['gamma'], values['cls/predictions/transform/LayerNorm/gamma'], atol=0)
-    np.testing.assert_allclose(
-        loaded.layers['MLM-Bias'].beta.numpy(), values['cls/predictions/output_bias'], atol=0)
+    np.testing.assert_allclose(loaded.layers['MLM-Bias'].beta.numpy(), values['cls/predictions/output_bias'], atol=0)
 
 
 def test_random_init_gives_distinct_attention_kernels(tiny_checkpoint):
@@ -125,7 +129,8 @@ def test_missing_mlm_head_loads_when_allowed(tiny_checkpoint_no_head):
     ckpt = tiny_checkpoint_no_head
     mlm = build_mlm(ckpt['config_path'], ckpt['checkpoint_path'], allow_random_mlm_head=True)
     np.testing.assert_allclose(
-        mlm.layers['Embedding-Token'].embeddings.numpy(), ckpt['values']['bert/embeddings/word_embeddings'], atol=0)
+        mlm.layers['Embedding-Token'].embeddings.numpy(), ckpt['values']['bert/embeddings/word_embeddings'], atol=0
+    )
     ffn = [w.numpy() for w in mlm.layers['Transformer-0-FeedForward'].trainable_weights]
     np.testing.assert_array_equal(ffn[0], ckpt['values']['bert/encoder/layer_0/intermediate/dense/kernel'])
     np.testing.assert_array_equal(ffn[2], ckpt['values']['bert/encoder/layer_0/output/dense/kernel'])
@@ -206,8 +211,11 @@ def test_training_model_loss_is_masked_cross_entropy(loaded, batch):
     model = loaded.training_model()
     model.compile(optimizer='sgd')
     logits = model.predict([ids, segs, positions, targets], verbose=0)
-    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+    logp = (
+        logits
+        - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
         - logits.max(-1, keepdims=True)
+    )
     w = targets > 0
     nll = -np.take_along_axis(logp, targets[:, :, None], axis=-1)[:, :, 0]
     expected = (nll * w).sum() / w.sum()
@@ -243,8 +251,9 @@ def test_save_checkpoint_round_trip(loaded, batch, tiny_checkpoint, tmp_path):
         before = loaded.full_model.predict([ids, segs], verbose=0)
         out = tmp_path / 'saved'
         loaded.save_checkpoint(str(out), tiny_checkpoint['config'], tiny_checkpoint['dict_path'])
-        assert (out / 'vocab.txt').read_text(encoding='utf-8') == \
-            open(tiny_checkpoint['dict_path'], encoding='utf-8').read()
+        assert (out / 'vocab.txt').read_text(encoding='utf-8') == open(
+            tiny_checkpoint['dict_path'], encoding='utf-8'
+        ).read()
         assert json.loads((out / 'bert_config.json').read_text()) == tiny_checkpoint['config']
         names = checkpoint_variables(str(out / 'bert_model.ckpt'))
         assert 'cls/predictions/output_bias' in names
@@ -264,6 +273,7 @@ def test_save_checkpoint_round_trip(loaded, batch, tiny_checkpoint, tmp_path):
 
 # ---------------------------------------------------------------- real layouts
 
+
 def real_layout(shared_dir, name):
     folder = shared_dir / 'reference' / name
     if not folder.is_dir():
@@ -278,17 +288,17 @@ def test_google_albert_tiny_layout_loads(shared_dir, tmp_path, optimizer_slots):
     shapes = dict(tf.train.list_variables(str(folder / 'albert_model.ckpt')))
     assert 'cls/predictions/output_bias' in shapes
     if not optimizer_slots:
-        shapes = {n: s for n, s in shapes.items()
-                  if not n.endswith(('/adam_m', '/adam_v')) and n != 'global_step'}
+        shapes = {n: s for n, s in shapes.items() if not n.endswith(('/adam_m', '/adam_v')) and n != 'global_step'}
     values = write_random_checkpoint(tmp_path / 'albert_model.ckpt', shapes, seed=3)
     mlm = build_mlm(str(config_path), str(tmp_path / 'albert_model.ckpt'), model='albert')
     np.testing.assert_array_equal(mlm.layers['MLM-Bias'].beta.numpy(), values['cls/predictions/output_bias'])
     np.testing.assert_array_equal(
-        mlm.layers['Embedding-Token'].embeddings.numpy(), values['bert/embeddings/word_embeddings'])
+        mlm.layers['Embedding-Token'].embeddings.numpy(), values['bert/embeddings/word_embeddings']
+    )
     att = attention_weights(mlm.layers['Transformer-MultiHeadSelfAttention'])
     np.testing.assert_array_equal(
-        att['q_dense/kernel'],
-        values['bert/encoder/transformer/group_0/inner_group_0/attention_1/self/query/kernel'])
+        att['q_dense/kernel'], values['bert/encoder/transformer/group_0/inner_group_0/attention_1/self/query/kernel']
+    )
     # the standard Chinese vocabulary fits this config
     vocab = shared_dir / 'reference' / 'chinese_bert_vocab.txt'
     if vocab.is_file():
@@ -319,10 +329,13 @@ def test_brightmart_albert_layout_is_explained(shared_dir, tmp_path):
     assert 'google' in message.lower()
 
 
-@pytest.mark.parametrize('imports, message', [
-    ('import tensorflow; import pet_keras', 'Keras 3 is already loaded'),
-    ('import bert4keras.backend; import pet_keras', 'import pet_keras before bert4keras'),
-])
+@pytest.mark.parametrize(
+    'imports, message',
+    [
+        ('import tensorflow; import pet_keras', 'Keras 3 is already loaded'),
+        ('import bert4keras.backend; import pet_keras', 'import pet_keras before bert4keras'),
+    ],
+)
 def test_wrong_import_order_is_a_clear_error(imports, message):
     env = {k: v for k, v in os.environ.items() if k not in ('TF_KERAS', 'TF_USE_LEGACY_KERAS')}
     result = subprocess.run([sys.executable, '-c', imports], env=env, capture_output=True, text=True, timeout=300)

@@ -1,5 +1,6 @@
 """Sentence pairs: the pair reader (JSON lines and TSV), pair patterns and
 their truncation, and scripts/pair.py end to end on a tiny checkpoint."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -29,36 +30,55 @@ def jsonl(rows):
 
 # ------------------------------------------------------------------ reading pairs
 
+
 def test_labels_documented():
     assert PAIR_LABELS == {'0': 'different', '1': 'same'}
     assert set(PAIR_WORDS) == set(PAIR_LABELS.values())
 
 
 def test_json_pairs_bustm_and_lcqmc_forms(tmp_path):
-    path = write(tmp_path / 'train.json', jsonl([
-        {'id': 0, 'sentence1': '春天来了', 'sentence2': '春天到了', 'label': '1'},  # FewCLUE BUSTM: string labels
-        {'sentence1': '花开', 'sentence2': '下雨', 'label': 0},  # CLUE LCQMC/AFQMC: numbers
-        {'sentence1': ' ', 'sentence2': '下雨', 'label': 0},  # empty sentence: skipped
-    ]) + '\n')
+    path = write(
+        tmp_path / 'train.json',
+        jsonl(
+            [
+                {
+                    'id': 0,
+                    'sentence1': '春天来了',
+                    'sentence2': '春天到了',
+                    'label': '1',
+                },  # FewCLUE BUSTM: string labels
+                {'sentence1': '花开', 'sentence2': '下雨', 'label': 0},  # CLUE LCQMC/AFQMC: numbers
+                {'sentence1': ' ', 'sentence2': '下雨', 'label': 0},  # empty sentence: skipped
+            ]
+        )
+        + '\n',
+    )
     data = read_pairs(path)
-    assert data == [Example({'a': '春天来了', 'b': '春天到了'}, 'same', '%s:1' % path),
-                    Example({'a': '花开', 'b': '下雨'}, 'different', '%s:2' % path)]
+    assert data == [
+        Example({'a': '春天来了', 'b': '春天到了'}, 'same', '%s:1' % path),
+        Example({'a': '花开', 'b': '下雨'}, 'different', '%s:2' % path),
+    ]
     assert data.skipped == 2  # the empty sentence and the blank line
 
 
 def test_json_pairs_unlabeled_ignore_labels(tmp_path):
-    path = write(tmp_path / 'unlabeled.json', jsonl([{'sentence1': '春天', 'sentence2': '花开'},
-                                                     {'sentence1': '东', 'sentence2': '西', 'label': '7'}]))
+    path = write(
+        tmp_path / 'unlabeled.json',
+        jsonl([{'sentence1': '春天', 'sentence2': '花开'}, {'sentence1': '东', 'sentence2': '西', 'label': '7'}]),
+    )
     data = read_pairs(path, labeled=False)
     assert [(e.fields, e.label) for e in data] == [({'a': '春天', 'b': '花开'}, None), ({'a': '东', 'b': '西'}, None)]
 
 
-@pytest.mark.parametrize('row, message', [
-    ({'sentence1': '春天', 'sentence2': '花开', 'label': '2'}, r"label '2' is not one of \['0', '1'\]"),
-    ({'sentence1': '春天', 'sentence2': '花开', 'label': 1.0}, r"label '1.0' is not one of"),
-    ({'sentence1': '春天', 'sentence2': '花开'}, 'no label'),
-    ({'sentence1': '春天', 'label': '1'}, 'no b field'),
-])
+@pytest.mark.parametrize(
+    'row, message',
+    [
+        ({'sentence1': '春天', 'sentence2': '花开', 'label': '2'}, r"label '2' is not one of \['0', '1'\]"),
+        ({'sentence1': '春天', 'sentence2': '花开', 'label': 1.0}, r"label '1.0' is not one of"),
+        ({'sentence1': '春天', 'sentence2': '花开'}, 'no label'),
+        ({'sentence1': '春天', 'label': '1'}, 'no b field'),
+    ],
+)
 def test_json_pair_errors_name_file_and_line(tmp_path, row, message):
     path = write(tmp_path / 'dev.json', jsonl([{'sentence1': '好', 'sentence2': '好', 'label': 1}, row]))
     with pytest.raises(ValueError, match=message) as info:
@@ -69,21 +89,26 @@ def test_json_pair_errors_name_file_and_line(tmp_path, row, message):
 def test_tsv_pairs(tmp_path):
     path = write(tmp_path / 'train.tsv', '春天来了\t春天到了\t1\n\n花开\t下雨\t0\n东\t \t1\n')
     data = read_pairs(path)
-    assert data == [Example({'a': '春天来了', 'b': '春天到了'}, 'same', '%s:1' % path),
-                    Example({'a': '花开', 'b': '下雨'}, 'different', '%s:3' % path)]
+    assert data == [
+        Example({'a': '春天来了', 'b': '春天到了'}, 'same', '%s:1' % path),
+        Example({'a': '花开', 'b': '下雨'}, 'different', '%s:3' % path),
+    ]
     assert data.skipped == 2  # the blank line and the empty second sentence
     # unlabeled: two columns
     path = write(tmp_path / 'unlabeled.tsv', '春天\t花开\n')
     assert read_pairs(path, labeled=False) == [Example({'a': '春天', 'b': '花开'}, None, '%s:1' % path)]
 
 
-@pytest.mark.parametrize('line, labeled, message', [
-    ('春天\t1', True, r'expected "a<TAB>b<TAB>label", found 2 columns'),
-    ('春天\t花开\t下雨\t1', True, r'expected "a<TAB>b<TAB>label", found 4 columns'),
-    ('春天花开', True, r'expected "a<TAB>b<TAB>label", found no tab'),
-    ('春天\t花开\t2', True, r"label '2' is not one of \['0', '1'\]"),
-    ('春天\t花开\t1', False, r'expected "a<TAB>b", found 3 columns'),  # a label where none belongs
-])
+@pytest.mark.parametrize(
+    'line, labeled, message',
+    [
+        ('春天\t1', True, r'expected "a<TAB>b<TAB>label", found 2 columns'),
+        ('春天\t花开\t下雨\t1', True, r'expected "a<TAB>b<TAB>label", found 4 columns'),
+        ('春天花开', True, r'expected "a<TAB>b<TAB>label", found no tab'),
+        ('春天\t花开\t2', True, r"label '2' is not one of \['0', '1'\]"),
+        ('春天\t花开\t1', False, r'expected "a<TAB>b", found 3 columns'),  # a label where none belongs
+    ],
+)
 def test_tsv_pair_errors_name_file_and_line(tmp_path, line, labeled, message):
     good = '好\t好\t1\n' if labeled else '好\t好\n'
     path = write(tmp_path / 'pairs.txt', good + line + '\n')
@@ -108,6 +133,7 @@ def test_single_text_tsv_keeps_tabs_in_the_text(tmp_path):
 
 # ------------------------------------------------------------------ pair patterns
 
+
 @pytest.fixture(scope='module')
 def tok():
     return make_tokenizer(vocab_tokens() + EXTRA)
@@ -130,6 +156,7 @@ def test_pair_words_are_two_tokens_each(tok):
 @pytest.mark.skipif(not REFERENCE_VOCAB.is_file(), reason='%s not present' % REFERENCE_VOCAB)
 def test_pair_preset_in_the_chinese_bert_vocab():
     from bert4keras.tokenizers import Tokenizer
+
     tokenizer = Tokenizer(str(REFERENCE_VOCAB), do_lower_case=True)
     for name, template in PAIR_PATTERNS.items():
         pvp = PVP(template, Verbalizer(PAIR_WORDS), tokenizer, 64)  # refuses unknown or unequal words
@@ -142,8 +169,10 @@ def test_pair_preset_in_the_chinese_bert_vocab():
 def test_pair_encode_fills_both_fields(tok, name):
     pvp = PVP(PAIR_PATTERNS[name], Verbalizer(PAIR_WORDS), tok, 64)
     e = pvp.encode(Example({'a': '春天', 'b': '花开'}, 'same', 'p:1'))
-    expected = {'Q1': list('春天？') + ['[MASK]'] * 2 + list('，花开'),
-                'Q2': list('春天；花开。两句话意思相同吗？') + ['[MASK]'] * 2 + ['。']}[name]
+    expected = {
+        'Q1': list('春天？') + ['[MASK]'] * 2 + list('，花开'),
+        'Q2': list('春天；花开。两句话意思相同吗？') + ['[MASK]'] * 2 + ['。'],
+    }[name]
     assert toks(tok, e.token_ids) == ['[CLS]'] + expected + ['[SEP]']
     assert e.slots == [i + 1 for i, t in enumerate(expected) if t == '[MASK]']
     assert e.segment_ids == [0] * len(e.token_ids)
@@ -181,7 +210,8 @@ def test_truncation_of_two_long_sentences_shares_the_room(tok, name):
     assert len(e.token_ids) == maxlen
     # both are cut from their ends, to 7 and 8 tokens (on a tie the first field is cut first)
     kept = PVP(template, Verbalizer(PAIR_WORDS), tok, 128).encode(
-        Example({'a': LONG[:7], 'b': LONG[::-1][:8]}, None, 'p:1'))
+        Example({'a': LONG[:7], 'b': LONG[::-1][:8]}, None, 'p:1')
+    )
     assert e.token_ids == kept.token_ids and e.slots == kept.slots
 
 
@@ -215,6 +245,7 @@ def test_text_pattern_on_pairs_names_the_missing_field(tok):
 
 # ------------------------------------------------------------------ scripts/pair.py
 
+
 @pytest.fixture(scope='module')
 def pair_checkpoint(tmp_path_factory):
     """A tiny random BERT (2 layers, hidden 32) over the tiny vocabulary plus
@@ -233,8 +264,8 @@ def pair_rows(n, offset=0):
     """n generated pairs: 'same' pairs repeat a sentence, 'different' ones do not."""
     rows = []
     for i in range(n):
-        a = POOL[(i + offset) % 30:(i + offset) % 30 + 3 + i % 4]
-        b = a if i % 2 else POOL[(i + offset + 7) % 30:(i + offset + 7) % 30 + 4]
+        a = POOL[(i + offset) % 30 : (i + offset) % 30 + 3 + i % 4]
+        b = a if i % 2 else POOL[(i + offset + 7) % 30 : (i + offset + 7) % 30 + 4]
         rows.append((a, b, i % 2))
     return rows
 
@@ -242,10 +273,19 @@ def pair_rows(n, offset=0):
 def write_fewclue(folder):
     folder.mkdir()
     for name, n in (('train_few_all.json', 8), ('dev_few_all.json', 6), ('test_public.json', 6)):
-        write(folder / name, jsonl([{'id': i, 'sentence1': a, 'sentence2': b, 'label': str(y)}
-                                    for i, (a, b, y) in enumerate(pair_rows(n, len(name)))]))
-    write(folder / 'unlabeled.json', jsonl([{'id': i, 'sentence1': a, 'sentence2': b}
-                                           for i, (a, b, _) in enumerate(pair_rows(5, 3))]))
+        write(
+            folder / name,
+            jsonl(
+                [
+                    {'id': i, 'sentence1': a, 'sentence2': b, 'label': str(y)}
+                    for i, (a, b, y) in enumerate(pair_rows(n, len(name)))
+                ]
+            ),
+        )
+    write(
+        folder / 'unlabeled.json',
+        jsonl([{'id': i, 'sentence1': a, 'sentence2': b} for i, (a, b, _) in enumerate(pair_rows(5, 3))]),
+    )
     return folder
 
 
@@ -267,13 +307,35 @@ def test_pair_requires_data_dir():
 
 def test_pair_semi_supervised_fewclue_files(pair_checkpoint, tmp_path):
     data, out = write_fewclue(tmp_path / 'bustm'), tmp_path / 'out'
-    result = run_script('pair.py', '--checkpoint-dir', pair_checkpoint, '--data-dir', data,
-                        '--mode', 'semi-supervised', '--steps', 2, '--eval-every', 2, '--batch-size', 4, '--maxlen', 32, '--out', out)
+    result = run_script(
+        'pair.py',
+        '--checkpoint-dir',
+        pair_checkpoint,
+        '--data-dir',
+        data,
+        '--mode',
+        'semi-supervised',
+        '--steps',
+        2,
+        '--eval-every',
+        2,
+        '--batch-size',
+        4,
+        '--maxlen',
+        32,
+        '--out',
+        out,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'labeled 8, unlabeled 5, valid 6, test 6' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
-    assert results['pattern'] == {'pattern': PAIR_PATTERNS['Q1'], 'label_words': PAIR_WORDS,
-                                  'aggregation': 'sum', 'length_norm': False, 'maxlen': 32}
+    assert results['pattern'] == {
+        'pattern': PAIR_PATTERNS['Q1'],
+        'label_words': PAIR_WORDS,
+        'aggregation': 'sum',
+        'length_norm': False,
+        'maxlen': 32,
+    }
     assert len(results['evaluations']) == 1 and results['evaluations'][0]['loss'] > 0
     assert results['valid'] == max(results['zero_shot']['valid'], results['evaluations'][0]['valid'])
     assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['pattern'] == PAIR_PATTERNS['Q1']
@@ -284,21 +346,53 @@ def test_pair_zero_shot_tsv_files_q2_and_label_words(pair_checkpoint, tmp_path):
     data.mkdir()
     for split, n in (('train', 10), ('dev', 4), ('test', 5)):
         write(data / ('%s.tsv' % split), ''.join('%s\t%s\t%d\n' % row for row in pair_rows(n)))
-    result = run_script('pair.py', '--checkpoint-dir', pair_checkpoint, '--data-dir', data, '--mode', 'zero-shot',
-                        '--pattern', 'Q2', '--label-words', '{"same": "是", "different": ["不"]}',
-                        '--aggregation', 'max', '--maxlen', 40, '--out', out)
+    result = run_script(
+        'pair.py',
+        '--checkpoint-dir',
+        pair_checkpoint,
+        '--data-dir',
+        data,
+        '--mode',
+        'zero-shot',
+        '--pattern',
+        'Q2',
+        '--label-words',
+        '{"same": "是", "different": ["不"]}',
+        '--aggregation',
+        'max',
+        '--maxlen',
+        40,
+        '--out',
+        out,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'labeled 0, unlabeled 0, valid 4, test 5' in result.stdout
     pvp = json.loads((out / 'pvp.json').read_text(encoding='utf-8'))
     # the labels keep the task's order; one-character words give a one-token slot
-    assert pvp == {'pattern': PAIR_PATTERNS['Q2'], 'label_words': {'different': ['不'], 'same': ['是']},
-                   'aggregation': 'max', 'length_norm': False, 'maxlen': 40}
+    assert pvp == {
+        'pattern': PAIR_PATTERNS['Q2'],
+        'label_words': {'different': ['不'], 'same': ['是']},
+        'aggregation': 'max',
+        'length_norm': False,
+        'maxlen': 40,
+    }
 
 
 def test_pair_maxlen_below_the_pattern_fails_at_start_up(pair_checkpoint, tmp_path):
     data = write_fewclue(tmp_path / 'bustm')
-    result = run_script('pair.py', '--checkpoint-dir', pair_checkpoint, '--data-dir', data,
-                        '--pattern', 'Q2', '--maxlen', 12, '--out', tmp_path / 'out')
+    result = run_script(
+        'pair.py',
+        '--checkpoint-dir',
+        pair_checkpoint,
+        '--data-dir',
+        data,
+        '--pattern',
+        'Q2',
+        '--maxlen',
+        12,
+        '--out',
+        tmp_path / 'out',
+    )
     assert result.returncode != 0
     assert "maxlen 12 leaves no room for text in pattern '%s'" % PAIR_PATTERNS['Q2'] in result.stderr
     assert not (tmp_path / 'out').exists()  # nothing was built or written

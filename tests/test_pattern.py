@@ -1,4 +1,5 @@
 """pet_keras.pattern: patterns, verbalizers and the cloze inputs of a PVP."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -34,6 +35,7 @@ def sentiment_pvp(tok, template='____满意。{text}', maxlen=64):
 
 # ---------------------------------------------------------------- Pattern parsing
 
+
 def test_pattern_parts_and_fields():
     p = Pattern('____满意。{text}')
     assert p.parts == [('slot', None), ('literal', '满意。'), ('field', 'text')]
@@ -46,13 +48,16 @@ def test_pattern_parts_and_fields():
     assert r.parts == [('field', 'text'), ('literal', '_是'), ('slot', None)]
 
 
-@pytest.mark.parametrize('template, message', [
-    ('满意。{text}', 'found 0'),
-    ('____满意____{text}', 'found 2'),
-    ('{text}__很__', 'found 2'),
-    ('____满意。', 'no text field'),
-    ('____满意。{}', 'no text field'),
-])
+@pytest.mark.parametrize(
+    'template, message',
+    [
+        ('满意。{text}', 'found 0'),
+        ('____满意____{text}', 'found 2'),
+        ('{text}__很__', 'found 2'),
+        ('____满意。', 'no text field'),
+        ('____满意。{}', 'no text field'),
+    ],
+)
 def test_pattern_errors(template, message):
     with pytest.raises(ValueError, match=message) as info:
         Pattern(template)
@@ -83,13 +88,16 @@ def test_verbalizer_errors():
 TEXT = '我们有花'  # no pattern characters
 
 
-@pytest.mark.parametrize('name, expected', [
-    ('P1', ['[CLS]', '[MASK]', '满', '意', '。', '我', '们', '有', '花', '[SEP]']),
-    ('P2', ['[CLS]', '我', '们', '有', '花', '[MASK]', '满', '意', '。', '[SEP]']),
-    ('P3', ['[CLS]', '[MASK]', '好', '。', '我', '们', '有', '花', '[SEP]']),
-    ('P4', ['[CLS]', '[MASK]', '理', '想', '。', '我', '们', '有', '花', '[SEP]']),
-    ('P5', ['[CLS]', '感', '觉', '如', '何', '？', '[MASK]', '满', '意', '。', '我', '们', '有', '花', '[SEP]']),
-])
+@pytest.mark.parametrize(
+    'name, expected',
+    [
+        ('P1', ['[CLS]', '[MASK]', '满', '意', '。', '我', '们', '有', '花', '[SEP]']),
+        ('P2', ['[CLS]', '我', '们', '有', '花', '[MASK]', '满', '意', '。', '[SEP]']),
+        ('P3', ['[CLS]', '[MASK]', '好', '。', '我', '们', '有', '花', '[SEP]']),
+        ('P4', ['[CLS]', '[MASK]', '理', '想', '。', '我', '们', '有', '花', '[SEP]']),
+        ('P5', ['[CLS]', '感', '觉', '如', '何', '？', '[MASK]', '满', '意', '。', '我', '们', '有', '花', '[SEP]']),
+    ],
+)
 def test_sentiment_presets_encode(tok, name, expected):
     pvp = sentiment_pvp(tok, SENTIMENT_PATTERNS[name])
     e = pvp.encode(ex(TEXT, 'positive'))
@@ -111,7 +119,7 @@ def test_suffix_slot_just_after_text(tok):
         e = sentiment_pvp(tok, '{text}____满意。').encode(ex(text))
         assert e.slots == [1 + len(text)]
         assert e.token_ids[e.slots[0]] == tok._token_mask_id
-        assert tokens(tok, e.token_ids[1:1 + len(text)]) == list(text)
+        assert tokens(tok, e.token_ids[1 : 1 + len(text)]) == list(text)
 
 
 def test_pair_pattern_encode(tok):
@@ -136,8 +144,19 @@ def test_news_preset_two_character_slot(tok):
     for row, word in zip(pvp.label_token_ids, NEWS_WORDS):
         assert tokens(tok, row) == list(word)
     e = pvp.encode(ex('春天来了', '体育'))
-    assert tokens(tok, e.token_ids)[:11] == ['[CLS]', '下', '面', '报', '导', '一', '则',
-                                             '[MASK]', '[MASK]', '新', '闻']
+    assert tokens(tok, e.token_ids)[:11] == [
+        '[CLS]',
+        '下',
+        '面',
+        '报',
+        '导',
+        '一',
+        '则',
+        '[MASK]',
+        '[MASK]',
+        '新',
+        '闻',
+    ]
     assert e.slots == [7, 8]
 
 
@@ -200,10 +219,10 @@ def test_truncation_pair_cuts_longer_field_first(tok):
     toks = tokens(tok, e.token_ids)
     assert len(toks) == 20
     q = toks.index('？')
-    assert toks[q:q + 3] == ['？', '[MASK]', '，']
-    kept_a, kept_b = toks[1:q], toks[q + 3:-1]
+    assert toks[q : q + 3] == ['？', '[MASK]', '，']
+    kept_a, kept_b = toks[1:q], toks[q + 3 : -1]
     assert len(kept_a) + len(kept_b) == 15 and abs(len(kept_a) - len(kept_b)) <= 1
-    assert kept_a == list(LONG[:len(kept_a)]) and kept_b == list(LONG[10:10 + len(kept_b)])
+    assert kept_a == list(LONG[: len(kept_a)]) and kept_b == list(LONG[10 : 10 + len(kept_b)])
 
 
 def test_truncation_multi_token_slot(tok):
@@ -215,9 +234,15 @@ def test_truncation_multi_token_slot(tok):
     assert toks[12:15] == list(LONG[:3])
 
 
-@pytest.mark.parametrize('template, fixed', [
-    ('____满意。{text}', 6), ('{text}____满意。', 6), (SENTIMENT_PATTERNS['P5'], 11), (PAIR_PATTERNS['Q1'], 5),
-])
+@pytest.mark.parametrize(
+    'template, fixed',
+    [
+        ('____满意。{text}', 6),
+        ('{text}____满意。', 6),
+        (SENTIMENT_PATTERNS['P5'], 11),
+        (PAIR_PATTERNS['Q1'], 5),
+    ],
+)
 def test_maxlen_too_small_for_pattern(tok, template, fixed):
     room = len(Pattern(template).fields)  # at least one token per field
     with pytest.raises(ValueError, match='maxlen %d' % (fixed + room - 1)):
@@ -229,6 +254,7 @@ def test_maxlen_too_small_for_pattern(tok, template, fixed):
 
 
 # ---------------------------------------------------------------- verbalizer checks at start-up
+
 
 def test_label_word_not_in_vocab(tok):
     with pytest.raises(ValueError, match='坏') as info:
@@ -275,6 +301,7 @@ def test_several_words_per_label(tok):
 
 # ---------------------------------------------------------------- class_logits
 
+
 def logsumexp(x):
     m = x.max()
     return m + np.log(np.exp(x - m).sum())
@@ -282,8 +309,9 @@ def logsumexp(x):
 
 @pytest.mark.parametrize('aggregation', ['sum', 'mean', 'max'])
 def test_class_logits_match_numpy(tok, aggregation):
-    pvp = PVP('____满意。{text}', Verbalizer({'A': ['很', '好'], 'B': ['不', '满', '意'], 'C': ['理']},
-                                             aggregation), tok)
+    pvp = PVP(
+        '____满意。{text}', Verbalizer({'A': ['很', '好'], 'B': ['不', '满', '意'], 'C': ['理']}, aggregation), tok
+    )
     rng = np.random.default_rng(0)
     scores = (3 * rng.standard_normal((5, 6))).astype('float32')
     got = pvp.class_logits(tf.constant(scores)).numpy()
@@ -314,6 +342,7 @@ def test_class_logits_one_word_per_label_is_identity(tok):
 
 # ---------------------------------------------------------------- scoring against the full-vocabulary model
 
+
 @pytest.fixture(scope='module')
 def sharp_mlm(tok, tmp_path_factory):
     tf.random.set_seed(7)
@@ -330,8 +359,9 @@ def test_scoring_model_equals_full_model_logits_and_softmax_product(tok, sharp_m
     # reference: the full-vocabulary model, one example at a time (no padding)
     full_scores, full_probs = [], []
     for e in encoded:
-        logits = sharp_mlm.full_model.predict(
-            [np.array([e.token_ids]), np.array([e.segment_ids])], verbose=0)[0]  # (length, vocab)
+        logits = sharp_mlm.full_model.predict([np.array([e.token_ids]), np.array([e.segment_ids])], verbose=0)[
+            0
+        ]  # (length, vocab)
         assert logits.shape == (len(e.token_ids), len(tok._token_dict))
         full_scores.append([sum(logits[s, w[i]] for i, s in enumerate(e.slots)) for w in pvp.label_token_ids])
         # tnews.py: product of per-position softmax probabilities, normalised over the labels
@@ -361,8 +391,9 @@ def test_scoring_several_words_per_label_sums_probabilities(tok, sharp_mlm):
     probs = Scorer(sharp_mlm, pvp).predict_proba(examples, verbose=False)
     for e, row in zip(examples, probs):
         enc = pvp.encode(e)
-        logits = sharp_mlm.full_model.predict([np.array([enc.token_ids]), np.array([enc.segment_ids])],
-                                              verbose=0)[0][1].astype('float64')
+        logits = sharp_mlm.full_model.predict([np.array([enc.token_ids]), np.array([enc.segment_ids])], verbose=0)[0][
+            1
+        ].astype('float64')
         p = np.exp(logits - logits.max())
         p /= p.sum()
         pos = p[tok.token_to_id('很')] + p[tok.token_to_id('好')]
@@ -371,6 +402,7 @@ def test_scoring_several_words_per_label_sums_probabilities(tok, sharp_mlm):
 
 
 # ---------------------------------------------------------------- encode_plain, JSON
+
 
 def test_encode_plain_has_no_pattern(tok):
     pvp = sentiment_pvp(tok, SENTIMENT_PATTERNS['P5'], maxlen=32)

@@ -1,5 +1,6 @@
 """pet_keras.scoring (Scorer) and pet_keras.train (training_sets, fit_pet),
 including an end-to-end run in which a tiny random model learns a task."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import inspect
@@ -31,8 +32,10 @@ def synthetic(n, rng, tag, positive_share=0.5, purity=0.7):
     for i in range(n):
         label = 'positive' if i < positive_share * n else 'negative'
         pool = SET_A if label == 'positive' else SET_B
-        chars = [rng.choice(list(pool)) if rng.random() < purity else rng.choice(list(NEUTRAL))
-                 for _ in range(rng.integers(8, 15))]
+        chars = [
+            rng.choice(list(pool)) if rng.random() < purity else rng.choice(list(NEUTRAL))
+            for _ in range(rng.integers(8, 15))
+        ]
         out.append(ex(''.join(chars), label, '%s:%d' % (tag, i + 1)))
     order = rng.permutation(n)
     return [out[i] for i in order]
@@ -62,18 +65,22 @@ def all_finite(weights):
 def h5_nonfinite(path):
     bad = []
     with h5py.File(path, 'r') as f:
-        f.visititems(lambda name, d: bad.append(name)
-                     if isinstance(d, h5py.Dataset) and not np.isfinite(d[()]).all() else None)
+        f.visititems(
+            lambda name, d: bad.append(name) if isinstance(d, h5py.Dataset) and not np.isfinite(d[()]).all() else None
+        )
     return bad
 
 
 # ---------------------------------------------------------------- Scorer
 
+
 def mixed_examples(n=21, seed=0):
     rng = np.random.default_rng(seed)
     pool = list(SET_A + SET_B + NEUTRAL)
-    return [ex(''.join(rng.choice(pool, rng.integers(1, 30))), ['positive', 'negative', 'neutral'][i % 3],
-               'mix:%d' % i) for i in range(n)]
+    return [
+        ex(''.join(rng.choice(pool, rng.integers(1, 30))), ['positive', 'negative', 'neutral'][i % 3], 'mix:%d' % i)
+        for i in range(n)
+    ]
 
 
 def test_predict_proba_rows_sum_to_one_and_order_is_kept(tok, sharp):
@@ -121,6 +128,7 @@ def test_accuracy(tok, sharp):
 
 # ---------------------------------------------------------------- training_sets
 
+
 def test_training_sets_modes():
     labeled, unlabeled = ['l1', 'l2'], ['u1', 'u2', 'u3']
     assert training_sets('zero-shot', labeled, unlabeled) == ([], [])
@@ -134,10 +142,14 @@ def test_training_sets_modes():
 
 # ---------------------------------------------------------------- fit_pet
 
+
 def task(seed=0, n_train=128, n_eval=64, valid_positive_share=0.5):
     rng = np.random.default_rng(seed)
-    return (synthetic(n_train, rng, 'train'), synthetic(n_eval, rng, 'valid', valid_positive_share),
-            synthetic(n_eval, rng, 'test'))
+    return (
+        synthetic(n_train, rng, 'train'),
+        synthetic(n_eval, rng, 'valid', valid_positive_share),
+        synthetic(n_eval, rng, 'test'),
+    )
 
 
 def reload(out):
@@ -160,8 +172,13 @@ def synthetic_setup(tok, tmp_path):
     seed_all(0)
     train, valid, test = task(0)
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
-    mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'),
-                   hidden=64, intermediate=128)
+    mlm = make_mlm(
+        len(tok._token_dict),
+        tmp_path / 'init',
+        dict_path=write_vocab(tmp_path / 'vocab.txt'),
+        hidden=64,
+        intermediate=128,
+    )
     return train, valid, test, pvp, mlm
 
 
@@ -170,8 +187,20 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
     generator = PetDataGenerator(pvp, train, batch_size=16, mask_rate=0.15, seed=0)
     out = str(tmp_path / 'run')
     steps = len(generator)  # an evaluation per pass over the training set
-    results = fit_pet(mlm, pvp, generator, valid, test, steps=25 * steps, eval_every=steps, learning_rate=3e-3,
-                      patience=8, out_dir=out, settings={'note': 'synthetic'}, verbose=0)
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        steps=25 * steps,
+        eval_every=steps,
+        learning_rate=3e-3,
+        patience=8,
+        out_dir=out,
+        settings={'note': 'synthetic'},
+        verbose=0,
+    )
 
     # it learned: far above chance (0.5), and above its zero-shot accuracy
     assert results['test'] >= 0.8
@@ -180,8 +209,17 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
 
     # results.json: what fit_pet returned
     saved = read_results(out)
-    for key in ('zero_shot', 'evaluations', 'best_step', 'valid', 'test', 'settings', 'pattern', 'budget',
-                'wall_seconds'):
+    for key in (
+        'zero_shot',
+        'evaluations',
+        'best_step',
+        'valid',
+        'test',
+        'settings',
+        'pattern',
+        'budget',
+        'wall_seconds',
+    ):
         assert key in saved
     assert saved['settings'] == {'note': 'synthetic'}
     assert saved['pattern'] == pvp.to_json()
@@ -204,8 +242,14 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
 
     # files: the best weights (h5) and the best model as a checkpoint folder
     assert os.path.isfile(os.path.join(out, BEST_WEIGHTS))
-    for name in ('bert_config.json', 'bert_model.ckpt.index', 'bert_model.ckpt.data-00000-of-00001',
-                 'vocab.txt', 'pvp.json', 'results.json'):
+    for name in (
+        'bert_config.json',
+        'bert_model.ckpt.index',
+        'bert_model.ckpt.data-00000-of-00001',
+        'vocab.txt',
+        'pvp.json',
+        'results.json',
+    ):
         assert os.path.isfile(os.path.join(out, name)), name
     assert not [n for n in os.listdir(out) if n.startswith('.tmp')]
 
@@ -218,8 +262,11 @@ def test_fit_pet_learns_a_synthetic_task_end_to_end(tok, tmp_path):
     again, again_pvp = reload(out)
     assert again_pvp.to_json() == pvp.to_json()
     assert Scorer(again, again_pvp).accuracy(test, verbose=False) == results['test']
-    np.testing.assert_allclose(Scorer(again, again_pvp).predict_proba(test, verbose=False),
-                               Scorer(mlm, pvp).predict_proba(test, verbose=False), atol=1e-5)
+    np.testing.assert_allclose(
+        Scorer(again, again_pvp).predict_proba(test, verbose=False),
+        Scorer(mlm, pvp).predict_proba(test, verbose=False),
+        atol=1e-5,
+    )
 
     # best_weights.h5 holds the same model: loaded into a fresh random one, same accuracy
     fresh = build_mlm(os.path.join(out, 'bert_config.json'))
@@ -235,8 +282,19 @@ def test_nan_after_some_evaluations_keeps_the_pre_nan_best(tok, tmp_path):
     # a sane rate for 6 intervals, then an absurd one: the loss becomes NaN in interval 7
     lr = keras.optimizers.schedules.PiecewiseConstantDecay([6 * steps], [3e-3, 1e30])
     out = str(tmp_path / 'run')
-    results = fit_pet(mlm, pvp, generator, valid, test, steps=25 * steps, eval_every=steps, learning_rate=lr,
-                      patience=25, out_dir=out, verbose=0)
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        steps=25 * steps,
+        eval_every=steps,
+        learning_rate=lr,
+        patience=25,
+        out_dir=out,
+        verbose=0,
+    )
     history = results['evaluations']
     assert len(history) == 7  # stopped in the interval where the loss became NaN
     assert history[-1]['loss'] is None  # diverged, recorded as null in strict JSON
@@ -270,8 +328,19 @@ def test_nan_interval_is_never_the_best(tok, tmp_path):
     initial = [w.copy() for w in mlm.full_model.get_weights()]
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
     out = str(tmp_path / 'run')
-    results = fit_pet(mlm, pvp, generator, valid, test, steps=3 * len(generator), eval_every=len(generator),
-                      learning_rate=1e30, patience=3, out_dir=out, verbose=0)
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        steps=3 * len(generator),
+        eval_every=len(generator),
+        learning_rate=1e30,
+        patience=3,
+        out_dir=out,
+        verbose=0,
+    )
     assert results['zero_shot']['valid'] == 0.25
     assert len(results['evaluations']) == 1 and results['evaluations'][0]['loss'] is None  # diverged: stopped
     assert results['best_step'] == 0
@@ -314,19 +383,43 @@ def test_the_budget_runs_unless_patience_stops_it(tok, tmp_path):
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
     mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'))
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
-    every = fit_pet(mlm, pvp, generator, valid, steps=5, eval_every=2, patience=None, learning_rate=0.0,
-                    out_dir=str(tmp_path / 'all'), verbose=0)
+    every = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        steps=5,
+        eval_every=2,
+        patience=None,
+        learning_rate=0.0,
+        out_dir=str(tmp_path / 'all'),
+        verbose=0,
+    )
     assert [r['step'] for r in every['evaluations']] == [2, 4, 6]  # the last interval ends past the budget
     assert len({r['valid'] for r in every['evaluations']}) == 1  # the weights did not move
-    stopped = fit_pet(mlm, pvp, generator, valid, steps=6, eval_every=2, learning_rate=0.0, patience=1,
-                      out_dir=str(tmp_path / 'patience'), verbose=0)
+    stopped = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        steps=6,
+        eval_every=2,
+        learning_rate=0.0,
+        patience=1,
+        out_dir=str(tmp_path / 'patience'),
+        verbose=0,
+    )
     assert [r['step'] for r in stopped['evaluations']] == [2, 4]
     args = cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args([])
     assert (args.steps, args.eval_every, args.patience) == (budget.STEPS, budget.EVAL_EVERY, budget.PATIENCE)
     assert args.lr is None  # fit_pet's default: budget.default_learning_rate
     defaults = inspect.signature(fit_pet).parameters
-    assert (defaults['steps'].default, defaults['eval_every'].default, defaults['patience'].default,
-            defaults['learning_rate'].default) == (args.steps, args.eval_every, args.patience, None)
+    assert (
+        defaults['steps'].default,
+        defaults['eval_every'].default,
+        defaults['patience'].default,
+        defaults['learning_rate'].default,
+    ) == (args.steps, args.eval_every, args.patience, None)
 
 
 def test_default_learning_rate_is_the_tuned_one_for_the_embedded_model_only(tmp_path):
@@ -337,9 +430,15 @@ def test_default_learning_rate_is_the_tuned_one_for_the_embedded_model_only(tmp_
     assert budget.default_learning_rate('few-shot', None) == budget.REFERENCE_LEARNING_RATE
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    ({'steps': -1}, 'steps must be'), ({'eval_every': 0}, 'eval_every must be'), ({'patience': 0}, 'patience must be'),
-    ({'steps': 2.5}, 'steps must be')])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        ({'steps': -1}, 'steps must be'),
+        ({'eval_every': 0}, 'eval_every must be'),
+        ({'patience': 0}, 'patience must be'),
+        ({'steps': 2.5}, 'steps must be'),
+    ],
+)
 def test_a_bad_budget_is_refused_before_anything_runs(tok, tmp_path, kwargs, message):
     pvp = PVP('____满意。{text}', WORDS, tok, 32)
     with pytest.raises(ValueError, match=message):

@@ -1,5 +1,6 @@
 """pet_keras.pretrain and the corpus vocabulary (pet_keras.corpus): the vocabulary, batches, and short pretraining runs
 (a tiny model: 2 layers, hidden 32, sequences of 32, batches of 4)."""
+
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
 import fcntl
@@ -30,16 +31,32 @@ SENTENCES = [
 DOCS = [SENTENCES[i % 6] + SENTENCES[(i * 7 + 3) % 6] for i in range(240)]
 
 CONFIG = {
-    'vocab_size': None, 'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2,
-    'intermediate_size': 64, 'hidden_act': 'gelu', 'hidden_dropout_prob': 0.0,
-    'attention_probs_dropout_prob': 0.0, 'max_position_embeddings': 64, 'type_vocab_size': 2,
+    'vocab_size': None,
+    'hidden_size': 32,
+    'num_hidden_layers': 2,
+    'num_attention_heads': 2,
+    'intermediate_size': 64,
+    'hidden_act': 'gelu',
+    'hidden_dropout_prob': 0.0,
+    'attention_probs_dropout_prob': 0.0,
+    'max_position_embeddings': 64,
+    'type_vocab_size': 2,
     'initializer_range': 0.02,
 }
-RUN = dict(config=CONFIG, batch_size=4, seq_len=32, save_every=20, warmup=1, learning_rate=5e-3,
-           heldout_blocks=8, vocab_size=300)
+RUN = dict(
+    config=CONFIG,
+    batch_size=4,
+    seq_len=32,
+    save_every=20,
+    warmup=1,
+    learning_rate=5e-3,
+    heldout_blocks=8,
+    vocab_size=300,
+)
 
 
 # ---------------------------------------------------------------- vocabulary
+
 
 def test_build_vocab_order_and_invariants():
     docs = ['好好好好好不不不不满满满意意', '好不满意 abc ab a', '罕']
@@ -53,14 +70,15 @@ def test_build_vocab_order_and_invariants():
 
 
 def test_build_vocab_max_size_and_frequency_order():
-    text = ''.join(chr(0x4e00 + i) * (i + 1) for i in range(60))  # character i appears i+1 times
+    text = ''.join(chr(0x4E00 + i) * (i + 1) for i in range(60))  # character i appears i+1 times
     vocab = build_vocab([text], max_size=40, min_count=1, unused=5)
     assert len(vocab) == 40
     body = vocab[10:]
-    assert body == [chr(0x4e00 + i) for i in range(59, 29, -1)]  # the 30 most frequent, descending
+    assert body == [chr(0x4E00 + i) for i in range(59, 29, -1)]  # the 30 most frequent, descending
     assert len(vocab) == len(set(vocab))
-    assert build_vocab([text], max_size=1000, min_count=50, unused=0)[5:] == \
-        [chr(0x4e00 + i) for i in range(59, 48, -1)]
+    assert build_vocab([text], max_size=1000, min_count=50, unused=0)[5:] == [
+        chr(0x4E00 + i) for i in range(59, 48, -1)
+    ]
 
 
 def test_build_vocab_ties_are_deterministic():
@@ -72,8 +90,12 @@ def test_build_vocab_ties_are_deterministic():
 def test_tokenizer_on_built_vocab_has_no_unk_for_seen_characters():
     vocab = build_vocab(DOCS, min_count=1)
     tokenizer = Tokenizer({t: i for i, t in enumerate(vocab)}, do_lower_case=True)
-    for sentence in ['我很满意这次的服务，感觉很好。', 'The CPU model abc123 is fast.',
-                     '今天CPU很好abc，model fast。', 'cpu MODEL ab12 is']:
+    for sentence in [
+        '我很满意这次的服务，感觉很好。',
+        'The CPU model abc123 is fast.',
+        '今天CPU很好abc，model fast。',
+        'cpu MODEL ab12 is',
+    ]:
         ids = tokenizer.encode(sentence)[0]
         assert tokenizer._token_unk_id not in ids, (sentence, tokenizer.tokenize(sentence))
     assert tokenizer.tokenize('CPU abc123')[1:-1] == ['c', '##p', '##u', 'a', '##b', '##c', '##1', '##2', '##3']
@@ -82,7 +104,6 @@ def test_tokenizer_on_built_vocab_has_no_unk_for_seen_characters():
 
 def test_basic_tokens_match_the_tokenizer_split():
     assert basic_tokens('我很满意 CPU abc123！ok') == ['我', '很', '满', '意', 'cpu', 'abc123', '！', 'ok']
-
 
 
 def test_build_vocab_agrees_with_tokenizer_on_format_characters():
@@ -140,8 +161,9 @@ def test_pretraining_lowers_the_loss_and_writes_a_loadable_checkpoint(tmp_path):
     ids[3] = tokenizer._token_mask_id
     logits = mlm.full_model.predict([np.array([ids]), np.array([segments])], verbose=0)
     again = build_mlm(config_path, os.path.join(out, 'bert_model.ckpt'))
-    np.testing.assert_allclose(again.full_model.predict([np.array([ids]), np.array([segments])], verbose=0),
-                               logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        again.full_model.predict([np.array([ids]), np.array([segments])], verbose=0), logits, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_a_resumed_run_continues_from_its_step(tmp_path, capsys):
@@ -153,6 +175,7 @@ def test_a_resumed_run_continues_from_its_step(tmp_path, capsys):
     assert resume_iterations(out) == 40
     # without the optimizer state (a fresh machine): continue from the saved weights
     import shutil
+
     shutil.rmtree(os.path.join(out, 'resume'))
     state = pretrain(out, DOCS, steps=60, **RUN)
     assert 'continuing from the saved weights at step 40' in capsys.readouterr().out

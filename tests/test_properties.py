@@ -2,6 +2,7 @@
 lines, bytes, encodings and lengths raise nothing but their documented
 ValueError naming the file and line; PVP.encode keeps every literal and
 mask token of random patterns and never exceeds maxlen."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -20,13 +21,19 @@ SMALL = settings(max_examples=60, deadline=None)
 
 # a line: text in any encoding (undecodable as UTF-8 for some), raw bytes, or JSON-ish text
 texts = st.text(st.characters(blacklist_categories=('Cs',)), max_size=40)
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | texts,
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
-                           max_leaves=6)
-json_rows = st.dictionaries(st.sampled_from(['text', 'sentence', 'sentence1', 'sentence2', 'label', 'label_desc',
-                                             'label_name', 'other']), json_values, max_size=5).map(json.dumps)
-tsv_rows = st.lists(st.one_of(texts, st.sampled_from(['0', '1', ' 1 ', 'news_sports', '体育'])),
-                    max_size=4).map('\t'.join)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=6,
+)
+json_rows = st.dictionaries(
+    st.sampled_from(['text', 'sentence', 'sentence1', 'sentence2', 'label', 'label_desc', 'label_name', 'other']),
+    json_values,
+    max_size=5,
+).map(json.dumps)
+tsv_rows = st.lists(st.one_of(texts, st.sampled_from(['0', '1', ' 1 ', 'news_sports', '体育'])), max_size=4).map(
+    '\t'.join
+)
 lines = st.one_of(texts, tsv_rows, json_rows)
 encodings = st.sampled_from(['utf-8', 'utf-8-sig', 'gbk', 'utf-16', 'latin-1'])
 
@@ -36,8 +43,10 @@ def files(draw):
     """The bytes of a file: lines in one encoding (unencodable characters replaced), perhaps with raw bytes
     among them, joined by \\n or \\r\\n, with or without a last newline."""
     encoding = draw(encodings)
-    parts = [draw(st.binary(max_size=20)) if draw(st.integers(0, 9)) == 0 else line.encode(encoding, 'replace')
-             for line in draw(st.lists(lines, max_size=8))]
+    parts = [
+        draw(st.binary(max_size=20)) if draw(st.integers(0, 9)) == 0 else line.encode(encoding, 'replace')
+        for line in draw(st.lists(lines, max_size=8))
+    ]
     return draw(st.sampled_from([b'\n', b'\r\n'])).join(parts) + draw(st.sampled_from([b'', b'\n']))
 
 
@@ -95,7 +104,7 @@ def patterns(draw):
 def is_within(part, whole, start):
     """The index after ``part`` found in ``whole`` from ``start`` (in order), or -1."""
     for i in range(start, len(whole) - len(part) + 1):
-        if whole[i:i + len(part)] == part:
+        if whole[i : i + len(part)] == part:
             return i + len(part)
     return -1
 

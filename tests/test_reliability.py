@@ -1,6 +1,7 @@
 """Bad input refused before any work, one run per output folder, one line per
 user error: the library's checks (fit_pet, fit_classifier, the run lock, the
 checkpoint check) and the scripts' (pet_keras.cli), on tiny models and data."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -31,11 +32,13 @@ from tiny import make_mlm, make_tokenizer, write_vocab
 REPO = Path(__file__).resolve().parents[1]
 RUNLOCK = REPO / 'pet_keras' / 'runlock.py'
 # holds the run lock of argv[1] until its stdin closes, loading runlock.py alone (no TensorFlow: fast)
-HOLDER = ('import importlib.util, sys\n'
-          'spec = importlib.util.spec_from_file_location("runlock", %r)\n'
-          'runlock = importlib.util.module_from_spec(spec); spec.loader.exec_module(runlock)\n'
-          'with runlock.locked(sys.argv[1]):\n'
-          '    print("locked", flush=True); sys.stdin.read()\n' % str(RUNLOCK))
+HOLDER = (
+    'import importlib.util, sys\n'
+    'spec = importlib.util.spec_from_file_location("runlock", %r)\n'
+    'runlock = importlib.util.module_from_spec(spec); spec.loader.exec_module(runlock)\n'
+    'with runlock.locked(sys.argv[1]):\n'
+    '    print("locked", flush=True); sys.stdin.read()\n' % str(RUNLOCK)
+)
 
 
 @pytest.fixture(scope='module')
@@ -51,8 +54,9 @@ class Holder:
     """Another process holding ``folder``'s run lock until ``release()``."""
 
     def __init__(self, folder):
-        self.process = subprocess.Popen([sys.executable, '-c', HOLDER, str(folder)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, '-c', HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout.readline() == 'locked\n'
         self.pid = self.process.pid
 
@@ -63,12 +67,14 @@ class Holder:
 
 # ---------------------------------------------------------------- the run lock
 
+
 def test_a_second_process_is_refused_naming_the_holder(tmp_path):
     folder = tmp_path / 'run'
     holder = Holder(folder)
     try:
-        with pytest.raises(runlock.FolderLocked, match=r'run: another run \(process %d\) is writing there'
-                           % holder.pid):
+        with pytest.raises(
+            runlock.FolderLocked, match=r'run: another run \(process %d\) is writing there' % holder.pid
+        ):
             with runlock.locked(str(folder)):
                 pass
         with pytest.raises(runlock.FolderLocked, match='process %d' % holder.pid):
@@ -118,8 +124,7 @@ def test_fit_pet_and_fit_classifier_refuse_a_locked_folder(tok, tmp_path):
         ckpt = tmp_path / 'ckpt'
         model = build_classifier(str(ckpt / 'bert_config.json'), str(ckpt / 'bert_model.ckpt'), 2)
         with pytest.raises(runlock.FolderLocked, match='process %d' % holder.pid):
-            fit_classifier(model, tok, pvp.labels, train[:8], valid, steps=2, eval_every=2, out_dir=str(out),
-                           verbose=0)
+            fit_classifier(model, tok, pvp.labels, train[:8], valid, steps=2, eval_every=2, out_dir=str(out), verbose=0)
         assert listing(out) == [runlock.LOCK]  # nothing written beside the holder's lock
     finally:
         holder.release()
@@ -127,13 +132,23 @@ def test_fit_pet_and_fit_classifier_refuse_a_locked_folder(tok, tmp_path):
 
 # ---------------------------------------------------------------- refused before any work
 
+
 @pytest.mark.parametrize('learning_rate', [float('nan'), float('inf'), -1e-3])
 def test_fit_pet_refuses_a_learning_rate_that_is_not_finite_and_positive(tok, tmp_path, learning_rate):
     train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path)
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
     with pytest.raises(ValueError, match='learning_rate must be a finite number >= 0, got'):
-        fit_pet(mlm, pvp, generator, valid, steps=2, eval_every=2, learning_rate=learning_rate,
-                out_dir=str(tmp_path / 'out'), verbose=0)
+        fit_pet(
+            mlm,
+            pvp,
+            generator,
+            valid,
+            steps=2,
+            eval_every=2,
+            learning_rate=learning_rate,
+            out_dir=str(tmp_path / 'out'),
+            verbose=0,
+        )
     assert not (tmp_path / 'out').exists()
 
 
@@ -158,8 +173,18 @@ def test_a_zero_shot_run_refuses_a_folder_holding_an_interrupted_run(tok, tmp_pa
     out = tmp_path / 'run'
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
     with pytest.raises(KeyboardInterrupt, match=r'^interrupted after step 8; the same command with --resume'):
-        fit_pet(mlm, pvp, generator, valid, steps=40, eval_every=8, learning_rate=1e-3, out_dir=str(out), verbose=0,
-                callbacks=[StopAfterFirstEvaluation()])
+        fit_pet(
+            mlm,
+            pvp,
+            generator,
+            valid,
+            steps=40,
+            eval_every=8,
+            learning_rate=1e-3,
+            out_dir=str(out),
+            verbose=0,
+            callbacks=[StopAfterFirstEvaluation()],
+        )
     before = listing(out)
     assert BACKUP in before and RUN_STATE in before and runlock.LOCK not in before
     with pytest.raises(ValueError, match=r'holds a run interrupted after evaluation 1 \(continue it with --resume'):
@@ -170,13 +195,24 @@ def test_a_zero_shot_run_refuses_a_folder_holding_an_interrupted_run(tok, tmp_pa
 def test_tensorboard_writes_event_files(tok, tmp_path):
     train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path)
     out = tmp_path / 'run'
-    fit_pet(mlm, pvp, PetDataGenerator(pvp, train, batch_size=16, seed=0), valid, steps=4, eval_every=2,
-            learning_rate=1e-3, out_dir=str(out), tensorboard=True, verbose=0)
+    fit_pet(
+        mlm,
+        pvp,
+        PetDataGenerator(pvp, train, batch_size=16, seed=0),
+        valid,
+        steps=4,
+        eval_every=2,
+        learning_rate=1e-3,
+        out_dir=str(out),
+        tensorboard=True,
+        verbose=0,
+    )
     events = list((out / 'tensorboard').rglob('events.out.tfevents.*'))
     assert events and all(path.stat().st_size > 0 for path in events)
 
 
 # ---------------------------------------------------------------- an incomplete checkpoint
+
 
 def test_a_truncated_checkpoint_is_named_incomplete(tmp_path):
     prefix = str(tmp_path / 'bert_model.ckpt')
@@ -186,8 +222,11 @@ def test_a_truncated_checkpoint_is_named_incomplete(tmp_path):
     assert os.path.getsize(data) == 4 * 3 * 4 + 5 * 8  # the tensors' bytes, back to back
     with open(data, 'r+b') as f:
         f.truncate(47)
-    with pytest.raises(ValueError, match=r'bert_model.ckpt.data-00000-of-00001: incomplete checkpoint: 47 bytes '
-                                         r'of the 88 its .index lists'):
+    with pytest.raises(
+        ValueError,
+        match=r'bert_model.ckpt.data-00000-of-00001: incomplete checkpoint: 47 bytes '
+        r'of the 88 its .index lists',
+    ):
         checkpoint_variables(prefix)
     os.remove(data)
     with pytest.raises(ValueError, match=r'bert_model.ckpt.data-\*: incomplete checkpoint: 0 bytes'):
@@ -206,25 +245,29 @@ def test_build_mlm_refuses_a_truncated_checkpoint_before_bert4keras_reads_it(tok
 
 # ---------------------------------------------------------------- the scripts: flags
 
+
 def parse(*flags):
     return cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args(list(flags))
 
 
-@pytest.mark.parametrize('flags, message', [
-    (('--batch-size', '0'), 'argument --batch-size: must be a whole number >= 1, got 0'),
-    (('--batch-size', '-2'), 'argument --batch-size: must be a whole number >= 1, got -2'),
-    (('--lr', 'nan'), r'argument --lr: must be a number in \(0, inf\), got nan'),
-    (('--lr', 'inf'), r'argument --lr: must be a number in \(0, inf\), got inf'),
-    (('--lr', '0'), r'argument --lr: must be a number in \(0, inf\), got 0'),
-    (('--mask-rate', '2'), r'argument --mask-rate: must be a number in \[0, 1\), got 2'),
-    (('--mask-rate', '1'), r'argument --mask-rate: must be a number in \[0, 1\), got 1'),
-    (('--labeled-fraction', '0'), r'argument --labeled-fraction: must be a number in \(0, 1\], got 0'),
-    (('--maxlen', '0'), 'argument --maxlen: must be a whole number >= 1, got 0'),
-    (('--steps', '-1'), 'argument --steps: must be a whole number >= 0, got -1'),
-    (('--eval-every', '0'), 'argument --eval-every: must be a whole number >= 1, got 0'),
-    (('--patience', '-1'), 'argument --patience: must be a whole number >= 0, got -1'),
-    (('--steps', 'many'), "argument --steps: invalid whole number value: 'many'"),
-])
+@pytest.mark.parametrize(
+    'flags, message',
+    [
+        (('--batch-size', '0'), 'argument --batch-size: must be a whole number >= 1, got 0'),
+        (('--batch-size', '-2'), 'argument --batch-size: must be a whole number >= 1, got -2'),
+        (('--lr', 'nan'), r'argument --lr: must be a number in \(0, inf\), got nan'),
+        (('--lr', 'inf'), r'argument --lr: must be a number in \(0, inf\), got inf'),
+        (('--lr', '0'), r'argument --lr: must be a number in \(0, inf\), got 0'),
+        (('--mask-rate', '2'), r'argument --mask-rate: must be a number in \[0, 1\), got 2'),
+        (('--mask-rate', '1'), r'argument --mask-rate: must be a number in \[0, 1\), got 1'),
+        (('--labeled-fraction', '0'), r'argument --labeled-fraction: must be a number in \(0, 1\], got 0'),
+        (('--maxlen', '0'), 'argument --maxlen: must be a whole number >= 1, got 0'),
+        (('--steps', '-1'), 'argument --steps: must be a whole number >= 0, got -1'),
+        (('--eval-every', '0'), 'argument --eval-every: must be a whole number >= 1, got 0'),
+        (('--patience', '-1'), 'argument --patience: must be a whole number >= 0, got -1'),
+        (('--steps', 'many'), "argument --steps: invalid whole number value: 'many'"),
+    ],
+)
 def test_numeric_flags_out_of_range_are_one_line_errors(capsys, flags, message):
     with pytest.raises(SystemExit) as info:
         parse(*flags)
@@ -240,6 +283,7 @@ def test_in_range_flags_parse():
 
 
 # ---------------------------------------------------------------- the scripts: runs on tiny data
+
 
 @pytest.fixture(scope='module')
 def checkpoint(tok, tmp_path_factory):
@@ -257,8 +301,9 @@ def sentiment_data(folder, train=None, valid=None, rows=(24, 6, 6)):
     rng = np.random.default_rng(0)
     pool = list('我你他她们这那有在人大小上中来去说到天年日月水火山石木花草风雨春夏秋冬')
     for split, n, text in zip(('train', 'valid', 'test'), rows, (train, valid, None)):
-        text = text if text is not None else ''.join(''.join(rng.choice(pool, 8)) + '\t%d\n' % (i % 2)
-                                                     for i in range(n))
+        text = (
+            text if text is not None else ''.join(''.join(rng.choice(pool, 8)) + '\t%d\n' % (i % 2) for i in range(n))
+        )
         (folder / ('sentiment.%s.data' % split)).write_text(text, encoding='utf-8')
     return folder
 
@@ -281,24 +326,56 @@ def one_error_line(err):
     return lines[-1]
 
 
-@pytest.mark.parametrize('case, flags, message', [
-    ('empty validation file', {'valid': ''}, r'^error: \S+sentiment.valid.data: no validation examples \(0 blank rows'),
-    ('blank-only training file', {'train': '\n  \n\t\n'},
-     r'^error: \S+sentiment.train.data: no labeled training rows for --mode few-shot \(3 blank rows; add rows'),
-    ('few-shot with --steps 0', ('--steps', 0),
-     r'^error: --steps 0: --mode few-shot trains, so it needs at least one step'),
-    ('semi-supervised, every row labeled', ('--mode', 'semi-supervised', '--labeled-fraction', 1),
-     r'^error: \S+sentiment.train.data: no unlabeled training rows for --mode semi-supervised '
-     r'\(--labeled-fraction 1 keeps all 24 rows labeled'),
-    ('classifier with --steps 0', ('--mode', 'classifier', '--steps', 0), r'^error: --steps 0: --mode classifier'),
-])
-def test_the_script_refuses_data_or_budget_a_run_cannot_use(checkpoint, tmp_path, monkeypatch, capsys, case, flags,
-                                                          message):
+@pytest.mark.parametrize(
+    'case, flags, message',
+    [
+        (
+            'empty validation file',
+            {'valid': ''},
+            r'^error: \S+sentiment.valid.data: no validation examples \(0 blank rows',
+        ),
+        (
+            'blank-only training file',
+            {'train': '\n  \n\t\n'},
+            r'^error: \S+sentiment.train.data: no labeled training rows for --mode few-shot \(3 blank rows; add rows',
+        ),
+        (
+            'few-shot with --steps 0',
+            ('--steps', 0),
+            r'^error: --steps 0: --mode few-shot trains, so it needs at least one step',
+        ),
+        (
+            'semi-supervised, every row labeled',
+            ('--mode', 'semi-supervised', '--labeled-fraction', 1),
+            r'^error: \S+sentiment.train.data: no unlabeled training rows for --mode semi-supervised '
+            r'\(--labeled-fraction 1 keeps all 24 rows labeled',
+        ),
+        ('classifier with --steps 0', ('--mode', 'classifier', '--steps', 0), r'^error: --steps 0: --mode classifier'),
+    ],
+)
+def test_the_script_refuses_data_or_budget_a_run_cannot_use(
+    checkpoint, tmp_path, monkeypatch, capsys, case, flags, message
+):
     data = sentiment_data(tmp_path / 'data', **(flags if isinstance(flags, dict) else {}))
     out = tmp_path / 'out'
-    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint, '--data-dir',
-                                  data, '--labeled-fraction', 0.5, '--steps', 2, '--eval-every', 2, '--out', out,
-                                  *(flags if isinstance(flags, tuple) else ()))
+    code, _, err = run_in_process(
+        monkeypatch,
+        capsys,
+        'sentiment.py',
+        '--checkpoint-dir',
+        checkpoint,
+        '--data-dir',
+        data,
+        '--labeled-fraction',
+        0.5,
+        '--steps',
+        2,
+        '--eval-every',
+        2,
+        '--out',
+        out,
+        *(flags if isinstance(flags, tuple) else ()),
+    )
     assert code == 2, err
     assert re.search(message, one_error_line(err)), err
     assert not out.exists()  # refused before anything was written
@@ -306,9 +383,21 @@ def test_the_script_refuses_data_or_budget_a_run_cannot_use(checkpoint, tmp_path
 
 def test_blank_rows_are_counted_per_file(checkpoint, tmp_path, monkeypatch, capsys):
     data = sentiment_data(tmp_path / 'data', valid='春天\t1\n\n秋天\t0\n  \n')
-    code, stdout, err = run_in_process(monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint,
-                                       '--data-dir', data, '--mode', 'zero-shot', '--maxlen', 16,
-                                       '--out', tmp_path / 'out')
+    code, stdout, err = run_in_process(
+        monkeypatch,
+        capsys,
+        'sentiment.py',
+        '--checkpoint-dir',
+        checkpoint,
+        '--data-dir',
+        data,
+        '--mode',
+        'zero-shot',
+        '--maxlen',
+        16,
+        '--out',
+        tmp_path / 'out',
+    )
     assert code == 0, err
     assert '%s: 2 blank rows skipped' % (data / 'sentiment.valid.data') in stdout
     assert 'sentiment.train.data: ' not in stdout and 'sentiment.test.data: ' not in stdout
@@ -326,11 +415,13 @@ def test_an_unwritable_or_file_out_is_refused_at_start_up(checkpoint, tmp_path, 
     data = sentiment_data(tmp_path / 'data')
     afile = tmp_path / 'afile'
     afile.write_text('x')
-    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint,
-                                  '--data-dir', data, '--out', afile)
+    code, _, err = run_in_process(
+        monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint, '--data-dir', data, '--out', afile
+    )
     assert code == 2 and one_error_line(err) == 'error: %s: it is a file, not a folder (choose another --out)' % afile
-    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint,
-                                  '--data-dir', data, '--out', afile / 'run')
+    code, _, err = run_in_process(
+        monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint, '--data-dir', data, '--out', afile / 'run'
+    )
     assert code == 2 and 'is a file, not a folder' in one_error_line(err)
     unwritable = tmp_path / 'ro'
     unwritable.mkdir(mode=0o555)
@@ -338,23 +429,48 @@ def test_an_unwritable_or_file_out_is_refused_at_start_up(checkpoint, tmp_path, 
         unwritable = Path('/sys')
         if not unwritable.is_dir() or can_write(unwritable):
             pytest.skip('no unwritable folder here')
-    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint,
-                                  '--data-dir', data, '--out', unwritable / 'run')
-    assert code == 2 and re.match(r'error: \S+/run: cannot write in \S+ \(.+; choose another --out\)$',
-                                                one_error_line(err)), err
+    code, _, err = run_in_process(
+        monkeypatch,
+        capsys,
+        'sentiment.py',
+        '--checkpoint-dir',
+        checkpoint,
+        '--data-dir',
+        data,
+        '--out',
+        unwritable / 'run',
+    )
+    assert code == 2 and re.match(
+        r'error: \S+/run: cannot write in \S+ \(.+; choose another --out\)$', one_error_line(err)
+    ), err
 
 
 def test_a_truncated_checkpoint_is_one_line(checkpoint, tmp_path, monkeypatch, capsys):
     copy = tmp_path / 'ckpt'
     copy.mkdir()
     for path in checkpoint.iterdir():
-        (copy / path.name).write_bytes(path.read_bytes()[:-100] if path.name.startswith('bert_model.ckpt.data')
-                                       else path.read_bytes())
-    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', copy, '--data-dir',
-                                  sentiment_data(tmp_path / 'data'), '--mode', 'zero-shot', '--out', tmp_path / 'out')
+        (copy / path.name).write_bytes(
+            path.read_bytes()[:-100] if path.name.startswith('bert_model.ckpt.data') else path.read_bytes()
+        )
+    code, _, err = run_in_process(
+        monkeypatch,
+        capsys,
+        'sentiment.py',
+        '--checkpoint-dir',
+        copy,
+        '--data-dir',
+        sentiment_data(tmp_path / 'data'),
+        '--mode',
+        'zero-shot',
+        '--out',
+        tmp_path / 'out',
+    )
     assert code == 2
-    assert re.match(r'error: \S+bert_model.ckpt.data-00000-of-00001: incomplete checkpoint: \d+ bytes '
-                                  r'of the \d+ its .index lists \(copy or download it again\)$', one_error_line(err))
+    assert re.match(
+        r'error: \S+bert_model.ckpt.data-00000-of-00001: incomplete checkpoint: \d+ bytes '
+        r'of the \d+ its .index lists \(copy or download it again\)$',
+        one_error_line(err),
+    )
     assert not (tmp_path / 'out').exists()
 
 
@@ -370,22 +486,28 @@ def test_debug_shows_the_traceback(checkpoint, tmp_path, monkeypatch, capsys):
 
 
 def test_pretrain_and_the_other_scripts_give_one_line(tmp_path, monkeypatch, capsys):
-    code, _, err = run_in_process(monkeypatch, capsys, 'pretrain.py', '--out', tmp_path / 'mlm',
-                                  '--corpus', tmp_path / 'missing.txt')
+    code, _, err = run_in_process(
+        monkeypatch, capsys, 'pretrain.py', '--out', tmp_path / 'mlm', '--corpus', tmp_path / 'missing.txt'
+    )
     assert code == 2 and one_error_line(err) == 'error: %s: No such file or directory' % (tmp_path / 'missing.txt')
     code, _, err = run_in_process(monkeypatch, capsys, 'pretrain.py', '--out', tmp_path / 'mlm', '--lr', 'nan')
     assert code == 2 and one_error_line(err).startswith('error: argument --lr: must be a number')
     for script in ('news.py', 'pair.py'):
-        code, _, err = run_in_process(monkeypatch, capsys, script, '--data-dir', tmp_path / 'nowhere',
-                                      '--out', tmp_path / 'out')
+        code, _, err = run_in_process(
+            monkeypatch, capsys, script, '--data-dir', tmp_path / 'nowhere', '--out', tmp_path / 'out'
+        )
         assert code == 2 and one_error_line(err) == 'error: %s has none of %s' % (
-            tmp_path / 'nowhere', 'train_few_all.json, train.json' if script == 'news.py'
-            else 'train_few_all.json, train.json, train.tsv, train.txt')
+            tmp_path / 'nowhere',
+            'train_few_all.json, train.json'
+            if script == 'news.py'
+            else 'train_few_all.json, train.json, train.tsv, train.txt',
+        )
     code, _, err = run_in_process(monkeypatch, capsys, 'sentiment_ensemble.py', '--temperature', '0')
     assert code == 2 and 'argument --temperature: must be a number in (0, inf), got 0' in one_error_line(err)
 
 
 # ---------------------------------------------------------------- a real second process, Ctrl-C, --resume
+
 
 def evaluations(out):
     try:
@@ -400,12 +522,33 @@ def test_second_run_ctrl_c_zero_shot_and_resume(checkpoint, tmp_path, monkeypatc
     into the interrupted folder is refused; --resume finishes it."""
     data = sentiment_data(tmp_path / 'data', rows=(64, 6, 6))
     out = tmp_path / 'out'
-    flags = ['--checkpoint-dir', checkpoint, '--data-dir', data, '--labeled-fraction', 0.5, '--batch-size', 4,
-             '--eval-every', 2, '--patience', 0, '--maxlen', 16, '--out', out]
+    flags = [
+        '--checkpoint-dir',
+        checkpoint,
+        '--data-dir',
+        data,
+        '--labeled-fraction',
+        0.5,
+        '--batch-size',
+        4,
+        '--eval-every',
+        2,
+        '--patience',
+        0,
+        '--maxlen',
+        16,
+        '--out',
+        out,
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    first = subprocess.Popen([sys.executable, str(REPO / 'scripts' / 'sentiment.py'),
-                              *map(str, flags + ['--steps', 100000])],
-                             cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, str(REPO / 'scripts' / 'sentiment.py'), *map(str, flags + ['--steps', 100000])],
+        cwd=str(REPO),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 300
         while evaluations(out) < 2 and first.poll() is None and time.time() < deadline:
@@ -413,8 +556,10 @@ def test_second_run_ctrl_c_zero_shot_and_resume(checkpoint, tmp_path, monkeypatc
         assert evaluations(out) >= 2, first.stderr.read() if first.poll() is not None else 'no evaluation in 300 s'
         code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', *flags, '--steps', 4)
         assert code == 2
-        assert one_error_line(err) == ('error: %s: another run (process %d) is writing there (wait for it to end, or '
-                                       'use another --out)' % (out, first.pid))
+        assert one_error_line(err) == (
+            'error: %s: another run (process %d) is writing there (wait for it to end, or '
+            'use another --out)' % (out, first.pid)
+        )
         first.send_signal(signal.SIGINT)
         _, err = first.communicate(timeout=300)
     finally:

@@ -1,6 +1,7 @@
 """Faults during training: an interrupted run resumed (fit_pet(resume=True),
 --resume), and writes that fail half-way (the best weights, Google-format
 checkpoints), on the synthetic task of test_predict_train."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import errno
@@ -74,10 +75,23 @@ def run(tok, folder, out, interrupt_at=None, resume=False, settings=SETTINGS, ex
     train, valid, test, pvp, mlm = synthetic_setup(tok, folder)
     generator = PetDataGenerator(pvp, train[:examples], batch_size=16, mask_rate=0.15, seed=0)
     probe = Probe(interrupt_at)
-    results = fit_pet(mlm, pvp, generator, valid, test, steps=settings['steps'], eval_every=PASS, learning_rate=3e-3,
-                      patience=10, out_dir=str(out), settings=dict(settings, resume=resume), may_change=cli.RESUME_MAY_CHANGE,
-                      verbose=0,
-                      resume=resume, callbacks=[probe])
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        steps=settings['steps'],
+        eval_every=PASS,
+        learning_rate=3e-3,
+        patience=10,
+        out_dir=str(out),
+        settings=dict(settings, resume=resume),
+        may_change=cli.RESUME_MAY_CHANGE,
+        verbose=0,
+        resume=resume,
+        callbacks=[probe],
+    )
     return results, probe, mlm, pvp, test
 
 
@@ -93,6 +107,7 @@ def without_times(records):
 
 
 # ---------------------------------------------------------------- resume
+
 
 def test_resumed_run_continues_after_its_last_evaluation_as_if_never_interrupted(tok, tmp_path):
     steps = PASS
@@ -140,8 +155,11 @@ def test_resumed_run_continues_after_its_last_evaluation_as_if_never_interrupted
     assert json.loads((out / RUN_STATE).read_text(encoding='utf-8'))['finished']
     assert not os.path.exists(out / BACKUP)  # BackupAndRestore's backup is gone once the run ends
     # the best model in memory and on disk is the uninterrupted run's
-    np.testing.assert_allclose(Scorer(mlm, pvp).predict_proba(test, verbose=False),
-                               Scorer(whole_mlm, pvp).predict_proba(test, verbose=False), atol=1e-5)
+    np.testing.assert_allclose(
+        Scorer(mlm, pvp).predict_proba(test, verbose=False),
+        Scorer(whole_mlm, pvp).predict_proba(test, verbose=False),
+        atol=1e-5,
+    )
     # a finished run has nothing to resume
     with pytest.raises(ValueError, match='finished'):
         run(tok, tmp_path / 'f', out, resume=True)
@@ -186,6 +204,7 @@ def test_resumed_early_stopping_counts_patience_from_the_runs_best():
 
 # ---------------------------------------------------------------- writes that fail half-way
 
+
 def disk_full(path):
     return OSError(errno.ENOSPC, 'No space left on device', path)
 
@@ -209,8 +228,19 @@ def test_a_failed_best_weights_write_keeps_the_previous_best_and_the_run_resumes
 
     monkeypatch.setattr(keras.Model, 'save_weights', fail_after_the_first)
     with pytest.raises(OSError, match='No space left'):
-        fit_pet(mlm, pvp, generator, valid, test, steps=10 * PASS, eval_every=PASS, learning_rate=3e-3, patience=10,
-                out_dir=str(out), verbose=0)
+        fit_pet(
+            mlm,
+            pvp,
+            generator,
+            valid,
+            test,
+            steps=10 * PASS,
+            eval_every=PASS,
+            learning_rate=3e-3,
+            patience=10,
+            out_dir=str(out),
+            verbose=0,
+        )
     assert len(written) == 2  # the failure came when an evaluation beat step 0
     assert not [n for n in os.listdir(out) if n.startswith('.tmp')]
     fresh = build_mlm(os.path.join(tmp_path / 'a', 'init', 'bert_config.json'))
@@ -224,16 +254,30 @@ def test_a_failed_best_weights_write_keeps_the_previous_best_and_the_run_resumes
     (tmp_path / 'b').mkdir()
     train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path / 'b')
     generator = PetDataGenerator(pvp, train, batch_size=16, seed=0)
-    results = fit_pet(mlm, pvp, generator, valid, test, steps=(done + 1) * PASS, eval_every=PASS, learning_rate=3e-3,
-                      patience=10, out_dir=str(out), verbose=0, resume=True)
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        steps=(done + 1) * PASS,
+        eval_every=PASS,
+        learning_rate=3e-3,
+        patience=10,
+        out_dir=str(out),
+        verbose=0,
+        resume=True,
+    )
     assert [r['step'] for r in results['evaluations']] == [PASS * i for i in range(1, done + 2)]
     assert results['best_step'] >= PASS and Scorer(mlm, pvp).accuracy(test, verbose=False) == results['test']
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     prefix = str(tmp_path / 'bert_model.ckpt')
-    previous = {'bert/embeddings/word_embeddings': np.arange(12, dtype='float32').reshape(4, 3),
-                'cls/predictions/output_bias': np.ones(4, dtype='float32')}
+    previous = {
+        'bert/embeddings/word_embeddings': np.arange(12, dtype='float32').reshape(4, 3),
+        'cls/predictions/output_bias': np.ones(4, dtype='float32'),
+    }
     write_checkpoint(prefix, previous)
     save = tf.raw_ops.SaveV2
 

@@ -1,5 +1,6 @@
 """The command-line scripts: --help, argument errors, and smoke runs on the
 shared datasets with a tiny random Google-format checkpoint."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -22,8 +23,14 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason='../shared not pre
 
 def run_script(name, *args, timeout=600):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    return subprocess.run([sys.executable, str(REPO / 'scripts' / name), *map(str, args)], cwd=str(REPO), env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(REPO / 'scripts' / name), *map(str, args)],
+        cwd=str(REPO),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def flat(text):
@@ -42,8 +49,18 @@ def test_help_lists_modes_and_presets(script, presets):
     assert set(presets) == ({'P1', 'P2', 'P3', 'P4', 'P5'} if script == 'sentiment.py' else {'N1', 'N2'})
     for name, template in presets.items():
         assert '%s = %s' % (name, template) in text, name
-    for flag in ('--data-dir', '--checkpoint-dir', '--pattern', '--steps', '--eval-every', '--patience', '--lr',
-                 '--out', '--seed', '--maxlen'):
+    for flag in (
+        '--data-dir',
+        '--checkpoint-dir',
+        '--pattern',
+        '--steps',
+        '--eval-every',
+        '--patience',
+        '--lr',
+        '--out',
+        '--seed',
+        '--maxlen',
+    ):
         assert flag in text
 
 
@@ -64,8 +81,9 @@ def test_missing_checkpoint_is_named(tmp_path):
     data.mkdir()
     for split in ('train', 'valid', 'test'):
         (data / ('sentiment.%s.data' % split)).write_text('很好\t1\n不好\t0\n', encoding='utf-8')
-    result = run_script('sentiment.py', '--data-dir', data, '--checkpoint-dir', tmp_path / 'nowhere',
-                        '--mode', 'zero-shot')
+    result = run_script(
+        'sentiment.py', '--data-dir', data, '--checkpoint-dir', tmp_path / 'nowhere', '--mode', 'zero-shot'
+    )
     assert result.returncode != 0
     assert str(tmp_path / 'nowhere' / 'bert_config.json') in result.stderr
 
@@ -102,9 +120,23 @@ def check_run_folder(out, template):
 @needs_shared
 def test_sentiment_few_shot_smoke(chinese_checkpoint, tmp_path):
     out = tmp_path / 'sentiment'
-    result = run_script('sentiment.py', '--checkpoint-dir', chinese_checkpoint,
-                        '--data-dir', SHARED / 'datasets' / 'sentiment', '--mode', 'few-shot',
-                        '--steps', 2, '--eval-every', 2, '--maxlen', 32, '--out', out)
+    result = run_script(
+        'sentiment.py',
+        '--checkpoint-dir',
+        chinese_checkpoint,
+        '--data-dir',
+        SHARED / 'datasets' / 'sentiment',
+        '--mode',
+        'few-shot',
+        '--steps',
+        2,
+        '--eval-every',
+        2,
+        '--maxlen',
+        32,
+        '--out',
+        out,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'labeled 168' in result.stdout and 'valid 2111, test 2111' in result.stdout
     results = check_run_folder(out, SENTIMENT_PATTERNS['P1'])
@@ -115,16 +147,33 @@ def test_sentiment_few_shot_smoke(chinese_checkpoint, tmp_path):
     assert results['best_step'] in (0, 2)
     assert results['valid'] == max(results['zero_shot']['valid'], evaluation['valid'])
     assert (out / 'best_weights.h5').is_file()
-    assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['label_words'] == \
-        {'negative': ['不'], 'positive': ['很']}
+    assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['label_words'] == {
+        'negative': ['不'],
+        'positive': ['很'],
+    }
 
 
 @needs_shared
 def test_sentiment_mixed_precision_smoke(chinese_checkpoint, tmp_path):
     out = tmp_path / 'sentiment_bf16'
-    result = run_script('sentiment.py', '--checkpoint-dir', chinese_checkpoint,
-                        '--data-dir', SHARED / 'datasets' / 'sentiment', '--mode', 'few-shot',
-                        '--steps', 2, '--eval-every', 2, '--maxlen', 32, '--mixed-precision', '--out', out)
+    result = run_script(
+        'sentiment.py',
+        '--checkpoint-dir',
+        chinese_checkpoint,
+        '--data-dir',
+        SHARED / 'datasets' / 'sentiment',
+        '--mode',
+        'few-shot',
+        '--steps',
+        2,
+        '--eval-every',
+        2,
+        '--maxlen',
+        32,
+        '--mixed-precision',
+        '--out',
+        out,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     results = check_run_folder(out, SENTIMENT_PATTERNS['P1'])
     assert results['settings']['mixed_precision'] is True
@@ -134,9 +183,19 @@ def test_sentiment_mixed_precision_smoke(chinese_checkpoint, tmp_path):
 @needs_shared
 def test_news_zero_shot_smoke(chinese_checkpoint, tmp_path):
     out = tmp_path / 'news'
-    result = run_script('news.py', '--checkpoint-dir', chinese_checkpoint,
-                        '--data-dir', SHARED / 'datasets' / 'tnews', '--mode', 'zero-shot',
-                        '--maxlen', 32, '--out', out)
+    result = run_script(
+        'news.py',
+        '--checkpoint-dir',
+        chinese_checkpoint,
+        '--data-dir',
+        SHARED / 'datasets' / 'tnews',
+        '--mode',
+        'zero-shot',
+        '--maxlen',
+        32,
+        '--out',
+        out,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'labeled 0, unlabeled 0, valid 1098, test 2010' in result.stdout
     results = check_run_folder(out, NEWS_PATTERNS['N1'])

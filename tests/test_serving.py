@@ -1,5 +1,6 @@
 """Using a trained model: pet_keras.serving.load / export_saved_model and the
 pet-keras console script (pet_keras.commands), on tiny run folders."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -67,6 +68,7 @@ def probabilities(predictions, labels):
 
 # ---------------------------------------------------------------- load(...).predict
 
+
 def test_load_predicts_as_the_trained_model(run):
     predictor = load(run['dir'])
     assert predictor.labels == ['positive', 'negative', 'neutral'] and predictor.fields == ['text']
@@ -79,9 +81,11 @@ def test_load_predicts_as_the_trained_model(run):
     assert [p['label'] for p in predictions] == [predictor.labels[k] for k in want.argmax(1)]
     # calibration can be turned off: the plain model's probabilities
     plain = load(run['dir'], calibrate=False).predict(TEXTS)
-    np.testing.assert_allclose(probabilities(plain, predictor.labels),
-                               Scorer(run['mlm'], run['pvp']).predict_proba([ex(t) for t in TEXTS], verbose=False),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        probabilities(plain, predictor.labels),
+        Scorer(run['mlm'], run['pvp']).predict_proba([ex(t) for t in TEXTS], verbose=False),
+        atol=1e-5,
+    )
     assert np.abs(probabilities(plain, predictor.labels) - probs).max() > 1e-3
 
 
@@ -117,18 +121,22 @@ def test_load_refuses_what_is_not_a_run_folder(run, tmp_path):
 
 # ---------------------------------------------------------------- SavedModel
 
+
 def serve(saved, pvp, items, pad_to=None):
     """The SavedModel's signature on items encoded with the PVP (as a server would)."""
     encoded = [pvp.encode(e) for e in items]
     length = pad_to or max(len(e.token_ids) for e in encoded)
     return saved.signatures['serving_default'](
         token_ids=tf.constant(sequence_padding([e.token_ids for e in encoded], length), tf.int32),
-        segment_ids=tf.constant(sequence_padding([e.segment_ids for e in encoded], length), tf.int32))
+        segment_ids=tf.constant(sequence_padding([e.segment_ids for e in encoded], length), tf.int32),
+    )
 
 
 def test_saved_model_matches_the_keras_predictions(run, pair_run, tmp_path):
-    for folder, items, inputs in ((run, [ex(t) for t in TEXTS], TEXTS),
-                                  (pair_run, [ex(None, **p) for p in PAIRS], PAIRS)):
+    for folder, items, inputs in (
+        (run, [ex(t) for t in TEXTS], TEXTS),
+        (pair_run, [ex(None, **p) for p in PAIRS], PAIRS),
+    ):
         out = str(tmp_path / os.path.basename(os.path.dirname(folder['dir'])))
         assert export_saved_model(folder['dir'], out) == out
         for name in ('pvp.json', 'vocab.txt'):  # what a server needs to build the inputs
@@ -144,8 +152,11 @@ def test_saved_model_matches_the_keras_predictions(run, pair_run, tmp_path):
             assert [s.decode() for s in result['label'].numpy()] == [p['label'] for p in predictor.predict(inputs)]
     # the calibrated export differs from an uncalibrated one of the same folder
     plain = tf.saved_model.load(export_saved_model(run['dir'], str(tmp_path / 'plain'), calibrate=False))
-    np.testing.assert_allclose(serve(plain, run['pvp'], [ex(t) for t in TEXTS])['probabilities'].numpy(),
-                               probabilities(load(run['dir'], calibrate=False).predict(TEXTS), WORDS), atol=1e-5)
+    np.testing.assert_allclose(
+        serve(plain, run['pvp'], [ex(t) for t in TEXTS])['probabilities'].numpy(),
+        probabilities(load(run['dir'], calibrate=False).predict(TEXTS), WORDS),
+        atol=1e-5,
+    )
 
 
 def test_saved_model_refuses_rows_without_the_slot(run, tmp_path):
@@ -160,6 +171,7 @@ def test_saved_model_refuses_rows_without_the_slot(run, tmp_path):
 
 # ---------------------------------------------------------------- pet-keras
 
+
 def read_jsonl(path):
     with open(path, encoding='utf-8') as f:
         return [json.loads(line) for line in f]
@@ -170,8 +182,9 @@ def test_console_predict_reads_text_jsonl_and_tsv(run, pair_run, tmp_path):
     text = tmp_path / 'texts.txt'
     text.write_text('\n'.join(TEXTS[:2] + ['   '] + TEXTS[2:]) + '\n', encoding='utf-8')
     jsonl = tmp_path / 'texts.jsonl'
-    jsonl.write_text('\n'.join(json.dumps({'text': t, 'id': i}, ensure_ascii=False) for i, t in enumerate(TEXTS)),
-                     encoding='utf-8')
+    jsonl.write_text(
+        '\n'.join(json.dumps({'text': t, 'id': i}, ensure_ascii=False) for i, t in enumerate(TEXTS)), encoding='utf-8'
+    )
     for path, fmt in ((text, None), (jsonl, None), (text, 'tsv')):
         out = tmp_path / ('out-%s-%s.jsonl' % (path.name, fmt))
         args = ['predict', '--model-dir', run['dir'], '--input', str(path), '--output', str(out), '--batch-size', '2']
@@ -186,13 +199,16 @@ def test_console_predict_reads_text_jsonl_and_tsv(run, pair_run, tmp_path):
     tsv = tmp_path / 'pairs.tsv'
     tsv.write_text(''.join('%s\t%s\n' % (p['a'], p['b']) for p in PAIRS), encoding='utf-8')
     out = tmp_path / 'pairs.jsonl'
-    assert main(['predict', '--model-dir', pair_run['dir'], '--input', str(tsv), '--output', str(out),
-                 '--calibrate']) == 0
+    assert (
+        main(['predict', '--model-dir', pair_run['dir'], '--input', str(tsv), '--output', str(out), '--calibrate']) == 0
+    )
     rows = read_jsonl(out)
     assert [{'a': r['a'], 'b': r['b']} for r in rows] == PAIRS
-    np.testing.assert_allclose(probabilities(rows, PAIR_WORDS),
-                               probabilities(load(pair_run['dir'], calibrate=True).predict(PAIRS), PAIR_WORDS),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        probabilities(rows, PAIR_WORDS),
+        probabilities(load(pair_run['dir'], calibrate=True).predict(PAIRS), PAIR_WORDS),
+        atol=1e-5,
+    )
 
 
 def test_console_predict_to_stdout_keeps_progress_off_stdout(run, tmp_path, capsys):
@@ -214,45 +230,57 @@ def console_error(capsys, argv):
     return err.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize('name, content, fmt, error', [
-    ('bad.jsonl', '{"text": "春夏"}\n{"text": "秋冬"\n', None, r'bad.jsonl:2: malformed JSON'),
-    ('bad.jsonl', '{"text": "春夏"}\n\n{"sentence": "秋冬"}\n', None, r'bad.jsonl:3: no text field'),
-    ('bad.txt', b'\xe6\x98\xa5\n\xb4\xba\n', None, r'bad.txt:2: not UTF-8'),
-])
+@pytest.mark.parametrize(
+    'name, content, fmt, error',
+    [
+        ('bad.jsonl', '{"text": "春夏"}\n{"text": "秋冬"\n', None, r'bad.jsonl:2: malformed JSON'),
+        ('bad.jsonl', '{"text": "春夏"}\n\n{"sentence": "秋冬"}\n', None, r'bad.jsonl:3: no text field'),
+        ('bad.txt', b'\xe6\x98\xa5\n\xb4\xba\n', None, r'bad.txt:2: not UTF-8'),
+    ],
+)
 def test_console_predict_bad_input_names_file_and_line(run, tmp_path, capsys, name, content, fmt, error):
     path = tmp_path / name
     (path.write_bytes if isinstance(content, bytes) else lambda c: path.write_text(c, encoding='utf-8'))(content)
-    line = console_error(capsys, ['predict', '--model-dir', run['dir'], '--input', str(path)]
-                         + (['--format', fmt] if fmt else []))
+    line = console_error(
+        capsys, ['predict', '--model-dir', run['dir'], '--input', str(path)] + (['--format', fmt] if fmt else [])
+    )
     assert re.match('error: .*' + error, line), line
 
 
 def test_console_predict_pair_input_errors(pair_run, tmp_path, capsys):
     tsv = tmp_path / 'pairs.tsv'
     tsv.write_text('春夏\t秋冬\n春夏秋冬\n', encoding='utf-8')
-    assert console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv)]) == \
-        'error: %s:2: expected "a<TAB>b", found no tab' % tsv
-    assert re.match(r'error: .*the model reads fields a, b; .*use --format jsonl or tsv',
-                    console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv),
-                                           '--format', 'text']))
-    assert console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv),
-                                  '--batch-size', '0']).startswith('error: argument --batch-size: must be a whole')
+    assert (
+        console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv)])
+        == 'error: %s:2: expected "a<TAB>b", found no tab' % tsv
+    )
+    assert re.match(
+        r'error: .*the model reads fields a, b; .*use --format jsonl or tsv',
+        console_error(capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv), '--format', 'text']),
+    )
+    assert console_error(
+        capsys, ['predict', '--model-dir', pair_run['dir'], '--input', str(tsv), '--batch-size', '0']
+    ).startswith('error: argument --batch-size: must be a whole')
 
 
 def test_console_refuses_a_folder_without_pvp_json(run, tmp_path, capsys):
     folder = tmp_path / 'no_pvp'
     shutil.copytree(run['dir'], folder)
     os.remove(folder / 'pvp.json')
-    assert re.match(r'error: .*missing pvp.json',
-                    console_error(capsys, ['export', '--model-dir', str(folder), '--out', str(tmp_path / 'export')]))
+    assert re.match(
+        r'error: .*missing pvp.json',
+        console_error(capsys, ['export', '--model-dir', str(folder), '--out', str(tmp_path / 'export')]),
+    )
 
 
 def test_console_export_refuses_a_non_empty_target_unless_overwrite(run, tmp_path, capsys):
     out = tmp_path / 'export'
     out.mkdir()
     (out / 'notes.txt').write_text('mine')
-    assert console_error(capsys, ['export', '--model-dir', run['dir'], '--out', str(out)]) == \
-        'error: %s: exists and is not empty (pet-keras export --overwrite replaces it)' % out
+    assert (
+        console_error(capsys, ['export', '--model-dir', run['dir'], '--out', str(out)])
+        == 'error: %s: exists and is not empty (pet-keras export --overwrite replaces it)' % out
+    )
     assert os.listdir(out) == ['notes.txt']
     assert main(['export', '--model-dir', run['dir'], '--out', str(out), '--overwrite']) == 0
     assert 'notes.txt' not in os.listdir(out) and os.path.isfile(out / 'saved_model.pb')
@@ -263,13 +291,19 @@ def test_console_export_writes_a_loadable_saved_model(run, tmp_path):
     assert main(['export', '--model-dir', run['dir'], '--out', str(out)]) == 0
     saved = tf.saved_model.load(str(out))
     result = serve(saved, run['pvp'], [ex(t) for t in TEXTS])
-    np.testing.assert_allclose(result['probabilities'].numpy(), probabilities(load(run['dir']).predict(TEXTS), WORDS),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        result['probabilities'].numpy(), probabilities(load(run['dir']).predict(TEXTS), WORDS), atol=1e-5
+    )
 
 
 def test_module_entry_point_help():
-    result = subprocess.run([sys.executable, '-m', 'pet_keras.commands', 'predict', '--help'], cwd=str(REPO),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, '-m', 'pet_keras.commands', 'predict', '--help'],
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     for flag in ('--model-dir', '--input', '--output', '--format', '--batch-size', '--calibrate'):
         assert flag in result.stdout
@@ -277,10 +311,12 @@ def test_module_entry_point_help():
 
 # ---------------------------------------------------------------- a classifier's run folder
 
+
 @pytest.fixture(scope='module')
 def classifier_run(tok, tmp_path_factory):
     """A run folder written by fit_classifier (a few steps on TEXTS), and its scorer in memory."""
     from pet_keras.classifier import ClassifierScorer, build_classifier, fit_classifier
+
     folder = tmp_path_factory.mktemp('serving_classifier')
     tf.random.set_seed(6)
     mlm = make_mlm(len(tok._token_dict), folder / 'init')
@@ -289,8 +325,22 @@ def classifier_run(tok, tmp_path_factory):
     train = [ex(t, labels[i % 2], 't:%d' % i) for i, t in enumerate(TEXTS * 2)]
     model = build_classifier(str(folder / 'ckpt' / 'bert_config.json'), str(folder / 'ckpt' / 'bert_model.ckpt'), 2)
     out = str(folder / 'run')
-    results = fit_classifier(model, tok, labels, train, train[:4], train[4:], steps=4, eval_every=2, patience=None,
-                             learning_rate=1e-3, batch_size=4, maxlen=32, out_dir=out, verbose=0)
+    results = fit_classifier(
+        model,
+        tok,
+        labels,
+        train,
+        train[:4],
+        train[4:],
+        steps=4,
+        eval_every=2,
+        patience=None,
+        learning_rate=1e-3,
+        batch_size=4,
+        maxlen=32,
+        out_dir=out,
+        verbose=0,
+    )
     return {'dir': out, 'results': results, 'scorer': ClassifierScorer(model, tok, labels, maxlen=32)}
 
 
@@ -313,8 +363,10 @@ def test_a_classifier_folder_loads_predicts_and_exports(tok, classifier_run, tmp
     assert main(['export', '--model-dir', out, '--out', str(tmp_path / 'export')]) == 0
     saved = tf.saved_model.load(str(tmp_path / 'export')).signatures['serving_default']
     encoded = [tok.encode(t, maxlen=32) for t in TEXTS]
-    served = saved(token_ids=tf.constant(sequence_padding([e[0] for e in encoded]), tf.int32),
-                   segment_ids=tf.constant(sequence_padding([e[1] for e in encoded]), tf.int32))
+    served = saved(
+        token_ids=tf.constant(sequence_padding([e[0] for e in encoded]), tf.int32),
+        segment_ids=tf.constant(sequence_padding([e[1] for e in encoded]), tf.int32),
+    )
     np.testing.assert_allclose(served['probabilities'].numpy(), want, atol=1e-5)
     assert [s.decode() for s in served['label'].numpy()] == [line['label'] for line in lines]
     for name in ('classifier.json', 'vocab.txt'):

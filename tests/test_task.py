@@ -1,5 +1,6 @@
 """Any task from files and flags: pet-keras train / label-words (pet_keras.task)
 and predict's --fields, stdin and id copying, on a tiny checkpoint."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import io
@@ -19,14 +20,24 @@ from pet_keras import commands, task
 REPO = Path(__file__).resolve().parents[1]
 PATTERN = '这是一个____新闻{content}'
 # label_des-style names of 1, 2 and 3 tokens... and one the tiny vocabulary cannot spell
-ROWS = [('我们的大国', 'news_sports'), ('房地产的前后', '房地产'), ('财经开会', '财经'), ('天地水火', 'news_sports'),
-        ('他在家里', '房地产'), ('工业发电', '财经'), ('春夏', 'news_sports'), ('大小多少', '房地产')]
+ROWS = [
+    ('我们的大国', 'news_sports'),
+    ('房地产的前后', '房地产'),
+    ('财经开会', '财经'),
+    ('天地水火', 'news_sports'),
+    ('他在家里', '房地产'),
+    ('工业发电', '财经'),
+    ('春夏', 'news_sports'),
+    ('大小多少', '房地产'),
+]
 SPORTS = '{"news_sports": ["体育"]}'
 
 
 def write_jsonl(path, rows, ids=False):
-    lines = [json.dumps(dict({'id': 'r%d' % i} if ids else {}, content=text, label_des=label), ensure_ascii=False)
-             for i, (text, label) in enumerate(rows)]
+    lines = [
+        json.dumps(dict({'id': 'r%d' % i} if ids else {}, content=text, label_des=label), ensure_ascii=False)
+        for i, (text, label) in enumerate(rows)
+    ]
     path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
     return str(path)
 
@@ -36,22 +47,55 @@ def files(tmp_path):
     train = write_jsonl(tmp_path / 'train.jsonl', ROWS)
     with open(train, 'a', encoding='utf-8') as f:  # a blank line and an empty text: skipped and counted
         f.write('\n{"content": " ", "label_des": "财经"}\n')
-    return {'train': train, 'valid': write_jsonl(tmp_path / 'dev.jsonl', ROWS[:4]),
-            'test': write_jsonl(tmp_path / 'test.jsonl', ROWS[4:]), 'dir': tmp_path}
+    return {
+        'train': train,
+        'valid': write_jsonl(tmp_path / 'dev.jsonl', ROWS[:4]),
+        'test': write_jsonl(tmp_path / 'test.jsonl', ROWS[4:]),
+        'dir': tmp_path,
+    }
 
 
 def flags(files, checkpoint, *more):
-    return ['--train', files['train'], '--valid', files['valid'], '--test', files['test'], '--pattern', PATTERN,
-            '--label-field', 'label_des', '--checkpoint-dir', str(checkpoint['dir']), '--maxlen', '32',
-            '--batch-size', '4', *more]
+    return [
+        '--train',
+        files['train'],
+        '--valid',
+        files['valid'],
+        '--test',
+        files['test'],
+        '--pattern',
+        PATTERN,
+        '--label-field',
+        'label_des',
+        '--checkpoint-dir',
+        str(checkpoint['dir']),
+        '--maxlen',
+        '32',
+        '--batch-size',
+        '4',
+        *more,
+    ]
 
 
 def test_few_shot_end_to_end_then_predict(files, tiny_checkpoint, monkeypatch, capsys):
     out = files['dir'] / 'run'
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    result = subprocess.run([sys.executable, '-m', 'pet_keras.commands', 'train', *flags(
-        files, tiny_checkpoint, '--label-words', SPORTS, '--steps', '2', '--eval-every', '2', '--out', str(out))],
-        cwd=str(files['dir']), env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'pet_keras.commands',
+            'train',
+            *flags(
+                files, tiny_checkpoint, '--label-words', SPORTS, '--steps', '2', '--eval-every', '2', '--out', str(out)
+            ),
+        ],
+        cwd=str(files['dir']),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'train %s: 8 examples, 2 rows skipped' % files['train'] in result.stdout
     assert 'labeled 8, unlabeled 0, valid 4, test 4' in result.stdout
@@ -60,8 +104,11 @@ def test_few_shot_end_to_end_then_predict(files, tiny_checkpoint, monkeypatch, c
     # the given word for news_sports; the others are their own names, in order of appearance
     assert results['pattern']['label_words'] == {'news_sports': ['体育'], '房地产': ['房地产'], '财经': ['财经']}
 
-    monkeypatch.setattr(sys, 'stdin', io.TextIOWrapper(io.BytesIO(
-        '{"id": 7, "content": "春夏秋冬"}\n\n{"id": "x", "content": "房地产"}\n'.encode())))
+    monkeypatch.setattr(
+        sys,
+        'stdin',
+        io.TextIOWrapper(io.BytesIO('{"id": 7, "content": "春夏秋冬"}\n\n{"id": "x", "content": "房地产"}\n'.encode())),
+    )
     assert commands.main(['predict', '--model-dir', str(out), '--input', '-', '--format', 'jsonl']) == 0
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
@@ -77,9 +124,19 @@ def test_few_shot_end_to_end_then_predict(files, tiny_checkpoint, monkeypatch, c
 
 def test_task_file_gives_the_flags_run(files, tiny_checkpoint, tmp_path):
     os.makedirs(tmp_path / 'tasks')
-    spec = {'train': '../train.jsonl', 'valid': '../dev.jsonl', 'test': '../test.jsonl', 'pattern': PATTERN,
-            'label_field': 'label_des', 'label_words': json.loads(SPORTS), 'mode': 'zero-shot', 'maxlen': 32,
-            'checkpoint_dir': str(tiny_checkpoint['dir']), 'batch_size': 4, 'calibrate': True}
+    spec = {
+        'train': '../train.jsonl',
+        'valid': '../dev.jsonl',
+        'test': '../test.jsonl',
+        'pattern': PATTERN,
+        'label_field': 'label_des',
+        'label_words': json.loads(SPORTS),
+        'mode': 'zero-shot',
+        'maxlen': 32,
+        'checkpoint_dir': str(tiny_checkpoint['dir']),
+        'batch_size': 4,
+        'calibrate': True,
+    }
     (tmp_path / 'tasks' / 'news.json').write_text(json.dumps(spec, ensure_ascii=False), encoding='utf-8')
     p = commands.parser()
     command = ['train', '--task', str(tmp_path / 'tasks' / 'news.json'), '--mode', 'few-shot']
@@ -102,15 +159,20 @@ def test_labels_and_partial_label_words(tiny_checkpoint):
     tokenizer = Tokenizer(tiny_checkpoint['dict_path'], do_lower_case=True)
     data = {'train': [SimpleNamespace(label=label) for _, label in ROWS]}
     assert task.task_labels(data, {}) == ['news_sports', '房地产', '财经']
-    assert task.task_labels(data, {'财经': '经', '房地产': '房', 'news_sports': '体'}) == ['财经', '房地产', 'news_sports']
+    assert task.task_labels(data, {'财经': '经', '房地产': '房', 'news_sports': '体'}) == [
+        '财经',
+        '房地产',
+        'news_sports',
+    ]
     verbalizer = task.task_verbalizer(['news_sports', '房地产', '财经'], {'news_sports': ['体育']}, tokenizer)
     assert verbalizer.label_words == {'news_sports': ['体育'], '房地产': ['房地产'], '财经': ['财经']}
 
 
 def test_unspellable_label_is_one_clear_error(files, tiny_checkpoint, capsys):
     with pytest.raises(SystemExit) as e:
-        commands.main(['train', *flags(files, tiny_checkpoint, '--mode', 'zero-shot',
-                                      '--out', str(files['dir'] / 'run'))])
+        commands.main(
+            ['train', *flags(files, tiny_checkpoint, '--mode', 'zero-shot', '--out', str(files['dir'] / 'run'))]
+        )
     err = capsys.readouterr().err
     message = err.strip().splitlines()[-1]
     assert e.value.code == 2 and message.startswith('error: label ') and 'Traceback' not in err
@@ -129,16 +191,35 @@ def test_tsv_columns_and_counts(tmp_path, capsys):
         task.read_split(str(path), ['sentence'], None, 'label')
     other = tmp_path / 'train.data'  # any extension is TSV when --columns names the columns
     other.write_text('春夏\t体育\n', encoding='utf-8')
-    assert [(e.fields, e.label) for e in task.read_split(str(other), ['sentence'], 'sentence,label', 'label')] == \
-        [({'sentence': '春夏'}, '体育')]
+    assert [(e.fields, e.label) for e in task.read_split(str(other), ['sentence'], 'sentence,label', 'label')] == [
+        ({'sentence': '春夏'}, '体育')
+    ]
     with pytest.raises(ValueError, match='no column for'):
         task.read_split(str(path), ['text'], 'id,sentence,label', 'label')
 
 
 def test_classifier_folder_predicts(files, tiny_checkpoint, capsys):
     out = files['dir'] / 'classifier'
-    assert commands.main(['train', *flags(files, tiny_checkpoint, '--mode', 'classifier', '--steps', '2',
-                                         '--eval-every', '2', '--out', str(out))]) == 0
+    assert (
+        commands.main(
+            [
+                'train',
+                *flags(
+                    files,
+                    tiny_checkpoint,
+                    '--mode',
+                    'classifier',
+                    '--steps',
+                    '2',
+                    '--eval-every',
+                    '2',
+                    '--out',
+                    str(out),
+                ),
+            ]
+        )
+        == 0
+    )
     tsv = files['dir'] / 'in.tsv'
     tsv.write_text('a1\t春夏\nb2\t房地\n', encoding='utf-8')
     capsys.readouterr()
@@ -150,13 +231,39 @@ def test_classifier_folder_predicts(files, tiny_checkpoint, capsys):
 
 def test_label_words_json_is_accepted_by_train(files, tiny_checkpoint, capsys):
     words = files['dir'] / 'words.json'
-    assert commands.main(['label-words', '--train', files['train'], '--pattern', PATTERN, '--label-field',
-                         'label_des', '--checkpoint-dir', str(tiny_checkpoint['dir']), '--maxlen', '32',
-                         '--top-k', '2', '--out', str(words)]) == 0
+    assert (
+        commands.main(
+            [
+                'label-words',
+                '--train',
+                files['train'],
+                '--pattern',
+                PATTERN,
+                '--label-field',
+                'label_des',
+                '--checkpoint-dir',
+                str(tiny_checkpoint['dir']),
+                '--maxlen',
+                '32',
+                '--top-k',
+                '2',
+                '--out',
+                str(words),
+            ]
+        )
+        == 0
+    )
     found = json.loads(words.read_text(encoding='utf-8'))
     assert list(found) == ['news_sports', '房地产', '财经'] and all(len(w) == 2 for w in found.values())
     assert 'label' in capsys.readouterr().out
     out = files['dir'] / 'zero'
-    assert commands.main(['train', *flags(files, tiny_checkpoint, '--mode', 'zero-shot', '--label-words', str(words),
-                                         '--out', str(out))]) == 0
+    assert (
+        commands.main(
+            [
+                'train',
+                *flags(files, tiny_checkpoint, '--mode', 'zero-shot', '--label-words', str(words), '--out', str(out)),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / 'pvp.json').read_text(encoding='utf-8'))['label_words'] == found

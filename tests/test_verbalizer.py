@@ -1,6 +1,7 @@
 """Several words per label: the aggregations (sum of probabilities, mean of
 log-probabilities, max), the verbalizer's checks, the --label-words and
 --aggregation flags, and a script trained with several words per label."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -83,8 +84,9 @@ def sharp_mlm(tok, tmp_path_factory):
 
 def slot_softmax(mlm, encoded):
     """The full-vocabulary softmax at each slot position: (slot length, vocab)."""
-    logits = mlm.full_model.predict([np.array([encoded.token_ids]), np.array([encoded.segment_ids])],
-                                    verbose=0)[0][encoded.slots].astype('float64')
+    logits = mlm.full_model.predict([np.array([encoded.token_ids]), np.array([encoded.segment_ids])], verbose=0)[0][
+        encoded.slots
+    ].astype('float64')
     p = np.exp(logits - logits.max(-1, keepdims=True))
     return p / p.sum(-1, keepdims=True)
 
@@ -97,8 +99,10 @@ def test_scorer_matches_the_definitions_on_the_full_vocabulary(tok, sharp_mlm, a
     """One-token words (sentiment) and two-token words (a word's probability is
     the product over the slot positions) against the full model's softmax."""
     news_words = Verbalizer({'体育': ['体育', '比赛'], '财经': ['财经', '股票', '农业']}, aggregation)
-    cases = [(multi_pvp(tok, aggregation), [ex('春天花开'), ex('冬天风雨山水'), ex('我们有花')]),
-             (PVP('下面报导一则____新闻。{text}', news_words, tok, 32), [ex('春天来了'), ex('东西南北红黄')])]
+    cases = [
+        (multi_pvp(tok, aggregation), [ex('春天花开'), ex('冬天风雨山水'), ex('我们有花')]),
+        (PVP('下面报导一则____新闻。{text}', news_words, tok, 32), [ex('春天来了'), ex('东西南北红黄')]),
+    ]
     for pvp, examples in cases:
         probs = Scorer(sharp_mlm, pvp).predict_proba(examples, verbose=False)
         for e, row in zip(examples, probs):
@@ -112,11 +116,13 @@ def test_scorer_matches_the_definitions_on_the_full_vocabulary(tok, sharp_mlm, a
 
 # ---------------------------------------------------------------- the presets and the verbalizer's checks
 
+
 @pytest.mark.parametrize('vocab', [REFERENCE_VOCAB, EMBEDDED_VOCAB], ids=['chinese-bert', 'embedded'])
 def test_multi_word_preset_is_one_token_per_word(vocab):
     if not vocab.is_file():
         pytest.skip('%s not present' % vocab)
     from bert4keras.tokenizers import Tokenizer
+
     tokenizer = Tokenizer(str(vocab), do_lower_case=True)
     for words in SENTIMENT_WORDS_MULTI.values():
         for word in words:
@@ -126,19 +132,23 @@ def test_multi_word_preset_is_one_token_per_word(vocab):
         assert PVP(template, Verbalizer(SENTIMENT_WORDS_MULTI), tokenizer, 64).slot_length == 1
 
 
-@pytest.mark.parametrize('words, message', [
-    ({'negative': ['不'], 'positive': ['很', '不']}, "'不' is given twice"),
-    ({'negative': ['不', '不'], 'positive': ['很']}, "'不' is given twice"),
-    ({'negative': 3, 'positive': ['很']}, "label 'negative'.*a word or a list of words"),
-    ({'negative': ['不', 3], 'positive': ['很']}, "label 'negative'"),
-    ({'negative': {'不': 1}, 'positive': ['很']}, "label 'negative'"),
-])
+@pytest.mark.parametrize(
+    'words, message',
+    [
+        ({'negative': ['不'], 'positive': ['很', '不']}, "'不' is given twice"),
+        ({'negative': ['不', '不'], 'positive': ['很']}, "'不' is given twice"),
+        ({'negative': 3, 'positive': ['很']}, "label 'negative'.*a word or a list of words"),
+        ({'negative': ['不', 3], 'positive': ['很']}, "label 'negative'"),
+        ({'negative': {'不': 1}, 'positive': ['很']}, "label 'negative'"),
+    ],
+)
 def test_verbalizer_refuses_bad_words(words, message):
     with pytest.raises(ValueError, match=message):
         Verbalizer(words)
 
 
 # ---------------------------------------------------------------- --label-words and --aggregation
+
 
 def flags(*argv):
     return cli.parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(list(argv))
@@ -150,8 +160,10 @@ def test_default_is_the_scripts_words():
 
 
 def test_inline_json_keeps_the_task_label_order():
-    v = cli.verbalizer(flags('--label-words', '{"positive": ["很", "挺", "太"], "negative": "不"}',
-                             '--aggregation', 'mean'), SENTIMENT_WORDS)
+    v = cli.verbalizer(
+        flags('--label-words', '{"positive": ["很", "挺", "太"], "negative": "不"}', '--aggregation', 'mean'),
+        SENTIMENT_WORDS,
+    )
     assert list(v.label_words) == ['negative', 'positive']
     assert v.label_words == {'negative': ['不'], 'positive': ['很', '挺', '太']}
     assert v.aggregation == 'mean'
@@ -164,16 +176,24 @@ def test_json_file(tmp_path):
     assert v.label_words == SENTIMENT_WORDS_MULTI and v.aggregation == 'max'
 
 
-@pytest.mark.parametrize('value, message', [
-    ('{"positive": "很", "neutral": "理"}', 'expected exactly the labels negative, positive; unknown: neutral; '
-                                            'missing: negative'),
-    ('{"positive": "很"}', 'expected exactly the labels negative, positive; unknown: none; missing: negative'),
-    ('{"positive": "很", "negative": []}', "label 'negative' has no"),
-    ('{"positive": "很", "negative": "很"}', "'很' is given twice"),
-    ('["很", "不"]', 'expected a JSON object label → list of words, found list'),
-    ('words.json', "inline JSON 'words.json' \\(no file of that name\\): malformed JSON"),
-    ("{'positive': '很'}", 'malformed JSON \\(Expecting property name enclosed in double quotes at line 1 column 2'),
-])
+@pytest.mark.parametrize(
+    'value, message',
+    [
+        (
+            '{"positive": "很", "neutral": "理"}',
+            'expected exactly the labels negative, positive; unknown: neutral; missing: negative',
+        ),
+        ('{"positive": "很"}', 'expected exactly the labels negative, positive; unknown: none; missing: negative'),
+        ('{"positive": "很", "negative": []}', "label 'negative' has no"),
+        ('{"positive": "很", "negative": "很"}', "'很' is given twice"),
+        ('["很", "不"]', 'expected a JSON object label → list of words, found list'),
+        ('words.json', "inline JSON 'words.json' \\(no file of that name\\): malformed JSON"),
+        (
+            "{'positive': '很'}",
+            'malformed JSON \\(Expecting property name enclosed in double quotes at line 1 column 2',
+        ),
+    ],
+)
 def test_bad_label_words_are_clear_errors(value, message):
     with pytest.raises(ValueError, match='^--label-words: .*' + message):
         cli.verbalizer(flags('--label-words', value), SENTIMENT_WORDS)
@@ -198,6 +218,7 @@ def test_unknown_aggregation_is_refused(capsys):
 
 # ---------------------------------------------------------------- the scripts
 
+
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     """A tiny random BERT (2 layers, hidden 32) over the tiny vocabulary plus 挺太难."""
@@ -216,9 +237,31 @@ def test_sentiment_trains_with_several_words_per_label(checkpoint, tmp_path):
     for split, n in (('train', 40), ('valid', 6), ('test', 6)):
         rows = [''.join(rng.choice(pool, 8)) + '\t%d\n' % (i % 2) for i in range(n)]
         (data / ('sentiment.%s.data' % split)).write_text(''.join(rows), encoding='utf-8')
-    result = run_script('sentiment.py', '--checkpoint-dir', checkpoint, '--data-dir', data, '--mode', 'few-shot',
-                        '--labeled-fraction', 0.5, '--label-words', json.dumps(SENTIMENT_WORDS_MULTI),
-                        '--aggregation', 'mean', '--steps', 2, '--eval-every', 2, '--batch-size', 4, '--maxlen', 24, '--out', out)
+    result = run_script(
+        'sentiment.py',
+        '--checkpoint-dir',
+        checkpoint,
+        '--data-dir',
+        data,
+        '--mode',
+        'few-shot',
+        '--labeled-fraction',
+        0.5,
+        '--label-words',
+        json.dumps(SENTIMENT_WORDS_MULTI),
+        '--aggregation',
+        'mean',
+        '--steps',
+        2,
+        '--eval-every',
+        2,
+        '--batch-size',
+        4,
+        '--maxlen',
+        24,
+        '--out',
+        out,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'train 40 (labeled 20, unlabeled 0)' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
@@ -235,8 +278,19 @@ def test_news_refuses_label_words_for_unknown_labels(checkpoint, tmp_path):
     row = json.dumps({'sentence': '春天来了', 'label': 103, 'label_desc': 'news_sports'}) + '\n'
     for name in ('train_few_all.json', 'dev_few_all.json', 'test_public.json'):
         (data / name).write_text(row, encoding='utf-8')
-    result = run_script('news.py', '--checkpoint-dir', checkpoint, '--data-dir', data, '--mode', 'zero-shot',
-                        '--label-words', '{"体育": ["体育"], "sports": ["比赛"]}', '--out', tmp_path / 'out')
+    result = run_script(
+        'news.py',
+        '--checkpoint-dir',
+        checkpoint,
+        '--data-dir',
+        data,
+        '--mode',
+        'zero-shot',
+        '--label-words',
+        '{"体育": ["体育"], "sports": ["比赛"]}',
+        '--out',
+        tmp_path / 'out',
+    )
     assert result.returncode == 2
     assert 'error: --label-words: expected exactly the labels 故事, 文化, 娱乐' in result.stderr
     assert 'unknown: sports; missing: 故事, 文化' in result.stderr

@@ -2,6 +2,7 @@
 the cloze with as many [MASK] tokens as it has tokens, scored by its exact
 log-probability (one forward pass per length per batch), trained at its own
 length; pet_keras.pattern.PVP, pet_keras.scoring.Scorer, the generator."""
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import numpy as np
@@ -47,14 +48,18 @@ def brute_force(mlm, pvp, examples):
         word_scores = []
         for ids in pvp.word_ids:
             encoded = pvp.encode(example, len(ids))
-            logits = mlm.full_model([np.array([encoded.token_ids]), np.array([encoded.segment_ids])],
-                                    training=False).numpy()[0].astype('float64')
+            logits = (
+                mlm.full_model([np.array([encoded.token_ids]), np.array([encoded.segment_ids])], training=False)
+                .numpy()[0]
+                .astype('float64')
+            )
             log_probs = log_softmax(logits[encoded.slots])
             score = sum(log_probs[s, token] for s, token in enumerate(ids))
             word_scores.append(score / len(ids) if pvp.verbalizer.length_norm else score)
         word_scores = np.array(word_scores)
-        labels = np.array([aggregate[pvp.verbalizer.aggregation](word_scores[pvp.word_label == i])
-                           for i in range(len(pvp.labels))])
+        labels = np.array(
+            [aggregate[pvp.verbalizer.aggregation](word_scores[pvp.word_label == i]) for i in range(len(pvp.labels))]
+        )
         rows.append(np.exp(log_softmax(labels)))
     return np.array(rows)
 
@@ -69,7 +74,7 @@ def test_words_of_different_lengths_get_one_cloze_per_length(tok):
         encoded = pvp.encode(ex('春夏秋冬' * 20), length)  # long enough to be cut
         assert len(encoded.slots) == length and [encoded.token_ids[s] for s in encoded.slots] == [mask] * length
         assert encoded.token_ids.count(mask) == length and len(encoded.token_ids) <= 32
-        texts.add(tuple(encoded.token_ids[encoded.slots[-1] + 1:]))
+        texts.add(tuple(encoded.token_ids[encoded.slots[-1] + 1 :]))
     assert len(texts) == 1  # the same text at every length: the room is the longest slot's
     with pytest.raises(ValueError, match='use words_of_length'):
         pvp.label_token_ids
@@ -77,8 +82,7 @@ def test_words_of_different_lengths_get_one_cloze_per_length(tok):
     assert index.tolist() == [0, 2] and ids.shape == (2, 1)
 
 
-@pytest.mark.parametrize('aggregation, length_norm', [('sum', False), ('mean', False), ('max', False),
-                                                      ('sum', True)])
+@pytest.mark.parametrize('aggregation, length_norm', [('sum', False), ('mean', False), ('max', False), ('sum', True)])
 def test_scores_equal_the_brute_force_full_vocabulary_log_probabilities(tok, sharp, aggregation, length_norm):
     pvp = PVP('____满意。{text}', Verbalizer(WORDS, aggregation, length_norm), tok, 40)
     examples = [ex(t) for t in TEXTS]
@@ -98,8 +102,9 @@ def test_one_length_keeps_the_label_token_shortcut_and_agrees_with_brute_force(t
     examples = [ex(t) for t in TEXTS]
     scorer = Scorer(sharp, pvp)
     assert 'Label-Token-Logits' in [layer.name for layer in scorer.model.layers]
-    np.testing.assert_allclose(scorer.predict_proba(examples, verbose=False), brute_force(sharp, pvp, examples),
-                               atol=2e-5)
+    np.testing.assert_allclose(
+        scorer.predict_proba(examples, verbose=False), brute_force(sharp, pvp, examples), atol=2e-5
+    )
 
 
 def test_length_normalisation_changes_which_length_wins(tok, sharp):
@@ -108,7 +113,8 @@ def test_length_normalisation_changes_which_length_wins(tok, sharp):
     examples = [ex(t) for t in TEXTS]
     plain = Scorer(sharp, PVP('____满意。{text}', WORDS, tok, 40)).predict_proba(examples, verbose=False)
     normed = Scorer(sharp, PVP('____满意。{text}', Verbalizer(WORDS, length_norm=True), tok, 40)).predict_proba(
-        examples, verbose=False)
+        examples, verbose=False
+    )
     assert (normed[:, 2] > plain[:, 2]).all()  # C's word has 3 tokens: it gains from normalisation
 
 
@@ -142,14 +148,31 @@ def test_words_of_one_two_and_three_tokens_are_learned(tok, tmp_path):
             label = 'ABC'[i % 3]
             rows.append(ex(''.join(rng.choice(list(pools[label]), rng.integers(6, 12))), label, '%s:%d' % (tag, i)))
         return rows
+
     train, valid, test = make(96, 'train'), make(48, 'valid'), make(48, 'test')
     words = {'A': ['很'], 'B': ['不是'], 'C': ['感觉如']}
     pvp = PVP('____满意。{text}', words, tok, 32)
-    mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'),
-                   hidden=64, intermediate=128)
+    mlm = make_mlm(
+        len(tok._token_dict),
+        tmp_path / 'init',
+        dict_path=write_vocab(tmp_path / 'vocab.txt'),
+        hidden=64,
+        intermediate=128,
+    )
     generator = PetDataGenerator(pvp, train, batch_size=16, mask_rate=0.15, seed=0)
-    results = fit_pet(mlm, pvp, generator, valid, test, steps=25 * len(generator), eval_every=len(generator),
-                      learning_rate=3e-3, patience=8, out_dir=str(tmp_path / 'run'), verbose=0)
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        test,
+        steps=25 * len(generator),
+        eval_every=len(generator),
+        learning_rate=3e-3,
+        patience=8,
+        out_dir=str(tmp_path / 'run'),
+        verbose=0,
+    )
     assert results['test'] >= 0.8 and results['test'] > results['zero_shot']['test'] + 0.3
     # each label is predicted: the lengths did not collapse onto the shortest word
     predicted = Scorer(mlm, pvp).predict_proba(test, verbose=False).argmax(1)

@@ -3,6 +3,7 @@ script tests: an in-memory vocabulary and tokenizer, random tiny MLMs.
 
 Plain functions (not fixtures), so these tests do not depend on conftest.py.
 """
+
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
@@ -50,10 +51,16 @@ def write_vocab(path, tokens=None):
 
 def tiny_config(vocab_size, hidden=32, layers=2, heads=2, intermediate=64, max_position=64):
     return {
-        'vocab_size': vocab_size, 'hidden_size': hidden, 'num_hidden_layers': layers,
-        'num_attention_heads': heads, 'intermediate_size': intermediate, 'hidden_act': 'gelu',
-        'max_position_embeddings': max_position, 'type_vocab_size': 2,
-        'hidden_dropout_prob': 0.0, 'attention_probs_dropout_prob': 0.0,
+        'vocab_size': vocab_size,
+        'hidden_size': hidden,
+        'num_hidden_layers': layers,
+        'num_attention_heads': heads,
+        'intermediate_size': intermediate,
+        'hidden_act': 'gelu',
+        'max_position_embeddings': max_position,
+        'type_vocab_size': 2,
+        'hidden_dropout_prob': 0.0,
+        'attention_probs_dropout_prob': 0.0,
     }
 
 
