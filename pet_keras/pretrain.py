@@ -284,8 +284,7 @@ def compiled_mlm(out_dir, initial, state, jit_compile):
     )
     model = mlm.training_model()
     optimizer = extend_with_piecewise_linear_lr(Adam, name='AdamLR')(
-        learning_rate=state['learning_rate'],
-        lr_schedule={state['warmup_steps']: 1.0, state['schedule_steps']: 0.1},
+        learning_rate=state['learning_rate'], lr_schedule={state['warmup_steps']: 1.0, state['schedule_steps']: 0.1}
     )
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     return mlm, model, optimizer

@@ -76,10 +76,7 @@ TNEWS_FILES = {
     'test': ('test_public.json', 'test.json'),
     'unlabeled': ('unlabeled.json',),
 }
-NEWS_PATTERNS = {
-    'N1': '下面报导一则____新闻。{text}',
-    'N2': '{text}（____新闻）',
-}
+NEWS_PATTERNS = {'N1': '下面报导一则____新闻。{text}', 'N2': '{text}（____新闻）'}
 NEWS_WORDS = {name: [name] for name in TNEWS_LABELS.values()}  # each label is its own word
 
 

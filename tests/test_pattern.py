@@ -236,12 +236,7 @@ def test_truncation_multi_token_slot(tok):
 
 @pytest.mark.parametrize(
     'template, fixed',
-    [
-        ('____满意。{text}', 6),
-        ('{text}____满意。', 6),
-        (SENTIMENT_PATTERNS['P5'], 11),
-        (PAIR_PATTERNS['Q1'], 5),
-    ],
+    [('____满意。{text}', 6), ('{text}____满意。', 6), (SENTIMENT_PATTERNS['P5'], 11), (PAIR_PATTERNS['Q1'], 5)],
 )
 def test_maxlen_too_small_for_pattern(tok, template, fixed):
     room = len(Pattern(template).fields)  # at least one token per field
