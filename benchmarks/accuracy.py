@@ -46,7 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
 
-from pet_keras import budget, cli, runtime  # noqa: E402
+from pet_keras import budget, runtime, startup  # noqa: E402
 from pet_keras.classifier import build_classifier, fit_classifier  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.data import split_labeled  # noqa: E402
@@ -101,7 +101,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         '--checkpoint-dir',
-        default=str(cli.EMBEDDED_CHECKPOINT),
+        default=str(budget.EMBEDDED_CHECKPOINT),
         help='bert_config.json, bert_model.ckpt.*, vocab.txt (default: the embedded model)',
     )
     p.add_argument('--model', default='bert', help='bert4keras model family')
@@ -199,7 +199,7 @@ def load_task(name, args):
             name, labeled, unlabeled, list(valid), list(test), common.portable_path(args.sentiment_dir), args
         )
     path = {
-        split: cli.data_file(args.tnews_dir, names, required=split != 'unlabeled')
+        split: startup.data_file(args.tnews_dir, names, required=split != 'unlabeled')
         for split, names in TNEWS_FILES.items()
     }
     unlabeled = list(read_news(path['unlabeled'], labeled=False)) if path['unlabeled'] else []
@@ -216,7 +216,7 @@ def load_task(name, args):
 
 class Checkpoint:
     def __init__(self, folder):
-        self.config_path, self.checkpoint_path, self.dict_path = cli.checkpoint_files(folder)
+        self.config_path, self.checkpoint_path, self.dict_path = startup.checkpoint_files(folder)
         self.tokenizer = load_tokenizer(self.dict_path, load_config(self.config_path), self.config_path)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
 
-from pet_keras import cli  # noqa: E402
+from pet_keras import startup  # noqa: E402
 from pet_keras.data import read_jsonl  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
@@ -41,7 +41,7 @@ PATTERN = '这是一款____类的应用。{text}'
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--checkpoint-dir', default=str(cli.EMBEDDED_CHECKPOINT))
+    p.add_argument('--checkpoint-dir', default=str(budget.EMBEDDED_CHECKPOINT))
     p.add_argument('--data-dir', default=str(IFLYTEK_DIR))
     p.add_argument('--pattern', default=PATTERN)
     p.add_argument('--maxlen', type=int, default=128)
@@ -99,7 +99,7 @@ def few_shot(mlm, pvp, train, splits, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    config_path, checkpoint_path, dict_path = cli.checkpoint_files(args.checkpoint_dir)
+    config_path, checkpoint_path, dict_path = startup.checkpoint_files(args.checkpoint_dir)
     tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
     data = Path(args.data_dir)
     splits = {

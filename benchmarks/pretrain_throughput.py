@@ -21,7 +21,7 @@ import common  # noqa: E402  (imports pet_keras first)
 from reference import build_reference_model, reference_training_model  # noqa: E402
 
 from bert4keras.optimizers import Adam  # noqa: E402
-from pet_keras.cli import EMBEDDED_CHECKPOINT  # noqa: E402
+from pet_keras.budget import EMBEDDED_CHECKPOINT  # noqa: E402
 from pet_keras.batching import positions_batch  # noqa: E402
 from pet_keras.model import build_mlm  # noqa: E402
 

@@ -69,7 +69,7 @@ from reference import (
 
 import tensorflow as tf  # noqa: E402
 from bert4keras.optimizers import Adam  # noqa: E402
-from pet_keras import cli  # noqa: E402
+from pet_keras import budget, startup  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.data import split_labeled  # noqa: E402
 from pet_keras.tasks import load_sentiment  # noqa: E402
@@ -129,7 +129,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         '--checkpoint-dir',
-        default=str(cli.EMBEDDED_CHECKPOINT),
+        default=str(budget.EMBEDDED_CHECKPOINT),
         help='bert_config.json, bert_model.ckpt.*, vocab.txt (default: the embedded model)',
     )
     p.add_argument('--data-dir', default=str(common.SENTIMENT_DIR), help='sentiment.{train,valid,test}.data')
@@ -191,7 +191,7 @@ class Task:
     """The model files, tokenizer, pattern and data of one benchmarked model."""
 
     def __init__(self, args, folder):
-        self.config_path, self.checkpoint_path, self.dict_path = cli.checkpoint_files(folder)
+        self.config_path, self.checkpoint_path, self.dict_path = startup.checkpoint_files(folder)
         self.config = load_config(self.config_path)
         self.tokenizer = load_tokenizer(self.dict_path, self.config, self.config_path)
         self.pvp = PVP(SENTIMENT_PATTERNS[args.pattern], Verbalizer(SENTIMENT_WORDS), self.tokenizer, args.maxlen)

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 
-from pet_keras import cli, runtime, task
+from pet_keras import cli, runtime, startup, task
 from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv, split_labeled
 from pet_keras.io import write_json
 from pet_keras.label_search import label_words_json, print_label_words, search
@@ -134,13 +134,13 @@ def train(args):
         else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
     )
     out = args.out or os.path.join('runs', '%s-%s' % (name, args.mode))
-    cli.check_start(args, out)
+    startup.check_start(args, out)
     strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
     runtime.seed(args.seed)
     runtime.set_precision(args)
     pattern = Pattern(args.pattern)
     data = read_data(args, pattern.fields)
-    words = cli.read_label_words(args.label_words) if args.label_words else {}
+    words = startup.read_label_words(args.label_words) if args.label_words else {}
     labels = task_labels(data, words)
     labeled, unlabeled = split_labeled(data['train'], args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + list(data.get('unlabeled', ())))
@@ -149,7 +149,7 @@ def train(args):
         'labeled %d, unlabeled %d, valid %d, test %d'
         % (len(labeled), len(unlabeled), len(data['valid']), len(data['test']))
     )
-    cli.check_data(
+    startup.check_data(
         args,
         labeled,
         unlabeled,

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from pet_keras import cli
+from pet_keras import cli, startup
 from pet_keras.batching import PetDataGenerator
 from pet_keras.classifier import build_classifier, fit_classifier, one_hot
 from pet_keras.compat import keras
@@ -113,7 +113,7 @@ def pattern_model(args, checkpoint, name, pvp, train_set, unlabeled, valid, test
         settings=vars(args),
         calibrate=args.calibrate,
         out_dir=run_dir,
-        **cli.budget_args(args),
+        **startup.budget_args(args),
     )
     return run, Scorer(mlm, pvp, calibrate=args.calibrate)
 
@@ -186,7 +186,7 @@ def distill(args, checkpoint, labels, labeled, unlabeled, soft_labels, valid, te
         maxlen=args.maxlen,
         out_dir=out_dir,
         settings=vars(args),
-        **cli.budget_args(args),
+        **startup.budget_args(args),
     )
 
 

@@ -20,7 +20,7 @@ import json
 import os
 from collections import namedtuple
 
-from pet_keras import cli
+from pet_keras import cli, startup
 from pet_keras.batching import PetDataGenerator
 from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.data import Dataset, Example, read_jsonl, read_tsv
@@ -157,7 +157,7 @@ Checkpoint = namedtuple('Checkpoint', 'config_path checkpoint_path dict_path tok
 
 def load_checkpoint(args):
     """The ``Checkpoint`` (config_path, checkpoint_path, dict_path, tokenizer) of the checkpoint flags."""
-    config_path, checkpoint_path, dict_path = cli.checkpoint_paths(args)
+    config_path, checkpoint_path, dict_path = startup.checkpoint_paths(args)
     return Checkpoint(
         config_path, checkpoint_path, dict_path, load_tokenizer(dict_path, load_config(config_path), config_path)
     )
@@ -185,7 +185,7 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
             maxlen=args.maxlen,
             out_dir=out,
             settings=settings(args),
-            **cli.budget_args(args),
+            **startup.budget_args(args),
         )
     generator = (
         PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
@@ -212,5 +212,5 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
         settings=settings(args),
         tensorboard=args.tensorboard,
         calibrate=args.calibrate,
-        **cli.budget_args(args),
+        **startup.budget_args(args),
     )

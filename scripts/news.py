@@ -10,7 +10,7 @@ reference's train.json, dev.json, test.json ({"text", "label_name"}). Label
 words are the two-character Chinese names (故事, 文化, 娱乐, 体育 …).
 """
 
-from pet_keras import cli, runtime
+from pet_keras import cli, runtime, startup
 from pet_keras.data import Dataset, split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
@@ -24,26 +24,31 @@ def main(args):
     if not args.data_dir:
         p.error('--data-dir is required (e.g. ../shared/datasets/tnews)')
     out = args.out or 'runs/news-%s-%s' % (args.mode, args.pattern if args.pattern in NEWS_PATTERNS else 'custom')
-    cli.check_start(args, out)
+    startup.check_start(args, out)
     strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
     runtime.seed(args.seed)
     runtime.set_precision(args)
 
     # data: FewCLUE keeps unlabeled text in its own file; otherwise --labeled-fraction splits train
-    train, valid, test = (read_news(cli.data_file(args.data_dir, TNEWS_FILES[s])) for s in ('train', 'valid', 'test'))
-    unlabeled_file = cli.data_file(args.data_dir, TNEWS_FILES['unlabeled'], required=False)
+    train, valid, test = (
+        read_news(startup.data_file(args.data_dir, TNEWS_FILES[s])) for s in ('train', 'valid', 'test')
+    )
+    unlabeled_file = startup.data_file(args.data_dir, TNEWS_FILES['unlabeled'], required=False)
     more = read_news(unlabeled_file, labeled=False) if unlabeled_file else Dataset()
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + more)
     print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
-    cli.check_data(args, labeled, unlabeled, train, valid, test, more)
+    startup.check_data(args, labeled, unlabeled, train, valid, test, more)
 
     # tokenizer
     checkpoint = load_checkpoint(args)
 
     # pattern and verbalizer: each label's own name
     pvp = PVP(
-        cli.pattern_template(args, NEWS_PATTERNS), cli.verbalizer(args, NEWS_WORDS), checkpoint.tokenizer, args.maxlen
+        startup.pattern_template(args, NEWS_PATTERNS),
+        startup.verbalizer(args, NEWS_WORDS),
+        checkpoint.tokenizer,
+        args.maxlen,
     )
 
     # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode

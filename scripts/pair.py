@@ -18,7 +18,7 @@ own test.json is not: use its dev file as test). Patterns have the fields {a}
 first, never the pattern or the slot. Label words: 是的 (same) / 不是 (different).
 """
 
-from pet_keras import cli, runtime
+from pet_keras import cli, runtime, startup
 from pet_keras.data import Dataset, split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
@@ -34,26 +34,31 @@ def main(args):
     if not args.data_dir:
         p.error('--data-dir is required (a folder with train/dev/test pair files)')
     out = args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom')
-    cli.check_start(args, out)
+    startup.check_start(args, out)
     strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
     runtime.seed(args.seed)
     runtime.set_precision(args)
 
     # data: FewCLUE keeps unlabeled pairs in their own file; otherwise --labeled-fraction splits train
-    train, valid, test = (read_pairs(cli.data_file(args.data_dir, PAIR_FILES[s])) for s in ('train', 'valid', 'test'))
-    unlabeled_file = cli.data_file(args.data_dir, PAIR_FILES['unlabeled'], required=False)
+    train, valid, test = (
+        read_pairs(startup.data_file(args.data_dir, PAIR_FILES[s])) for s in ('train', 'valid', 'test')
+    )
+    unlabeled_file = startup.data_file(args.data_dir, PAIR_FILES['unlabeled'], required=False)
     more = read_pairs(unlabeled_file, labeled=False) if unlabeled_file else Dataset()
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + more)
     print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
-    cli.check_data(args, labeled, unlabeled, train, valid, test, more)
+    startup.check_data(args, labeled, unlabeled, train, valid, test, more)
 
     # tokenizer
     checkpoint = load_checkpoint(args)
 
     # pattern and verbalizer
     pvp = PVP(
-        cli.pattern_template(args, PAIR_PATTERNS), cli.verbalizer(args, PAIR_WORDS), checkpoint.tokenizer, args.maxlen
+        startup.pattern_template(args, PAIR_PATTERNS),
+        startup.verbalizer(args, PAIR_WORDS),
+        checkpoint.tokenizer,
+        args.maxlen,
     )
 
     # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode

@@ -12,7 +12,7 @@ Run it again with the same --out to resume an interrupted run.
 
 import argparse
 
-from pet_keras import cli, runtime
+from pet_keras import cli, runtime, startup
 from pet_keras.corpus import SOURCES, load_corpus
 from pet_keras.pretrain import pretrain
 
@@ -47,7 +47,7 @@ cli.output_flags(p)
 
 
 def main(a):
-    cli.writable_folder(a.out)
+    startup.writable_folder(a.out)
     runtime.set_precision(a)
     config = {
         'vocab_size': None,

@@ -10,7 +10,7 @@ Label words: 很 (positive) / 不 (negative); several per label (SENTIMENT_WORDS
     python scripts/sentiment.py --label-words '{"negative": ["不", "难"], "positive": ["很", "挺"]}' --aggregation mean
 """
 
-from pet_keras import cli, runtime
+from pet_keras import cli, runtime, startup
 from pet_keras.data import split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
@@ -31,7 +31,7 @@ def main(args):
         args.mode,
         args.pattern if args.pattern in SENTIMENT_PATTERNS else 'custom',
     )
-    cli.check_start(args, out)
+    startup.check_start(args, out)
     strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
     runtime.seed(args.seed)
     runtime.set_precision(args)
@@ -44,15 +44,15 @@ def main(args):
         'train %d (labeled %d, unlabeled %d), valid %d, test %d'
         % (len(train), len(labeled), len(unlabeled), len(valid), len(test))
     )
-    cli.check_data(args, labeled, unlabeled, train, valid, test)
+    startup.check_data(args, labeled, unlabeled, train, valid, test)
 
     # tokenizer
     checkpoint = load_checkpoint(args)
 
     # pattern and verbalizer
     pvp = PVP(
-        cli.pattern_template(args, SENTIMENT_PATTERNS),
-        cli.verbalizer(args, SENTIMENT_WORDS),
+        startup.pattern_template(args, SENTIMENT_PATTERNS),
+        startup.verbalizer(args, SENTIMENT_WORDS),
         checkpoint.tokenizer,
         args.maxlen,
     )

@@ -18,7 +18,7 @@ the same budget (--steps, --eval-every, --patience).
 
 import os
 
-from pet_keras import cli, runtime
+from pet_keras import cli, runtime, startup
 from pet_keras.data import split_labeled
 from pet_keras.ensemble import distill, ipet, write_results
 from pet_keras.pattern import PVP
@@ -36,9 +36,9 @@ p = cli.parser(
 
 
 def main(args):
-    cli.check_ensemble(p, args)
+    startup.check_ensemble(p, args)
     out = args.out or 'runs/sentiment-ensemble-%s' % args.mode
-    cli.check_start(args, out)
+    startup.check_start(args, out)
     runtime.seed(args.seed)
     runtime.set_precision(args)
 
@@ -47,7 +47,7 @@ def main(args):
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
     unlabeled = unlabeled[: args.max_unlabeled]
     print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
-    cli.check_data(args, labeled, unlabeled, train, valid, test)
+    startup.check_data(args, labeled, unlabeled, train, valid, test)
 
     # tokenizer
     checkpoint = load_checkpoint(args)
@@ -55,7 +55,10 @@ def main(args):
     # patterns and verbalizer
     pvps = {
         name: PVP(
-            SENTIMENT_PATTERNS.get(name, name), cli.verbalizer(args, SENTIMENT_WORDS), checkpoint.tokenizer, args.maxlen
+            SENTIMENT_PATTERNS.get(name, name),
+            startup.verbalizer(args, SENTIMENT_WORDS),
+            checkpoint.tokenizer,
+            args.maxlen,
         )
         for name in args.patterns
     }

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras.cli import EMBEDDED_CHECKPOINT
+from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.model import build_mlm, load_tokenizer
 from pet_keras.io import sha256
 

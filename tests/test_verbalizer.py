@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras import cli
+from pet_keras import cli, startup
 from pet_keras.pattern import AGGREGATIONS, PVP, Verbalizer
 from pet_keras.scoring import Scorer
 from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI
@@ -155,12 +155,12 @@ def flags(*argv):
 
 
 def test_default_is_the_scripts_words():
-    v = cli.verbalizer(flags(), SENTIMENT_WORDS)
+    v = startup.verbalizer(flags(), SENTIMENT_WORDS)
     assert v.label_words == SENTIMENT_WORDS and v.aggregation == 'sum'
 
 
 def test_inline_json_keeps_the_task_label_order():
-    v = cli.verbalizer(
+    v = startup.verbalizer(
         flags('--label-words', '{"positive": ["很", "挺", "太"], "negative": "不"}', '--aggregation', 'mean'),
         SENTIMENT_WORDS,
     )
@@ -172,7 +172,7 @@ def test_inline_json_keeps_the_task_label_order():
 def test_json_file(tmp_path):
     path = tmp_path / 'words.json'
     path.write_text(json.dumps(SENTIMENT_WORDS_MULTI, ensure_ascii=False), encoding='utf-8')
-    v = cli.verbalizer(flags('--label-words', str(path), '--aggregation', 'max'), SENTIMENT_WORDS)
+    v = startup.verbalizer(flags('--label-words', str(path), '--aggregation', 'max'), SENTIMENT_WORDS)
     assert v.label_words == SENTIMENT_WORDS_MULTI and v.aggregation == 'max'
 
 
@@ -196,17 +196,17 @@ def test_json_file(tmp_path):
 )
 def test_bad_label_words_are_clear_errors(value, message):
     with pytest.raises(ValueError, match='^--label-words: .*' + message):
-        cli.verbalizer(flags('--label-words', value), SENTIMENT_WORDS)
+        startup.verbalizer(flags('--label-words', value), SENTIMENT_WORDS)
 
 
 def test_bad_json_file_is_named(tmp_path):
     path = tmp_path / 'words.json'
     path.write_text('{"positive": ["很"],\n "negative": ["不"],}\n', encoding='utf-8')
     with pytest.raises(ValueError, match='%s: malformed JSON .* at line 2 column' % re.escape(str(path))):
-        cli.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
+        startup.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
     path.write_bytes('{"positive": "很"}'.encode('gbk'))
     with pytest.raises(ValueError, match='%s is not UTF-8' % re.escape(str(path))):
-        cli.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
+        startup.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
 
 
 def test_unknown_aggregation_is_refused(capsys):

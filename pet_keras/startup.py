@@ -1,0 +1,182 @@
+"""A script's flags turned into checked inputs before TensorFlow builds
+anything: the output folder, the data files and rows, the checkpoint's
+files, the pattern, the verbalizer and the budget."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pet_keras import runlock
+from pet_keras.budget import EMBEDDED_CHECKPOINT
+from pet_keras.cli import CLASSIFIER
+from pet_keras.model import checkpoint_variables
+from pet_keras.pattern import Verbalizer
+from pet_keras.runstate import check_not_interrupted
+
+
+def check_start(args, out):
+    """Refuse, right after parsing and before TensorFlow builds anything, a run
+    that would fail later or spoil a folder: a training mode without a step, an
+    --out that cannot be written, another run writing it, an interrupted run
+    there without --resume. The flags' own ranges are their argparse types."""
+    if args.mode != 'zero-shot' and args.steps < 1:
+        raise ValueError(
+            '--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '
+            'evaluates)' % (args.steps, args.mode)
+        )
+    writable_folder(out)
+    runlock.check(out)
+    if not getattr(args, 'resume', False) or args.mode in ('zero-shot', CLASSIFIER):
+        check_not_interrupted(out)
+
+
+def check_ensemble(p, args):
+    """Refuse, as usage errors of parser ``p``, the ensemble's flags that cannot go together."""
+    if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
+        p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+    if args.resume or args.distribute:
+        # each pattern's run resumes and distributes in sentiment.py; here the generations would need it too
+        p.error(
+            '--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns '
+            'with sentiment.py, which has both'
+        )
+
+
+def writable_folder(path):
+    """Refuse an --out that is a file or where nothing can be written (found otherwise only when
+    the first weights are saved); a missing folder is not created here."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise FileExistsError(
+            '%s: %s is a file, not a folder (choose another --out)'
+            % (path, 'it' if existing == os.path.abspath(path) else existing)
+        )
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        raise PermissionError(
+            '%s: cannot write in %s (%s; choose another --out)' % (path, existing, e.strerror)
+        ) from None
+
+
+def check_data(args, labeled, unlabeled, train, valid, test, *more):
+    """Print how many blank rows each file had (skipped); refuse, before any model
+    is built, an empty validation or test file, and a training mode without the
+    rows it trains on (it would silently be a zero-shot run)."""
+    for data in (train, valid, test) + more:
+        if data.skipped:
+            print('%s: %d blank rows skipped' % (data.path, data.skipped))
+    for data, split in ((valid, 'validation'), (test, 'test')):
+        if not data:
+            raise ValueError(
+                '%s: no %s examples (%d blank rows; it needs at least one labeled row)'
+                % (data.path, split, data.skipped)
+            )
+    if args.mode in ('few-shot', 'semi-supervised', CLASSIFIER) and not labeled:
+        raise ValueError(
+            '%s: no labeled training rows for --mode %s (%d blank rows; add rows, or --mode zero-shot)'
+            % (train.path, args.mode, train.skipped)
+        )
+    if args.mode in ('unsupervised', 'semi-supervised') and not unlabeled:
+        raise ValueError(
+            '%s: no unlabeled training rows for --mode %s (--labeled-fraction %g keeps all %d rows '
+            'labeled: a smaller one, or an unlabeled file)' % (train.path, args.mode, args.labeled_fraction, len(train))
+        )
+
+
+def budget_args(args):
+    """``fit_pet``'s and ``fit_classifier``'s budget and learning rate from the flags."""
+    return {
+        'steps': args.steps,
+        'eval_every': args.eval_every,
+        'patience': args.patience or None,
+        'learning_rate': args.lr,
+    }
+
+
+def checkpoint_paths(args):
+    """(config_path, checkpoint_path, dict_path) from the flags."""
+    return checkpoint_files(
+        args.checkpoint_dir or EMBEDDED_CHECKPOINT, args.config_path, args.checkpoint_path, args.dict_path
+    )
+
+
+def checkpoint_files(folder, config=None, checkpoint=None, vocab=None):
+    """(config_path, checkpoint_path, dict_path) of a Google-format checkpoint
+    ``folder``, each overridable; a missing file, or data files shorter than
+    the index says, is an error before any model is built."""
+    folder = Path(folder)
+    config = config or str(folder / 'bert_config.json')
+    checkpoint = checkpoint or str(folder / 'bert_model.ckpt')
+    vocab = vocab or str(folder / 'vocab.txt')
+    for path in (config, vocab, checkpoint + '.index'):
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                '%s not found (pass --checkpoint-dir or --config-path/--checkpoint-path/'
+                '--dict-path; see checkpoints/README.md)' % path
+            )
+    checkpoint_variables(checkpoint)
+    return config, checkpoint, vocab
+
+
+def pattern_template(args, presets):
+    return presets.get(args.pattern, args.pattern)
+
+
+def verbalizer(args, default_words):
+    """The ``Verbalizer`` of --label-words (default ``default_words``) and
+    --aggregation. The JSON must have exactly the labels of ``default_words``
+    (the task's labels); they keep that order."""
+    words = default_words
+    if args.label_words is not None:
+        words = read_label_words(args.label_words)
+        unknown = [label for label in words if label not in default_words]
+        missing = [label for label in default_words if label not in words]
+        if unknown or missing:
+            raise ValueError(
+                '--label-words: expected exactly the labels %s; unknown: %s; missing: %s'
+                % (', '.join(default_words), ', '.join(unknown) or 'none', ', '.join(missing) or 'none')
+            )
+        words = {label: words[label] for label in default_words}
+    try:
+        return Verbalizer(words, args.aggregation, args.length_norm)
+    except ValueError as e:
+        raise ValueError('--label-words: %s' % e) from None
+
+
+def read_label_words(value):
+    """The JSON object of --label-words: the file ``value`` if it exists, else ``value`` itself."""
+    if os.path.isfile(value):
+        where = value
+        try:
+            with open(value, encoding='utf-8') as f:
+                value = f.read()
+        except UnicodeDecodeError:
+            raise ValueError('--label-words: %s is not UTF-8 text' % where) from None
+    else:
+        where = 'inline JSON %r (no file of that name)' % value
+    try:
+        words = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            '--label-words: %s: malformed JSON (%s at line %d column %d)' % (where, e.msg, e.lineno, e.colno)
+        ) from None
+    if not isinstance(words, dict):
+        raise ValueError(
+            '--label-words: %s: expected a JSON object label → list of words, found %s' % (where, type(words).__name__)
+        )
+    return words
+
+
+def data_file(data_dir, names, required=True):
+    """The first of the file ``names`` present in ``data_dir``; None when
+    none is and the file is not ``required`` (a missing required file is an error)."""
+    for name in names:
+        if os.path.exists(os.path.join(data_dir, name)):
+            return os.path.join(data_dir, name)
+    if required:
+        raise FileNotFoundError('%s has none of %s' % (data_dir, ', '.join(names)))
+    return None
