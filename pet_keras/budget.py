@@ -12,11 +12,14 @@ the reference scripts' fine-tuning rate for BERT-base-size models.
 """
 
 import math
+from collections import namedtuple
 from pathlib import Path
 
 STEPS = 2000  # a cap; patience ends a run sooner once its validation curve has flattened
 EVAL_EVERY = 50
 PATIENCE = 5  # evaluations, i.e. 250 steps without a better validation accuracy
+
+Budget = namedtuple('Budget', 'steps eval_every patience learning_rate')  # one run's budget, as fit_pet takes it
 
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chinese_bert_mini_pet'
 # chosen on validation (results/lr_sweep.md): few-shot 3e-4 of 1e-4..1e-3, the classifier 5e-5 of 2e-5..1e-3;

@@ -30,6 +30,19 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
                 self.filepath = final
 
 
+def best_weights_checkpoint(path, initial_best):
+    """Saves the weights to ``path`` whenever validation accuracy beats the best so far
+    (``initial_best``: the zero-shot or resumed run's), atomically."""
+    return AtomicModelCheckpoint(
+        path,
+        monitor='val_accuracy',
+        mode='max',
+        save_best_only=True,
+        save_weights_only=True,
+        initial_value_threshold=initial_best,
+    )
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training; its message says how far the run got and how to go on."""
 

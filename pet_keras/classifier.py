@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras import budget, runlock
-from pet_keras.callbacks import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
+from pet_keras.callbacks import best_weights_checkpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 from pet_keras.batching import pad_to_multiple
 from pet_keras.compat import keras
 from pet_keras.io import write_json, write_text
@@ -218,18 +218,7 @@ def train_classifier(model, generator, scorer, valid, steps, eval_every, patienc
         steps_per_epoch=eval_every,
         epochs=budget.evaluations(steps, eval_every),
         verbose=verbose,
-        callbacks=[
-            evaluator,
-            keras.callbacks.TerminateOnNaN(),
-            AtomicModelCheckpoint(
-                best_path,
-                monitor='val_accuracy',
-                mode='max',
-                save_best_only=True,
-                save_weights_only=True,
-                initial_value_threshold=zero_valid,
-            ),
-        ]
+        callbacks=[evaluator, keras.callbacks.TerminateOnNaN(), best_weights_checkpoint(best_path, zero_valid)]
         + early_stopping(patience),
     )
     model.load_weights(best_path)

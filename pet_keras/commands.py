@@ -26,7 +26,6 @@ from pet_keras import cli, runtime, startup, task
 from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv, split_labeled
 from pet_keras.io import write_json
 from pet_keras.label_search import label_words_json, print_label_words, search
-from pet_keras.model import build_mlm
 from pet_keras.pattern import PVP, Pattern
 from pet_keras.serving import export_saved_model, load
 from pet_keras.task import SPLITS, load_checkpoint, read_data, task_labels, task_verbalizer
@@ -179,18 +178,12 @@ def label_words(args):
     runtime.set_precision(args)
     pattern = Pattern(args.pattern)
     examples = read_data(args, pattern.fields, ('train',))['train']
-    config_path, checkpoint_path, dict_path, tokenizer = load_checkpoint(args)
-    mlm = build_mlm(
-        config_path,
-        checkpoint_path,
-        model=args.model,
-        allow_random_mlm_head=args.allow_random_mlm_head,
-        dict_path=dict_path,
-    )
+    checkpoint = load_checkpoint(args)
+    mlm = task.build_checkpoint_mlm(args, checkpoint)
     found = search(
         mlm,
         args.pattern,
-        tokenizer,
+        checkpoint.tokenizer,
         examples,
         k=args.top_k,
         maxlen=args.maxlen,

@@ -16,13 +16,12 @@ import os
 
 import numpy as np
 
-from pet_keras import cli, startup
+from pet_keras import cli, startup, task
 from pet_keras.batching import PetDataGenerator
 from pet_keras.classifier import build_classifier, fit_classifier, one_hot
 from pet_keras.compat import keras
 from pet_keras.data import Example
 from pet_keras.io import write_json
-from pet_keras.model import build_mlm
 from pet_keras.runstate import finished_run
 from pet_keras.scoring import Scorer
 from pet_keras.serving import load
@@ -96,14 +95,7 @@ def pattern_model(args, checkpoint, name, pvp, train_set, unlabeled, valid, test
     if run:
         print('%s: loading the finished run in %s' % (name, run_dir))
         return run, load(run_dir, calibrate=args.calibrate, model=args.model).scorer
-    config_path, checkpoint_path, dict_path = checkpoint[:3]
-    mlm = build_mlm(
-        config_path,
-        checkpoint_path,
-        model=args.model,
-        allow_random_mlm_head=args.allow_random_mlm_head,
-        dict_path=dict_path,
-    )
+    mlm = task.build_checkpoint_mlm(args, checkpoint)
     run = fit_pet(
         mlm,
         pvp,

@@ -163,20 +163,30 @@ def load_checkpoint(args):
     )
 
 
+def build_checkpoint_mlm(args, checkpoint):
+    """``build_mlm`` on ``checkpoint`` (a ``Checkpoint``) with the --model and --allow-random-mlm-head flags."""
+    return build_mlm(
+        checkpoint.config_path,
+        checkpoint.checkpoint_path,
+        model=args.model,
+        allow_random_mlm_head=args.allow_random_mlm_head,
+        dict_path=checkpoint.dict_path,
+    )
+
+
 def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, labels=None):
     """Train and evaluate by --mode, the model built under ``strategy``: --mode classifier
     fine-tunes a [CLS] classifier on the labeled examples (the baseline; ``labels``, by
     default ``pvp.labels``; no pattern), any other mode trains PET's MLM with ``pvp``
     (fit_pet; zero-shot and no training examples: evaluation only). Returns the run's
     results (fit_pet's or fit_classifier's), written to ``out``."""
-    config_path, checkpoint_path, dict_path, tokenizer = checkpoint
     if args.mode == cli.CLASSIFIER:
         labels = labels or pvp.labels
         with strategy.scope():
-            model = build_classifier(config_path, checkpoint_path, len(labels), args.model)
+            model = build_classifier(checkpoint.config_path, checkpoint.checkpoint_path, len(labels), args.model)
         return fit_classifier(
             model,
-            tokenizer,
+            checkpoint.tokenizer,
             labels,
             labeled,
             valid,
@@ -193,13 +203,7 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
         else None
     )
     with strategy.scope():
-        mlm = build_mlm(
-            config_path,
-            checkpoint_path,
-            model=args.model,
-            allow_random_mlm_head=args.allow_random_mlm_head,
-            dict_path=dict_path,
-        )
+        mlm = build_checkpoint_mlm(args, checkpoint)
     return fit_pet(
         mlm,
         pvp,

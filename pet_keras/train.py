@@ -14,7 +14,7 @@ import os
 import time
 
 from pet_keras import budget, runlock
-from pet_keras.callbacks import AtomicModelCheckpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
+from pet_keras.callbacks import best_weights_checkpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 from pet_keras.compat import keras
 from pet_keras.io import write_json
 from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE, saved_run, training_data
@@ -114,22 +114,9 @@ def fit_pet(
         zero = results['zero_shot'] = zero_shot(scorer, valid, test, saved, out_dir, eval_every)
         history = []
         if steps:
+            plan = budget.Budget(steps, eval_every, patience, learning_rate)
             history = train_intervals(
-                mlm,
-                scorer,
-                generator,
-                valid,
-                steps,
-                eval_every,
-                patience,
-                learning_rate,
-                out_dir,
-                run,
-                saved,
-                zero,
-                tensorboard,
-                verbose,
-                callbacks,
+                mlm, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks
             )
         results.update(best_results(scorer, test, zero, history), wall_seconds=round(time.time() - started, 1))
         if chief:
@@ -191,25 +178,10 @@ def save_run(mlm, pvp, out_dir, results, run):
         write_json(os.path.join(out_dir, RUN_STATE), run)
 
 
-def train_intervals(
-    mlm,
-    scorer,
-    generator,
-    valid,
-    steps,
-    eval_every,
-    patience,
-    learning_rate,
-    out_dir,
-    run,
-    saved,
-    zero,
-    tensorboard,
-    verbose,
-    callbacks,
-):
-    """fit_pet's training: Keras ``fit`` over evaluation intervals, the best
-    weights written to and reloaded from ``out_dir``; the evaluation records."""
+def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks):
+    """fit_pet's training under ``plan`` (a budget.Budget): Keras ``fit`` over evaluation
+    intervals, the best weights written to and reloaded from ``out_dir``; the evaluation records."""
+    steps, eval_every, patience, learning_rate = plan
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint
     best_path = os.path.join(out_dir, BEST_WEIGHTS)
     model = training_model(mlm, learning_rate)
@@ -228,14 +200,7 @@ def train_intervals(
     record_run()
     fit_callbacks = [
         evaluator,
-        AtomicModelCheckpoint(
-            best_path,
-            monitor='val_accuracy',
-            mode='max',
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=best_so_far,
-        ),
+        best_weights_checkpoint(best_path, best_so_far),
         keras.callbacks.LambdaCallback(on_epoch_end=record_run),
         keras.callbacks.TerminateOnNaN(),
     ] + early_stopping(patience, [r.get('valid') for r in done])
