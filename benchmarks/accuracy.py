@@ -237,6 +237,12 @@ def cells(tasks, seeds):
                     yield task, mode, pattern, seed
 
 
+def cell_record(results, **more):
+    """What a cell keeps of a fit_pet / fit_classifier results dict."""
+    kept = ('valid', 'test', 'best_step', 'zero_shot', 'evaluations')
+    return dict({key: results[key] for key in kept}, learning_rate=results['budget']['learning_rate'], **more)
+
+
 def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
     labeled, unlabeled = training_sets(mode, task.labeled, task.unlabeled)
     pvp = PVP(task.templates[pattern], task.verbalizer, ckpt.tokenizer, task.maxlen)
@@ -258,17 +264,7 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
         resume=resume,
         verbose=2,
     )
-    return {
-        'valid': results['valid'],
-        'test': results['test'],
-        'best_step': results['best_step'],
-        'learning_rate': results['budget']['learning_rate'],
-        'zero_shot': results['zero_shot'],
-        'evaluations': results['evaluations'],
-        'labeled': len(labeled),
-        'unlabeled': len(unlabeled),
-        'template': task.templates[pattern],
-    }
+    return cell_record(results, labeled=len(labeled), unlabeled=len(unlabeled), template=task.templates[pattern])
 
 
 def run_classifier(task, seed, ckpt, args, out_dir):
@@ -289,16 +285,7 @@ def run_classifier(task, seed, ckpt, args, out_dir):
         out_dir=out_dir,
         verbose=2,
     )
-    return {
-        'valid': results['valid'],
-        'test': results['test'],
-        'best_step': results['best_step'],
-        'learning_rate': results['budget']['learning_rate'],
-        'zero_shot': results['zero_shot'],
-        'evaluations': results['evaluations'],
-        'labeled': len(task.labeled),
-        'unlabeled': 0,
-    }
+    return cell_record(results, labeled=len(task.labeled), unlabeled=0)
 
 
 def cell_folder(args, key):
