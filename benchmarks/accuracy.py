@@ -46,7 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
 
-from pet_keras import budget, runtime, startup  # noqa: E402
+from pet_keras import budget, cli, runtime, startup  # noqa: E402
 from pet_keras.classifier import build_classifier, fit_classifier  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.data import split_labeled  # noqa: E402
@@ -131,6 +131,13 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, help="learning rate of every cell (default: pet_keras.budget's, per mode)")
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--mask-rate', type=float, default=0.15)
+    p.add_argument(
+        '--labeled-share',
+        type=cli.share,
+        default=budget.LABELED_SHARE,
+        help="semi-supervised cells: the labeled examples' share of the stream, or 'natural' (default %s)"
+        % (budget.LABELED_SHARE or 'natural'),
+    )
     p.add_argument('--maxlen', type=int, help='default: sentiment 128, tnews 64 (as the scripts)')
     p.add_argument('--max-unlabeled', type=int, help='use only the first N unlabeled texts (quick runs)')
     p.add_argument('--max-eval', type=int, help='use only the first N validation and test examples (quick runs)')
@@ -248,7 +255,9 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
     pvp = PVP(task.templates[pattern], task.verbalizer, ckpt.tokenizer, task.maxlen)
     generator = None
     if labeled or unlabeled:
-        generator = PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=seed)
+        generator = PetDataGenerator(
+            pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=seed, labeled_share=args.labeled_share
+        )
     mlm = build_mlm(ckpt.config_path, ckpt.checkpoint_path, model=args.model, dict_path=ckpt.dict_path)
     results = fit_pet(
         mlm,
@@ -264,7 +273,13 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
         resume=resume,
         verbose=2,
     )
-    return cell_record(results, labeled=len(labeled), unlabeled=len(unlabeled), template=task.templates[pattern])
+    return cell_record(
+        results,
+        labeled=len(labeled),
+        unlabeled=len(unlabeled),
+        labeled_share=generator.labeled_share if generator else None,
+        template=task.templates[pattern],
+    )
 
 
 def run_classifier(task, seed, ckpt, args, out_dir):
@@ -351,6 +366,18 @@ def accuracy_text(entry, seeds):
     return text if done >= seeds else '%s (%d of %d seeds)' % (text, done, seeds)
 
 
+def share_text(results, task):
+    """The labeled share(s) the task's semi-supervised cells trained with, as a sentence ('' without any)."""
+    shares = sorted(
+        {
+            '%g' % c['labeled_share'] if c.get('labeled_share') else 'natural'
+            for c in results['cells'].values()
+            if c['task'] == task.name and c['mode'] == 'semi-supervised'
+        }
+    )
+    return ' Semi-supervised: labeled share %s.' % ', '.join(shares) if shares else ''
+
+
 def markdown(results, tasks):
     summary = results['summary']
     # the most seeds any trained cell has: cells with fewer are partial (zero-shot runs once)
@@ -379,8 +406,15 @@ def markdown(results, tasks):
             '',
             '## %s' % task.name,
             '',
-            '`%s`: %d labeled, %d unlabeled, valid %d, test %d.'
-            % (task.source, sizes['labeled'], sizes['unlabeled'], sizes['valid'], sizes['test']),
+            '`%s`: %d labeled, %d unlabeled, valid %d, test %d.%s'
+            % (
+                task.source,
+                sizes['labeled'],
+                sizes['unlabeled'],
+                sizes['valid'],
+                sizes['test'],
+                share_text(results, task),
+            ),
             '',
         ]
         rows, times = [], []

@@ -5,6 +5,7 @@ validation accuracy only (test accuracy is recorded, never used to choose).
 
     python benchmarks/lr_sweep.py                      # sentiment P1, seed 0, 1e-4 3e-4 5e-4 1e-3
     python benchmarks/lr_sweep.py --modes few-shot classifier --lrs 3e-4 1e-3
+    python benchmarks/lr_sweep.py --modes semi-supervised --lrs 3e-4 --labeled-share 0.5
 
 Cells run as benchmarks/accuracy.py runs them (same data, budget and code)
 and are saved after each one to <out>/lr_sweep.json, so a run resumes where
@@ -51,8 +52,21 @@ def parse_args(argv=None):
     return args
 
 
-def key(mode, lr):
-    return '%s/lr%g' % (mode, lr)
+def key(mode, lr, share=None):
+    """A cell's name; a semi-supervised cell with a labeled share says it."""
+    return '%s/lr%g' % (mode, lr) + ('/share%g' % share if share and mode == 'semi-supervised' else '')
+
+
+def line_name(cell):
+    """A cell's line in its mode's curves: its rate, and its labeled share if set."""
+    share = cell.get('labeled_share')
+    return 'lr %g' % cell['lr'] + (', labeled share %g' % share if share else '')
+
+
+def row_name(cell):
+    """A cell's row in the table and line set in the curves: its mode, and its labeled share if set."""
+    share = cell.get('labeled_share')
+    return '%s, labeled share %g' % (cell['mode'], share) if share else cell['mode']
 
 
 def markdown(results):
@@ -76,16 +90,18 @@ def markdown(results):
         '',
     ]
     lrs = sorted({c['lr'] for c in cells.values()})
-    modes = [m for m in TRAINED if any(c['mode'] == m for c in cells.values())]
+    by_row = {}  # row name -> {lr: cell}
+    for c in sorted(cells.values(), key=lambda c: (TRAINED.index(c['mode']), c.get('labeled_share') or 0)):
+        by_row.setdefault(row_name(c), {})[c['lr']] = c
+    # the best of each mode (over its labeled shares too) is bold
+    best = {m: max(c['valid'] for c in cells.values() if c['mode'] == m) for m in {c['mode'] for c in cells.values()}}
     rows = []
-    for mode in modes:
-        done = {lr: cells.get(key(mode, lr)) for lr in lrs}
-        best = max((c['valid'] for c in done.values() if c), default=None)
-        row = [mode]
+    for name, done in by_row.items():
+        row = [name]
         for lr in lrs:
-            c = done[lr]
+            c = done.get(lr)
             text = '%.2f @ %d / %.2f' % (100 * c['valid'], c['best_step'], 100 * c['test']) if c else 'not run'
-            row.append('**%s**' % text if c and c['valid'] == best else text)
+            row.append('**%s**' % text if c and c['valid'] == best[c['mode']] else text)
         rows.append(row)
     lines.append(common.markdown_table(['mode'] + ['lr %g' % lr for lr in lrs], rows))
     return '\n'.join(lines) + '\n'
@@ -103,7 +119,10 @@ def curves(results, out):
         return []
     written = []
     for mode in TRAINED:
-        cells = sorted((c for c in results['cells'].values() if c['mode'] == mode), key=lambda c: c['lr'])
+        cells = sorted(
+            (c for c in results['cells'].values() if c['mode'] == mode),
+            key=lambda c: (c.get('labeled_share') or 0, c['lr']),
+        )
         if not cells:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -112,7 +131,7 @@ def curves(results, out):
             points = [(0, start)] * (start is not None) + [
                 (r['step'], r['valid']) for r in c['evaluations'] if r.get('valid') is not None
             ]
-            ax.plot([s for s, _ in points], [100 * v for _, v in points], marker='.', label='lr %g' % c['lr'])
+            ax.plot([s for s, _ in points], [100 * v for _, v in points], marker='.', label=line_name(c))
             ax.axvline(c['best_step'], color=ax.lines[-1].get_color(), linestyle=':', linewidth=1)
         ax.set_xlabel('optimizer step')
         ax.set_ylabel('validation accuracy (%)')
@@ -150,10 +169,11 @@ def main(argv=None):
     task = accuracy.load_task('sentiment', args)
     todo = [] if args.table_only else [(mode, lr) for mode in args.modes for lr in args.lrs]
     for number, (mode, lr) in enumerate(todo, 1):
-        if key(mode, lr) in results['cells']:
-            print('[%d/%d] %s: done, skipped' % (number, len(todo), key(mode, lr)), flush=True)
+        name = key(mode, lr, args.labeled_share)
+        if name in results['cells']:
+            print('[%d/%d] %s: done, skipped' % (number, len(todo), name), flush=True)
             continue
-        print('\n[%d/%d] %s' % (number, len(todo), key(mode, lr)), flush=True)
+        print('\n[%d/%d] %s' % (number, len(todo), name), flush=True)
         args.lr = lr
         record = accuracy.run_cell(
             task,
@@ -162,9 +182,9 @@ def main(argv=None):
             args.seed,
             ckpt,
             args,
-            accuracy.cell_folder(args, 'lr-sweep/' + key(mode, lr)),
+            accuracy.cell_folder(args, 'lr-sweep/' + name),
         )
-        results['cells'][key(mode, lr)] = dict(record, lr=lr)
+        results['cells'][name] = dict(record, lr=lr)
         common.write_json(out / 'lr_sweep.json', results)
         write_text(str(out / 'lr_sweep.md'), markdown(results))
     common.write_json(out / 'lr_sweep.json', results)

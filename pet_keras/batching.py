@@ -15,7 +15,7 @@ multiple (``pad_to_multiple``), so few distinct shapes are traced.
 import numpy as np
 import tensorflow as tf
 
-from pet_keras import compat  # noqa: F401  (before bert4keras)
+from pet_keras import budget, compat  # noqa: F401  (compat before bert4keras)
 from bert4keras.snippets import DataGenerator, sequence_padding
 
 BUCKET_BATCHES = 64  # batches per length-sorted chunk of a shuffled epoch
@@ -72,6 +72,15 @@ class RandomMasker:
         return source, target
 
 
+def labeled_repeats(labeled, unlabeled, share):
+    """How many times each of ``labeled`` examples appears in an epoch with
+    ``unlabeled`` ones so that they are about ``share`` of it (at least once;
+    ``None``: once)."""
+    if share is None or not labeled or not unlabeled:
+        return 1
+    return max(1, round(share / (1 - share) * unlabeled / labeled))
+
+
 def positions_batch(sources, targets, multiple=16):
     """((token ids, segment ids, positions, targets at positions), None) from
     padded (batch, length) sources/targets; positions are padded with 0 and
@@ -94,14 +103,35 @@ class PetDataGenerator(DataGenerator):
     once here. With several words for a label, each epoch draws one of them as
     the slot's target. ``mask_rate=0`` turns random masking off.
     ``bucket=False`` batches a shuffled epoch in its shuffled order (as the
-    reference does) instead of by length.
+    reference does) instead of by length. ``labeled_share`` (with both kinds
+    of example) repeats the labeled examples in every epoch so that they are
+    about that share of it: 168 labeled among 16,715 unlabeled texts are 1% of
+    the stream, a few passes over them in a whole budget. ``None`` keeps
+    their natural share, as the reference does (default: ``budget.LABELED_SHARE``).
     """
 
-    def __init__(self, pvp, labeled=(), unlabeled=(), batch_size=32, mask_rate=0.15, seed=None, bucket=True):
+    def __init__(
+        self,
+        pvp,
+        labeled=(),
+        unlabeled=(),
+        batch_size=32,
+        mask_rate=0.15,
+        seed=None,
+        bucket=True,
+        labeled_share=budget.LABELED_SHARE,
+    ):
         encoded = [pvp.encode_training(e) for e in labeled] + [pvp.encode_plain(e) for e in unlabeled]
         if not encoded:
             raise ValueError('no training examples')
+        if labeled_share is not None and not 0 < labeled_share < 1:
+            raise ValueError('labeled_share must be in (0, 1), got %r' % (labeled_share,))
+        self.labeled_share = labeled_share if labeled and unlabeled else None
+        repeats = labeled_repeats(len(labeled), len(unlabeled), self.labeled_share)
+        # an epoch: every example once, and the labeled ones (encoded first) repeats - 1 times more
+        self.epoch = np.concatenate([np.arange(len(encoded))] + [np.arange(len(labeled))] * (repeats - 1))
         super().__init__(encoded, batch_size=batch_size)
+        self.steps = pad_to_multiple(len(self.epoch), batch_size) // batch_size
         self.pvp = pvp
         self.mask_rate = mask_rate
         self.masker = RandomMasker(pvp.tokenizer, mask_rate, seed=seed)
@@ -118,8 +148,8 @@ class PetDataGenerator(DataGenerator):
         shuffled: random batches of similar lengths (a last, smaller batch
         stays last). A set that fits in one chunk (few-shot) is not sorted:
         its batches would be the same every epoch."""
-        n, size, chunk = len(self.data), self.batch_size, self.batch_size * BUCKET_BATCHES
-        order = np.random.permutation(n) if random else np.arange(n)
+        n, size, chunk = len(self.epoch), self.batch_size, self.batch_size * BUCKET_BATCHES
+        order = self.epoch[np.random.permutation(n)] if random else self.epoch
         bucket = random and self.bucket and n > chunk
         if bucket:
             chunks = np.split(order, range(chunk, n, chunk))

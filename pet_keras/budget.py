@@ -26,6 +26,9 @@ EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chi
 # unsupervised and semi-supervised take the few-shot rate until their own sweep is done
 EMBEDDED_LEARNING_RATES = {'unsupervised': 3e-4, 'few-shot': 3e-4, 'semi-supervised': 3e-4, 'classifier': 5e-5}
 REFERENCE_LEARNING_RATE = 1e-5
+# semi-supervised: the share of the training stream the labeled examples make (None: their natural
+# share, as the reference); provisional until the semi-supervised sweep (results/lr_sweep.md) is done
+LABELED_SHARE = None
 
 
 def is_embedded(checkpoint_path):

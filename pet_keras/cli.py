@@ -72,6 +72,14 @@ def number(low, high, bounds='[]'):
 POSITIVE = number(0, math.inf, '()')
 
 
+def share(text):
+    """An argparse type: a number in (0, 1), or 'natural' (None)."""
+    return None if text == 'natural' else number(0, 1, '()')(text)
+
+
+share.__name__ = 'share'
+
+
 def output_flags(p):
     """--debug and --verbose, which every command takes (compat reads --verbose from sys.argv
     before TensorFlow loads)."""
@@ -211,6 +219,13 @@ def training_flags(p):
         type=number(0, 1, '[)'),
         default=0.15,
         help='random extra masking of training text (default 0.15)',
+    )
+    r.add_argument(
+        '--labeled-share',
+        type=share,
+        default=budget.LABELED_SHARE,
+        help='semi-supervised: repeat the labeled examples so they are about this share of the training '
+        "stream, or 'natural': once an epoch, as the reference (default %s)" % (budget.LABELED_SHARE or 'natural'),
     )
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument('--out', default=None, help='output folder (default runs/<script>-<mode>-<pattern>)')

@@ -17,7 +17,6 @@ import os
 import numpy as np
 
 from pet_keras import cli, startup, task
-from pet_keras.batching import PetDataGenerator
 from pet_keras.classifier import build_classifier, fit_classifier, one_hot
 from pet_keras.compat import keras
 from pet_keras.data import Example
@@ -86,11 +85,7 @@ def pattern_model(args, checkpoint, name, pvp, train_set, unlabeled, valid, test
     data (``may_change``: the settings it need not share) is loaded instead of trained again."""
     keras.backend.clear_session()
     examples, texts = training_sets(args.mode, train_set, unlabeled)
-    generator = (
-        PetDataGenerator(pvp, examples, texts, args.batch_size, args.mask_rate, seed=args.seed)
-        if examples or texts
-        else None
-    )
+    generator = task.training_generator(args, pvp, examples, texts)
     run = finished_run(run_dir, vars(args), generator, may_change) if generator else None
     if run:
         print('%s: loading the finished run in %s' % (name, run_dir))

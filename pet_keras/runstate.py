@@ -31,7 +31,8 @@ def backed_up_intervals(backup_dir):
 
 def training_data(generator):
     """What fixes a run's batches: the encoded training examples (labeled and
-    unlabeled, so the data split), the batch size and the masking rate."""
+    unlabeled, so the data split), the batch size, the masking rate and the
+    labeled share (when one is set)."""
     digest = hashlib.sha256()
     for item in generator.data:
         digest.update(
@@ -43,12 +44,15 @@ def training_data(generator):
                 ]
             ).encode()
         )
-    return {
+    record = {
         'examples': len(generator.data),
         'sha256': digest.hexdigest(),
         'batch_size': generator.batch_size,
         'mask_rate': generator.mask_rate,
     }
+    if generator.labeled_share is not None:
+        record['labeled_share'] = generator.labeled_share
+    return record
 
 
 def changes(saved, run, may_change):

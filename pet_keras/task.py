@@ -174,6 +174,16 @@ def build_checkpoint_mlm(args, checkpoint):
     )
 
 
+def training_generator(args, pvp, labeled, unlabeled):
+    """The PetDataGenerator the flags (--batch-size, --mask-rate, --labeled-share, --seed) make
+    of these examples; None without any (zero-shot)."""
+    if not (labeled or unlabeled):
+        return None
+    return PetDataGenerator(
+        pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed, labeled_share=args.labeled_share
+    )
+
+
 def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, labels=None):
     """Train and evaluate by --mode, the model built under ``strategy``: --mode classifier
     fine-tunes a [CLS] classifier on the labeled examples (the baseline; ``labels``, by
@@ -197,11 +207,7 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
             settings=settings(args),
             **startup.budget_args(args),
         )
-    generator = (
-        PetDataGenerator(pvp, labeled, unlabeled, args.batch_size, args.mask_rate, seed=args.seed)
-        if labeled or unlabeled
-        else None
-    )
+    generator = training_generator(args, pvp, labeled, unlabeled)
     with strategy.scope():
         mlm = build_checkpoint_mlm(args, checkpoint)
     return fit_pet(

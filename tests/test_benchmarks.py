@@ -417,6 +417,13 @@ def test_lr_sweep_chooses_on_validation_and_draws_curves(sharp_checkpoint, data_
             assert (tmp_path / ('curves-%s.png' % mode)).read_bytes()[:4] == b'\x89PNG'
     except ImportError:
         assert 'curves skipped' in result.stdout
+    # a semi-supervised cell with a labeled share is a cell of its own, a row of its own
+    semi = args[:3] + ['--modes', 'semi-supervised', '--lrs', '0', '--labeled-share', '0.5'] + args[9:]
+    result = run('lr_sweep.py', *semi)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    cell = json.loads((tmp_path / 'lr_sweep.json').read_text(encoding='utf-8'))['cells']['semi-supervised/lr0/share0.5']
+    assert cell['labeled_share'] == 0.5 and cell['labeled'] and cell['unlabeled']
+    assert '| semi-supervised, labeled share 0.5 | ' in (tmp_path / 'lr_sweep.md').read_text(encoding='utf-8')
 
 
 def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):

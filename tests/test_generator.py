@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pet_keras import cli, task
 from pet_keras.batching import PetDataGenerator, positions_batch
 from pet_keras.pattern import PVP
+from pet_keras.runstate import training_data
 from tiny import ex, make_tokenizer
 
 POOL = '我你他她们这那有在人大小上中来去说到天年日月水火山石木花草风雨春夏秋冬东西南北红黄蓝白黑'
@@ -193,6 +195,38 @@ def test_mixed_batch_rows_keep_their_kind(pvp, tok):
     assert (ids[:5, 1] == tok._token_mask_id).all() and (T[:5, 1] > 0).all()
     for i, e in enumerate(unlabeled, 5):
         assert T[i, 1] == 0 or T[i, 1] == tok.token_to_id(e.fields['text'][0])
+
+
+@pytest.mark.parametrize('share, labeled_per_epoch', [(None, 4), (0.5, 40), (0.25, 12)])
+def test_labeled_share_repeats_the_labeled_examples_in_every_epoch(pvp, tok, share, labeled_per_epoch):
+    # 4 labeled among 40 unlabeled: their natural share is 1/11; 0.5 repeats each 10 times, 0.25 three times
+    labeled, unlabeled = labeled_examples(4), unlabeled_examples(40)
+    gen = PetDataGenerator(pvp, labeled, unlabeled, batch_size=8, mask_rate=0, seed=0, labeled_share=share)
+    for random in (False, True):
+        rows = [full_targets(ids, positions, targets) for ids, _, positions, targets in batches(gen, random)]
+        slot_targets = np.concatenate([T[:, 1] for T in rows])
+        assert len(slot_targets) == 40 + labeled_per_epoch
+        assert int((slot_targets > 0).sum()) == labeled_per_epoch
+    assert len(gen) == -(-(40 + labeled_per_epoch) // 8)
+    # the share fixes the batches, so a run resumed with another one is refused (runstate.changes)
+    assert training_data(gen).get('labeled_share') == share
+
+
+def test_the_scripts_flags_make_the_generator(pvp):
+    flags = ['--labeled-share', '0.5', '--batch-size', '8', '--mask-rate', '0', '--seed', '3']
+    args = cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args(flags)
+    gen = task.training_generator(args, pvp, labeled_examples(4), unlabeled_examples(40))
+    assert (gen.labeled_share, gen.batch_size, gen.mask_rate, len(gen.epoch)) == (0.5, 8, 0, 80)
+    assert task.training_generator(args, pvp, [], []) is None  # zero-shot
+
+
+def test_labeled_share_needs_both_kinds_and_a_share_in_the_open_interval(pvp):
+    # without unlabeled examples there is nothing to share the stream with: every example once
+    gen = PetDataGenerator(pvp, labeled_examples(4), batch_size=2, labeled_share=0.5)
+    assert gen.labeled_share is None and len(gen) == 2
+    for bad in (0, 1, 1.5, -0.1):
+        with pytest.raises(ValueError, match='labeled_share must be in'):
+            PetDataGenerator(pvp, labeled_examples(4), unlabeled_examples(4), labeled_share=bad)
 
 
 def test_same_seed_same_batches_different_seed_different(pvp):

@@ -266,6 +266,8 @@ def parse(*flags):
         (('--eval-every', '0'), 'argument --eval-every: must be a whole number >= 1, got 0'),
         (('--patience', '-1'), 'argument --patience: must be a whole number >= 0, got -1'),
         (('--steps', 'many'), "argument --steps: invalid whole number value: 'many'"),
+        (('--labeled-share', '1'), r'argument --labeled-share: must be a number in \(0, 1\), got 1'),
+        (('--labeled-share', 'half'), "argument --labeled-share: invalid share value: 'half'"),
     ],
 )
 def test_numeric_flags_out_of_range_are_one_line_errors(capsys, flags, message):
@@ -280,6 +282,8 @@ def test_numeric_flags_out_of_range_are_one_line_errors(capsys, flags, message):
 def test_in_range_flags_parse():
     args = parse('--lr', '1e-4', '--mask-rate', '0', '--labeled-fraction', '1', '--patience', '0', '--steps', '0')
     assert (args.lr, args.mask_rate, args.labeled_fraction, args.patience, args.steps) == (1e-4, 0, 1, 0, 0)
+    assert parse('--labeled-share', '0.5').labeled_share == 0.5
+    assert parse('--labeled-share', 'natural').labeled_share is None
 
 
 # ---------------------------------------------------------------- the scripts: runs on tiny data
