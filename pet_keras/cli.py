@@ -159,8 +159,9 @@ def task_flags(p, patterns, default_pattern, several_patterns, maxlen):
         '--label-words',
         default=None,
         help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '
-        '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: the script\'s '
-        'words, in its description); one key per label of the task; words may differ in length',
+        '\'{"negative": ["不", "难"], "positive": ["很", "挺", "太"]}\' (default: a script\'s '
+        'words, in its description; pet-keras train: the label names); one key per label of the task; words may '
+        'differ in length',
     )
     t.add_argument(
         '--aggregation',
@@ -228,7 +229,11 @@ def training_flags(p):
         "stream, or 'natural': once an epoch, as the reference (default %s)" % (budget.LABELED_SHARE or 'natural'),
     )
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
-    r.add_argument('--out', default=None, help='output folder (default runs/<script>-<mode>-<pattern>)')
+    r.add_argument(
+        '--out',
+        default=None,
+        help='output folder (default: under runs/, named after the script or task, the mode and the pattern)',
+    )
     r.add_argument('--tensorboard', action='store_true', help='write TensorBoard logs to <out>/tensorboard')
     r.add_argument(
         '--resume',
