@@ -75,7 +75,10 @@ def read_tsv(path, label_names=None, fields=('text',), labeled=True):
         label = values.pop().strip() if labeled else None
         if labeled and label_names is not None:
             if label not in label_names:
-                raise ValueError('%s:%d: label %r is not one of %s' % (path, number, label, sorted(label_names)))
+                raise ValueError(
+                    '%s:%d: label %r is not one of %s (correct or delete the row)'
+                    % (path, number, label, sorted(label_names))
+                )
             label = label_names[label]
         texts = [value.strip() for value in values]
         if not all(texts):
@@ -101,9 +104,11 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, 
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError('%s: malformed JSON (%s at column %d)' % (where, e.msg, e.colno)) from None
+            raise ValueError(
+                '%s: malformed JSON (%s at column %d; correct or delete the line)' % (where, e.msg, e.colno)
+            ) from None
         except (ValueError, RecursionError) as e:  # e.g. an integer of more than 4300 digits, or nesting too deep
-            raise ValueError('%s: malformed JSON (%s)' % (where, e)) from None
+            raise ValueError('%s: malformed JSON (%s; correct or delete the line)' % (where, e)) from None
         if not isinstance(row, dict):
             raise ValueError('%s: expected a JSON object, found %s' % (where, type(row).__name__))
         fields = {}
@@ -120,11 +125,16 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, 
         if labeled:
             key = next((k for k in label_keys if k in row), None)
             if key is None:
-                raise ValueError('%s: no label (expected one of %s)' % (where, ', '.join(label_keys)))
+                raise ValueError(
+                    '%s: no label (expected the key %s; add it to the row)' % (where, ' or '.join(label_keys))
+                )
             label = str(row[key])
             if label_names is not None:
                 if label not in label_names:
-                    raise ValueError('%s: label %r is not one of %s' % (where, label, sorted(label_names)))
+                    raise ValueError(
+                        '%s: label %r is not one of %s (correct or delete the row)'
+                        % (where, label, sorted(label_names))
+                    )
                 label = label_names[label]
         examples.append(Example(fields, label, where, row.get(id_key) if id_key else None))
     return Dataset(examples, skipped, path)

@@ -12,13 +12,15 @@ import importlib.util
 import json
 import os
 
+TEMPORARY = '.tmp-%d-%s'  # a writer's temporary file: its process id, the target's name
+
 
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary path to write ``path``'s new content to (by any writer, e.g.
     Keras' save_weights); on success it is synced and renamed to ``path``
     (if the writer wrote nothing, ``path`` is left as it was), on error removed."""
-    tmp = os.path.join(os.path.dirname(path) or '.', '.tmp-%d-%s' % (os.getpid(), os.path.basename(path)))
+    tmp = os.path.join(os.path.dirname(path) or '.', TEMPORARY % (os.getpid(), os.path.basename(path)))
     try:
         yield tmp
         if not os.path.exists(tmp):
@@ -32,6 +34,14 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def remove_temporaries(folder, pid):
+    """Remove the temporary files process ``pid`` left in ``folder`` (it was killed mid-write)."""
+    prefix = TEMPORARY % (pid, '')
+    for name in os.listdir(folder):
+        if name.startswith(prefix):
+            os.remove(os.path.join(folder, name))
 
 
 def write_text(path, text):

@@ -42,10 +42,13 @@ class Pattern:
                 self.parts.append(('literal', piece))
         slots = sum(kind == 'slot' for kind, _ in self.parts)
         if slots != 1:
-            raise ValueError('pattern %r must have exactly one mask slot ____, found %d' % (template, slots))
+            raise ValueError(
+                'pattern %r must have exactly one mask slot ____, found %d (write ____ once, where the label word '
+                'goes)' % (template, slots)
+            )
         self.fields = [name for kind, name in self.parts if kind == 'field']
         if not self.fields:
-            raise ValueError('pattern %r has no text field such as {text}' % template)
+            raise ValueError("pattern %r has no text field (add the data's, e.g. {text})" % template)
 
     def __repr__(self):
         return 'Pattern(%r)' % self.template

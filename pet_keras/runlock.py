@@ -5,13 +5,15 @@ leave results that describe weights the folder does not hold. ``fit_pet`` and
 ``fit_classifier`` hold the lock (``fcntl.flock``) while they run, so a second
 run is refused at once, naming the holder's process id. The kernel drops the
 lock when its process dies, however it dies: a lock file left by a killed run
-is taken over, with a note.
+is taken over, with a note, and the temporary files the run was writing are removed.
 """
 
 import contextlib
 import fcntl
 import os
 import sys
+
+from pet_keras.io import remove_temporaries
 
 LOCK = '.run.lock'
 _held = set()  # folders (real paths) this process holds: the lock is re-entrant within a process
@@ -61,6 +63,8 @@ def _acquire(folder):
             '%s: taking over the lock of process %s, which ended without releasing it' % (folder, stale),
             file=sys.stderr,
         )
+        if stale.isdigit():
+            remove_temporaries(folder, int(stale))  # what it was writing when it died
     f.seek(0)
     f.truncate()
     f.write('%d\n' % os.getpid())

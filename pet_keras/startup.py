@@ -11,7 +11,7 @@ from pet_keras import runlock
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.cli import CLASSIFIER
 from pet_keras.model import checkpoint_variables
-from pet_keras.pattern import Verbalizer
+from pet_keras.pattern import Pattern, Verbalizer
 from pet_keras.runstate import check_not_interrupted
 
 
@@ -123,7 +123,17 @@ def checkpoint_files(folder, config=None, checkpoint=None, vocab=None):
 
 
 def pattern_template(args, presets):
-    return presets.get(args.pattern, args.pattern)
+    """--pattern: a preset's template, or the template given, which may name only the
+    fields the presets name (the task's data has no others)."""
+    template = presets.get(args.pattern, args.pattern)
+    fields = {name for preset in presets.values() for name in Pattern(preset).fields}
+    unknown = [name for name in Pattern(template).fields if name not in fields]
+    if unknown:
+        raise ValueError(
+            '--pattern %r names %s, not a field of this task (use its fields: %s)'
+            % (template, ', '.join('{%s}' % name for name in unknown), ', '.join('{%s}' % f for f in sorted(fields)))
+        )
+    return template
 
 
 def verbalizer(args, default_words):

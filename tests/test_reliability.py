@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pet_keras import cli, runlock
+from pet_keras import classifier, cli, model, runlock
 from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.compat import keras, write_checkpoint
 from pet_keras.batching import PetDataGenerator
@@ -104,10 +104,13 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_saying_so(tmp_path, capsys
     folder = tmp_path / 'run'
     folder.mkdir()
     (folder / runlock.LOCK).write_text('%d\n' % pid)  # a run killed with -9 leaves its lock file
+    (folder / ('.tmp-%d-run.json' % pid)).write_text('{"half')  # and what it was writing
+    (folder / 'run.json').write_text('{}')
     with runlock.locked(str(folder)):
         assert (folder / runlock.LOCK).read_text() == '%d\n' % os.getpid()
+        assert listing(folder) == [runlock.LOCK, 'run.json']
     assert 'taking over the lock of process %d' % pid in capsys.readouterr().err
-    assert listing(folder) == []
+    assert listing(folder) == ['run.json']
 
 
 def test_fit_pet_and_fit_classifier_refuse_a_locked_folder(tok, tmp_path):
@@ -190,25 +193,6 @@ def test_a_zero_shot_run_refuses_a_folder_holding_an_interrupted_run(tok, tmp_pa
     with pytest.raises(ValueError, match=r'holds a run interrupted after evaluation 1 \(continue it with --resume'):
         fit_pet(mlm, pvp, None, valid, test, steps=0, out_dir=str(out), verbose=0)
     assert listing(out) == before
-
-
-def test_tensorboard_writes_event_files(tok, tmp_path):
-    train, valid, test, pvp, mlm = synthetic_setup(tok, tmp_path)
-    out = tmp_path / 'run'
-    fit_pet(
-        mlm,
-        pvp,
-        PetDataGenerator(pvp, train, batch_size=16, seed=0),
-        valid,
-        steps=4,
-        eval_every=2,
-        learning_rate=1e-3,
-        out_dir=str(out),
-        tensorboard=True,
-        verbose=0,
-    )
-    events = list((out / 'tensorboard').rglob('events.out.tfevents.*'))
-    assert events and all(path.stat().st_size > 0 for path in events)
 
 
 # ---------------------------------------------------------------- an incomplete checkpoint
@@ -312,6 +296,16 @@ def sentiment_data(folder, train=None, valid=None, rows=(24, 6, 6)):
     return folder
 
 
+def forbid_building_models(monkeypatch):
+    """From here on, building a model fails the test: a refusal must come before any."""
+
+    def build_transformer_model(*args, **kwargs):
+        raise AssertionError('a model was built before the refusal')
+
+    for module in (model, classifier):
+        monkeypatch.setattr(module, 'build_transformer_model', build_transformer_model)
+
+
 def run_in_process(monkeypatch, capsys, script, *flags):
     """A script run in this process (no TensorFlow start-up): (exit status, stdout, stderr)."""
     monkeypatch.setattr(sys, 'argv', [script] + [str(f) for f in flags])
@@ -355,6 +349,11 @@ def one_error_line(err):
             r'\(--labeled-fraction 1 keeps all 24 rows labeled',
         ),
         ('classifier with --steps 0', ('--mode', 'classifier', '--steps', 0), r'^error: --steps 0: --mode classifier'),
+        (
+            'a pattern naming a field the task lacks',
+            ('--pattern', '____{txt}'),
+            r"^error: --pattern '____\{txt\}' names \{txt\}, not a field of this task \(use its fields: \{text\}\)$",
+        ),
     ],
 )
 def test_the_script_refuses_data_or_budget_a_run_cannot_use(
@@ -362,6 +361,7 @@ def test_the_script_refuses_data_or_budget_a_run_cannot_use(
 ):
     data = sentiment_data(tmp_path / 'data', **(flags if isinstance(flags, dict) else {}))
     out = tmp_path / 'out'
+    forbid_building_models(monkeypatch)
     code, _, err = run_in_process(
         monkeypatch,
         capsys,
@@ -407,6 +407,33 @@ def test_blank_rows_are_counted_per_file(checkpoint, tmp_path, monkeypatch, caps
     assert 'sentiment.train.data: ' not in stdout and 'sentiment.test.data: ' not in stdout
 
 
+def test_tensorboard_flag_writes_event_files(checkpoint, tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'out'
+    code, _, err = run_in_process(
+        monkeypatch,
+        capsys,
+        'sentiment.py',
+        '--checkpoint-dir',
+        checkpoint,
+        '--data-dir',
+        sentiment_data(tmp_path / 'data'),
+        '--labeled-fraction',
+        0.5,
+        '--steps',
+        4,
+        '--eval-every',
+        2,
+        '--maxlen',
+        16,
+        '--tensorboard',
+        '--out',
+        out,
+    )
+    assert code == 0, err
+    events = list((out / 'tensorboard').rglob('events.out.tfevents.*'))
+    assert events and all(path.stat().st_size > 0 for path in events)
+
+
 def can_write(folder):
     try:
         tempfile.TemporaryFile(dir=folder).close()
@@ -419,6 +446,7 @@ def test_an_unwritable_or_file_out_is_refused_at_start_up(checkpoint, tmp_path, 
     data = sentiment_data(tmp_path / 'data')
     afile = tmp_path / 'afile'
     afile.write_text('x')
+    forbid_building_models(monkeypatch)
     code, _, err = run_in_process(
         monkeypatch, capsys, 'sentiment.py', '--checkpoint-dir', checkpoint, '--data-dir', data, '--out', afile
     )
@@ -456,6 +484,7 @@ def test_a_truncated_checkpoint_is_one_line(checkpoint, tmp_path, monkeypatch, c
         (copy / path.name).write_bytes(
             path.read_bytes()[:-100] if path.name.startswith('bert_model.ckpt.data') else path.read_bytes()
         )
+    forbid_building_models(monkeypatch)
     code, _, err = run_in_process(
         monkeypatch,
         capsys,
@@ -558,7 +587,9 @@ def test_second_run_ctrl_c_zero_shot_and_resume(checkpoint, tmp_path, monkeypatc
         while evaluations(out) < 2 and first.poll() is None and time.time() < deadline:
             time.sleep(0.5)
         assert evaluations(out) >= 2, first.stderr.read() if first.poll() is not None else 'no evaluation in 300 s'
-        code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', *flags, '--steps', 4)
+        with monkeypatch.context() as refusing:
+            forbid_building_models(refusing)
+            code, _, err = run_in_process(refusing, capsys, 'sentiment.py', *flags, '--steps', 4)
         assert code == 2
         assert one_error_line(err) == (
             'error: %s: another run (process %d) is writing there (wait for it to end, or '
@@ -578,7 +609,9 @@ def test_second_run_ctrl_c_zero_shot_and_resume(checkpoint, tmp_path, monkeypatc
     assert runlock.LOCK not in os.listdir(out) and BACKUP in os.listdir(out)
 
     before = listing(out)
-    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', *flags, '--mode', 'zero-shot')
+    with monkeypatch.context() as refusing:
+        forbid_building_models(refusing)
+        code, _, err = run_in_process(refusing, capsys, 'sentiment.py', *flags, '--mode', 'zero-shot')
     assert code == 2 and ('holds a run interrupted after evaluation %d' % done) in one_error_line(err)
     assert listing(out) == before
 
