@@ -318,6 +318,12 @@ def run_in_process(monkeypatch, capsys, script, *flags):
     return code, captured.out, captured.err
 
 
+def short_run(checkpoint, data, out):
+    """sentiment.py's flags for a 2-step few-shot run on ``data`` into ``out`` (later flags override)."""
+    budget = '--labeled-fraction 0.5 --steps 2 --eval-every 2'.split()
+    return ['--checkpoint-dir', checkpoint, '--data-dir', data, '--out', out] + budget
+
+
 def one_error_line(err):
     lines = err.strip().splitlines()
     assert 'Traceback' not in err and lines[-1].startswith('error: '), err
@@ -362,24 +368,8 @@ def test_the_script_refuses_data_or_budget_a_run_cannot_use(
     data = sentiment_data(tmp_path / 'data', **(flags if isinstance(flags, dict) else {}))
     out = tmp_path / 'out'
     forbid_building_models(monkeypatch)
-    code, _, err = run_in_process(
-        monkeypatch,
-        capsys,
-        'sentiment.py',
-        '--checkpoint-dir',
-        checkpoint,
-        '--data-dir',
-        data,
-        '--labeled-fraction',
-        0.5,
-        '--steps',
-        2,
-        '--eval-every',
-        2,
-        '--out',
-        out,
-        *(flags if isinstance(flags, tuple) else ()),
-    )
+    extra = flags if isinstance(flags, tuple) else ()
+    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', *short_run(checkpoint, data, out), *extra)
     assert code == 2, err
     assert re.search(message, one_error_line(err)), err
     assert not out.exists()  # refused before anything was written
@@ -409,26 +399,8 @@ def test_blank_rows_are_counted_per_file(checkpoint, tmp_path, monkeypatch, caps
 
 def test_tensorboard_flag_writes_event_files(checkpoint, tmp_path, monkeypatch, capsys):
     out = tmp_path / 'out'
-    code, _, err = run_in_process(
-        monkeypatch,
-        capsys,
-        'sentiment.py',
-        '--checkpoint-dir',
-        checkpoint,
-        '--data-dir',
-        sentiment_data(tmp_path / 'data'),
-        '--labeled-fraction',
-        0.5,
-        '--steps',
-        4,
-        '--eval-every',
-        2,
-        '--maxlen',
-        16,
-        '--tensorboard',
-        '--out',
-        out,
-    )
+    flags = short_run(checkpoint, sentiment_data(tmp_path / 'data'), out)
+    code, _, err = run_in_process(monkeypatch, capsys, 'sentiment.py', *flags, '--maxlen', 16, '--tensorboard')
     assert code == 0, err
     events = list((out / 'tensorboard').rglob('events.out.tfevents.*'))
     assert events and all(path.stat().st_size > 0 for path in events)
