@@ -138,22 +138,25 @@ class PetDataGenerator(DataGenerator):
         self.rng = self.masker.rng
         self.words_of_label = [np.flatnonzero(pvp.word_label == i) for i in range(len(pvp.labels))]
         self.bucket = bucket
-        self.lengths = np.array([len(e.token_ids) for e in encoded])
+        self.padded_lengths = pad_to_multiple(np.array([len(e.token_ids) for e in encoded]))
 
     def batch_indices(self, random=False):
         """The example indices of each batch of one epoch: file order, or
         shuffled (NumPy's global state, as bert4keras' ``sample``). Shuffled
         and bucketed, each chunk of ``BUCKET_BATCHES`` batches is sorted by
-        length before it is cut into batches, and the full batches are
-        shuffled: random batches of similar lengths (a last, smaller batch
-        stays last). A set that fits in one chunk (few-shot) is not sorted:
-        its batches would be the same every epoch."""
+        padded length before it is cut into batches, and the full batches are
+        shuffled: random batches of one padded length (a last, smaller batch
+        stays last). Only the padded length: rows of one padded length stay in
+        shuffled order, so the copies of a repeated labeled example (whose
+        length is the same) do not fill a batch together. A set that fits in
+        one chunk (few-shot) is not sorted: its batches would be the same
+        every epoch."""
         n, size, chunk = len(self.epoch), self.batch_size, self.batch_size * BUCKET_BATCHES
         order = self.epoch[np.random.permutation(n)] if random else self.epoch
         bucket = random and self.bucket and n > chunk
         if bucket:
             chunks = np.split(order, range(chunk, n, chunk))
-            order = np.concatenate([c[np.argsort(self.lengths[c], kind='stable')] for c in chunks])
+            order = np.concatenate([c[np.argsort(self.padded_lengths[c], kind='stable')] for c in chunks])
         batches = [order[i : i + size] for i in range(0, n, size)]
         if bucket:
             full = n // size

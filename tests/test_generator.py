@@ -331,8 +331,8 @@ def test_forfit_gives_keras_tuples_at_every_level():
 
 
 def epoch_rows(gen, random=True):
-    """The batches of one epoch as lists of the examples' unmasked lengths."""
-    return [[int(gen.lengths[i]) for i in indices] for indices in gen.batch_indices(random)]
+    """The batches of one epoch as lists of the examples' lengths, padded to a multiple of 8."""
+    return [[int(gen.padded_lengths[i]) for i in indices] for indices in gen.batch_indices(random)]
 
 
 def test_shuffled_batches_are_length_bucketed(pvp):
@@ -358,6 +358,16 @@ def test_shuffled_batches_are_length_bucketed(pvp):
     assert np.concatenate(bucketed.batch_indices(random=False)).tolist() == list(range(203))
 
 
+def test_bucketed_batches_mix_the_copies_of_repeated_labeled_examples(pvp):
+    # 40 labeled examples repeated 50 times among 2,000 texts: sorted by exact length, a batch's labeled
+    # rows were ~4 copies of each example (27% distinct); by padded length they stay shuffled
+    gen = PetDataGenerator(pvp, labeled_examples(40), unlabeled_examples(2000), batch_size=16, labeled_share=0.5)
+    np.random.seed(0)
+    labeled_rows = [[i for i in b if i < 40] for b in gen.batch_indices(True)]
+    assert np.mean([len(set(rows)) / len(rows) for rows in labeled_rows if rows]) > 0.6
+    assert np.mean([len(set(rows)) for rows in epoch_rows(gen)]) < 1.2  # still one padded length a batch
+
+
 def test_a_set_within_one_chunk_is_not_sorted(pvp):
     # sorting it would give the same batches every epoch
     labeled = labeled_examples(40)
@@ -371,7 +381,7 @@ def test_a_set_within_one_chunk_is_not_sorted(pvp):
 
 def test_batch_lengths_are_the_longest_row_rounded_up_to_eight(pvp):
     gen = PetDataGenerator(pvp, labeled_examples(20), batch_size=6, seed=0)
-    longest = [max(rows) for rows in epoch_rows(gen, random=False)]
+    longest = [max(len(gen.data[i].token_ids) for i in rows) for rows in gen.batch_indices(random=False)]
     widths = [ids.shape[1] for ids, segs, positions, targets in batches(gen)]
     assert widths == [-(-n // 8) * 8 for n in longest]
     assert any(n % 8 for n in longest)  # some batches are padded beyond their longest row
