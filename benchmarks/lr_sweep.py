@@ -57,16 +57,20 @@ def key(mode, lr, share=None):
     return '%s/lr%g' % (mode, lr) + ('/share%g' % share if share and mode == 'semi-supervised' else '')
 
 
+def share_suffix(cell):
+    """', labeled share X' for a cell trained with a labeled share, else ''."""
+    share = cell.get('labeled_share')
+    return ', labeled share %g' % share if share else ''
+
+
 def line_name(cell):
     """A cell's line in its mode's curves: its rate, and its labeled share if set."""
-    share = cell.get('labeled_share')
-    return 'lr %g' % cell['lr'] + (', labeled share %g' % share if share else '')
+    return 'lr %g' % cell['lr'] + share_suffix(cell)
 
 
 def row_name(cell):
-    """A cell's row in the table and line set in the curves: its mode, and its labeled share if set."""
-    share = cell.get('labeled_share')
-    return '%s, labeled share %g' % (cell['mode'], share) if share else cell['mode']
+    """A cell's row in the table: its mode, and its labeled share if set."""
+    return cell['mode'] + share_suffix(cell)
 
 
 def markdown(results):
