@@ -530,7 +530,7 @@ def main(argv=None):
     settings['checkpoint_index_sha256'] = sha256(ckpt.checkpoint_path + '.index')
     results = load_results(out / 'accuracy.json', settings)
     if not args.table_only:
-        command = 'python benchmarks/accuracy.py ' + ' '.join(sys.argv[1:] if argv is None else map(str, argv))
+        command = common.command_line('benchmarks/accuracy.py', sys.argv[1:] if argv is None else argv)
         if command not in results['commands']:
             results['commands'].append(command)
     tasks = [load_task(name, args) for name in args.tasks]

@@ -277,6 +277,12 @@ def portable_path(path):
     return os.path.relpath(os.path.abspath(path), REPO)
 
 
+def command_line(script, argv):
+    """The command that made a result, as results record it: absolute paths made portable."""
+    words = [portable_path(a) if os.path.isabs(a) else a for a in map(str, argv)]
+    return ' '.join(['python', script] + words)
+
+
 def write_json(path, obj):
     """pet_keras.io.write_json, creating the folder."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

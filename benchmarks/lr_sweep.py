@@ -167,7 +167,7 @@ def main(argv=None):
         'max_unlabeled': args.max_unlabeled,
     }
     results = accuracy.load_results(out / 'lr_sweep.json', settings)
-    command = 'python benchmarks/lr_sweep.py ' + ' '.join(sys.argv[1:] if argv is None else map(str, argv))
+    command = common.command_line('benchmarks/lr_sweep.py', sys.argv[1:] if argv is None else argv)
     if not args.table_only and command not in results['commands']:
         results['commands'].append(command)
     task = accuracy.load_task('sentiment', args)

@@ -2,7 +2,8 @@
 
 A run trains for at most ``steps`` optimizer steps, evaluates validation
 accuracy every ``eval_every`` steps, stops after ``patience`` evaluations
-without a better one, and keeps the best weights. Steps, not epochs: a
+without a better one (step 0, the untrained model, counts: a run that never
+beats it stops after ``patience`` evaluations), and keeps the best weights. Steps, not epochs: a
 few-shot set is a handful of batches an epoch and a semi-supervised epoch
 hundreds, so an epoch budget under-trains the one and over-spends on the other.
 
@@ -23,7 +24,7 @@ Budget = namedtuple('Budget', 'steps eval_every patience learning_rate')  # one 
 
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chinese_bert_mini_pet'
 # chosen on validation (results/lr_sweep.md): few-shot 3e-4 of 1e-4..1e-3, unsupervised 3e-4 of 1e-4..1e-3,
-# semi-supervised (labeled share 0.5) 1e-4 of 1e-4..5e-4, the classifier 5e-5 of 2e-5..1e-3
+# semi-supervised (labeled share 0.5) 1e-4 of 5e-5..5e-4, the classifier 5e-5 of 2e-5..1e-3
 EMBEDDED_LEARNING_RATES = {'unsupervised': 3e-4, 'few-shot': 3e-4, 'semi-supervised': 1e-4, 'classifier': 5e-5}
 REFERENCE_LEARNING_RATE = 1e-5
 # semi-supervised: the share of the training stream the labeled examples make (None: their natural

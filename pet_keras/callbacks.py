@@ -119,23 +119,30 @@ def best_evaluation(zero_valid, history):
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that first replays the monitored values of the epochs a
-    resumed run has done, so its patience counts from the run's real best."""
+    """EarlyStopping over evaluations numbered from step 0: it first replays the
+    validation accuracies the run already has (step 0's, then a resumed run's
+    evaluations), so its patience counts from the run's real best, the
+    untrained model included."""
 
-    def __init__(self, past_values=(), **kwargs):
+    def __init__(self, past_values, **kwargs):
         super().__init__(**kwargs)
         self.past_values = list(past_values)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        for epoch, value in enumerate(self.past_values):
-            super().on_epoch_end(epoch, {self.monitor: value})
+        for evaluation, value in enumerate(self.past_values):
+            super().on_epoch_end(evaluation, {self.monitor: value})
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras numbers epochs from 0 and never stops after epoch 0; here the
+        # first epoch ends with evaluation 1, which may stop a run at patience 1
+        super().on_epoch_end(epoch + 1, logs)
 
 
-def early_stopping(patience, past_values=()):
+def early_stopping(patience, past_values):
     """The callbacks that stop training after ``patience`` evaluations without
-    a better validation accuracy (``past_values``: a resumed run's); none for
-    ``patience=None``, when the whole budget runs."""
+    a better validation accuracy than any of ``past_values`` (step 0's, then a
+    resumed run's) or since; none for ``patience=None``, when the whole budget runs."""
     if patience is None:
         return []
     return [ResumableEarlyStopping(past_values, monitor='val_accuracy', mode='max', patience=patience)]

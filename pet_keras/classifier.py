@@ -219,7 +219,7 @@ def train_classifier(model, generator, scorer, valid, steps, eval_every, patienc
         epochs=budget.evaluations(steps, eval_every),
         verbose=verbose,
         callbacks=[evaluator, keras.callbacks.TerminateOnNaN(), best_weights_checkpoint(best_path, zero_valid)]
-        + early_stopping(patience),
+        + early_stopping(patience, [zero_valid]),
     )
     model.load_weights(best_path)
     return zero_valid, evaluator.history

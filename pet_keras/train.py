@@ -203,7 +203,7 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
         best_weights_checkpoint(best_path, best_so_far),
         keras.callbacks.LambdaCallback(on_epoch_end=record_run),
         keras.callbacks.TerminateOnNaN(),
-    ] + early_stopping(patience, [r.get('valid') for r in done])
+    ] + early_stopping(patience, [zero['valid']] + [r['valid'] for r in done])
     if tensorboard:
         fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard')))
     # after the callbacks that record an interval: a crash in between trains that interval again

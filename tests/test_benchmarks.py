@@ -216,6 +216,12 @@ def test_run_in_turns_raises_a_failing_job_without_stalling_the_others():
     assert done == ['steady']
 
 
+def test_recorded_commands_hold_no_machine_paths():
+    data = common.REPO.parent / 'shared' / 'datasets' / 'sentiment'
+    command = common.command_line('benchmarks/accuracy.py', ['--sentiment-dir', str(data), '--seeds', 3])
+    assert command == 'python benchmarks/accuracy.py --sentiment-dir ../shared/datasets/sentiment --seeds 3'
+
+
 # what speed.py computes
 
 

@@ -181,25 +181,33 @@ def test_resume_refuses_other_settings_or_training_data(tok, tmp_path):
     assert (out / RUN_STATE).read_bytes() == state and os.path.isdir(out / BACKUP)
 
 
-def test_resumed_early_stopping_counts_patience_from_the_runs_best():
+def stopped_at(callback, values, first_epoch=0):
+    """The epoch at which ``callback`` stops a run with validation accuracies ``values`` (None: never)."""
     model = keras.Sequential([keras.layers.Dense(1, input_shape=(1,))])
-    values = [0.5, 0.7, 0.6, 0.65, 0.68, 0.6, 0.9]
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_train_begin()
+    for epoch in range(first_epoch, len(values)):
+        callback.on_epoch_end(epoch, {'val_accuracy': values[epoch]})
+        if model.stop_training:
+            return epoch
+    return None
 
-    def stopped(callback, first_epoch):
-        callback.set_model(model)
-        model.stop_training = False
-        callback.on_train_begin()
-        for epoch in range(first_epoch, len(values)):
-            callback.on_epoch_end(epoch, {'val_accuracy': values[epoch]})
-            if model.stop_training:
-                return epoch
-        return None
 
-    whole = stopped(keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=3), 0)
+def test_resumed_early_stopping_counts_patience_from_the_runs_best():
+    zero, values = 0.55, [0.5, 0.7, 0.6, 0.65, 0.68, 0.6, 0.9]
+    whole = stopped_at(ResumableEarlyStopping([zero], monitor='val_accuracy', mode='max', patience=3), values)
     assert whole == 4  # 0.7 at epoch 1, then three epochs without better
     for done in range(1, whole + 1):
-        resumed = ResumableEarlyStopping(values[:done], monitor='val_accuracy', mode='max', patience=3)
-        assert stopped(resumed, done) == whole, done
+        resumed = ResumableEarlyStopping([zero] + values[:done], monitor='val_accuracy', mode='max', patience=3)
+        assert stopped_at(resumed, values, done) == whole, done
+
+
+@pytest.mark.parametrize('patience', [1, 3])
+def test_patience_counts_from_step_0_when_no_evaluation_beats_it(patience):
+    values = [0.6, 0.7, 0.75, 0.8]  # each better than the last, none better than step 0's 0.8
+    callback = ResumableEarlyStopping([0.8], monitor='val_accuracy', mode='max', patience=patience)
+    assert stopped_at(callback, values) == patience - 1
 
 
 # ---------------------------------------------------------------- writes that fail half-way
