@@ -5,6 +5,8 @@ of ``eval_every`` steps. Each evaluation adds ``val_accuracy`` to the Keras
 logs, so EarlyStopping and ModelCheckpoint work on it as usual.
 """
 
+import signal
+import threading
 import time
 
 import numpy as np
@@ -47,14 +49,42 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training; its message says how far the run got and how to go on."""
 
 
-def fit_interruptibly(model, going_on, *args, **kwargs):
+class CtrlCAtStepEnd(keras.callbacks.Callback):
+    """Ctrl-C during ``fit`` interrupts at the end of the current step. Python
+    raises KeyboardInterrupt wherever it happens to be, and there (a finalizer
+    of TensorFlow's, say) it can be swallowed and training go on; a second
+    Ctrl-C interrupts at once."""
+
+    def __init__(self, previous_handler):
+        super().__init__()
+        self.previous_handler = previous_handler
+        self.pressed = False
+
+    def press(self, signum, frame):
+        self.pressed = True
+        signal.signal(signal.SIGINT, self.previous_handler)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
+def fit_interruptibly(model, going_on, *args, callbacks=(), **kwargs):
     """``model.fit``; Ctrl-C raises ``Interrupted`` naming the optimizer step reached and ``going_on``."""
+    previous = signal.getsignal(signal.SIGINT)
+    # only the main thread may set a handler; None: one Python did not install, left alone
+    ctrl_c = CtrlCAtStepEnd(previous) if threading.current_thread() is threading.main_thread() and previous else None
+    if ctrl_c:
+        signal.signal(signal.SIGINT, ctrl_c.press)
     try:
-        return model.fit(*args, **kwargs)
+        return model.fit(*args, callbacks=list(callbacks) + ([ctrl_c] if ctrl_c else []), **kwargs)
     except KeyboardInterrupt:
         raise Interrupted(
             'interrupted after step %d; %s' % (int(model.optimizer.iterations.numpy()), going_on)
         ) from None
+    finally:
+        if ctrl_c:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _finite(value):

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from pet_keras import classifier, cli, model, runlock
 from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.compat import keras, write_checkpoint
 from pet_keras.batching import PetDataGenerator
+from pet_keras.callbacks import Interrupted, fit_interruptibly
 from pet_keras.model import build_mlm, checkpoint_variables
 from pet_keras.runstate import BACKUP, RUN_STATE, backed_up_intervals
 from pet_keras.train import fit_pet
@@ -164,6 +166,35 @@ def test_fit_pet_and_fit_classifier_refuse_empty_validation_sets(tok, tmp_path):
     with pytest.raises(ValueError, match='no training examples'):
         fit_classifier(None, tok, pvp.labels, [], valid, steps=2, out_dir=str(tmp_path / 'out'))
     assert not (tmp_path / 'out').exists()
+
+
+class CtrlCInAFinalizer:
+    """Sends this process SIGINT, as Ctrl-C does, from ``__del__``: where a
+    KeyboardInterrupt raised at once would be swallowed ("Exception ignored")."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+
+
+class CtrlCAtStep(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.step:
+            CtrlCInAFinalizer()  # dropped at once
+
+
+def test_ctrl_c_anywhere_interrupts_fit_at_the_end_of_the_step_and_restores_the_handler():
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer='sgd', loss='mse')
+    data = tf.data.Dataset.from_tensors((np.ones((4, 2)), np.ones((4, 1)))).repeat()
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(Interrupted, match=r'^interrupted after step 3; go on$'):
+        fit_interruptibly(model, 'go on', data, steps_per_epoch=10, epochs=1, verbose=0, callbacks=[CtrlCAtStep(3)])
+    assert signal.getsignal(signal.SIGINT) is handler
 
 
 class StopAfterFirstEvaluation(keras.callbacks.Callback):
