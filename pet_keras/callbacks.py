@@ -72,8 +72,10 @@ class CtrlCAtStepEnd(keras.callbacks.Callback):
 def fit_interruptibly(model, going_on, *args, callbacks=(), **kwargs):
     """``model.fit``; Ctrl-C raises ``Interrupted`` naming the optimizer step reached and ``going_on``."""
     previous = signal.getsignal(signal.SIGINT)
-    # only the main thread may set a handler; None: one Python did not install, left alone
-    ctrl_c = CtrlCAtStepEnd(previous) if threading.current_thread() is threading.main_thread() and previous else None
+    # only where Ctrl-C raises KeyboardInterrupt (not when ignored or handled by someone else), and only
+    # the main thread may set a handler
+    takes_over = previous is signal.default_int_handler and threading.current_thread() is threading.main_thread()
+    ctrl_c = CtrlCAtStepEnd(previous) if takes_over else None
     if ctrl_c:
         signal.signal(signal.SIGINT, ctrl_c.press)
     try:
