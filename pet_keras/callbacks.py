@@ -13,6 +13,7 @@ import numpy as np
 
 from pet_keras.compat import keras
 from pet_keras.io import atomic_path
+from pet_keras.progress import StepProgress
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -69,8 +70,12 @@ class CtrlCAtStepEnd(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def fit_interruptibly(model, going_on, *args, callbacks=(), **kwargs):
-    """``model.fit``; Ctrl-C raises ``Interrupted`` naming the optimizer step reached and ``going_on``."""
+def fit_interruptibly(model, going_on, *args, callbacks=(), verbose=1, **kwargs):
+    """``model.fit``, its progress shown in steps (``StepProgress``, where ``verbose``); Ctrl-C
+    raises ``Interrupted`` naming the optimizer step reached and ``going_on``."""
+    if verbose:
+        steps = kwargs['steps_per_epoch']
+        callbacks = list(callbacks) + [StepProgress(steps, steps * kwargs['epochs'])]
     previous = signal.getsignal(signal.SIGINT)
     # only where Ctrl-C raises KeyboardInterrupt (not when ignored or handled by someone else), and only
     # the main thread may set a handler
@@ -79,7 +84,7 @@ def fit_interruptibly(model, going_on, *args, callbacks=(), **kwargs):
     if ctrl_c:
         signal.signal(signal.SIGINT, ctrl_c.press)
     try:
-        return model.fit(*args, callbacks=list(callbacks) + ([ctrl_c] if ctrl_c else []), **kwargs)
+        return model.fit(*args, callbacks=list(callbacks) + ([ctrl_c] if ctrl_c else []), verbose=0, **kwargs)
     except KeyboardInterrupt:
         raise Interrupted(
             'interrupted after step %d; %s' % (int(model.optimizer.iterations.numpy()), going_on)
@@ -132,8 +137,8 @@ class Evaluator(keras.callbacks.Callback):
             ' - '.join(
                 ['step %d' % record['step']]
                 + [
-                    '%s %.4f' % (k, record[k])
-                    for k in ('loss', 'masked_accuracy', 'valid')
+                    '%s %.4f' % (name, record[k])
+                    for k, name in (('loss', 'loss'), ('masked_accuracy', 'masked-token acc'), ('valid', 'valid acc'))
                     if record.get(k) is not None
                 ]
             ),

@@ -16,6 +16,7 @@ from pet_keras import budget, runlock
 from pet_keras.callbacks import best_weights_checkpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 from pet_keras.batching import pad_to_multiple
 from pet_keras.compat import keras
+from pet_keras.progress import progress_bar
 from pet_keras.io import write_json, write_text
 from pet_keras.model import check_checkpoint, load_config
 from bert4keras.models import build_transformer_model
@@ -96,7 +97,7 @@ class ClassifierScorer:
         encoded = [encode_fields(self.tokenizer, e, self.maxlen) for e in examples]
         order = np.argsort([len(ids) for ids, _ in encoded], kind='stable')  # length buckets: little padding
         probs = np.zeros((len(encoded), len(self.labels)), dtype='float32')
-        bar = keras.utils.Progbar(len(encoded), unit_name='example') if verbose else None
+        bar = progress_bar(len(encoded), unit_name='example') if verbose else None
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             length = pad_to_multiple(max(len(encoded[i][0]) for i in idx))

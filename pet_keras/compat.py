@@ -20,6 +20,9 @@ applied once, here, and nowhere else:
    would take the mean and variance in bfloat16 (8 significant bits): they are
    taken in float32, as Keras' own LayerNormalization does.
 
+7. TensorFlow's CPU tensors come from its BFC allocator, which reuses freed
+   memory instead of handing it back to the kernel (``_keep_tensor_memory``).
+
 TensorFlow's start-up log (CUDA stubs, oneDNN, absl) is hidden unless the
 command line has ``--verbose``: it is read here, before TensorFlow loads.
 """
@@ -65,6 +68,24 @@ def _quiet_start_up():
         os.close(saved)
 
 
+def _keep_tensor_memory():
+    """TensorFlow's best-fit-with-coalescing allocator for CPU tensors, set before TensorFlow loads.
+
+    Its default CPU allocator takes every tensor from malloc, which gives buffers of a few MB
+    back to the kernel when they are freed (mmap/munmap, heap trimming): the next step's
+    tensors fault in fresh zeroed pages again, hundreds of thousands a step where oneDNN's
+    own caches do not hide it (docs/kernel_time.md). BFC keeps freed memory for reuse, up to
+    this machine's physical memory. Results are unchanged: only where buffers live differs.
+    ``TF_CPU_ALLOCATOR_USE_BFC=false`` in the environment keeps TensorFlow's default."""
+    os.environ.setdefault('TF_CPU_ALLOCATOR_USE_BFC', 'true')
+    try:
+        physical_mb = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') // 2**20
+    except (AttributeError, ValueError, OSError):
+        return  # TensorFlow's own limit (64 GB) stands
+    os.environ.setdefault('TF_CPU_BFC_MEM_LIMIT_IN_MB', str(physical_mb))
+
+
+_keep_tensor_memory()
 with _quiet_start_up():
     import numpy as np  # noqa: E402
     import tensorflow as tf  # noqa: E402
@@ -96,6 +117,7 @@ try:
 finally:
     keras.optimizers.Optimizer = _new_optimizer
 
+from pet_keras.io import temporary_path  # noqa: E402
 from bert4keras import layers as _layers  # noqa: E402
 from bert4keras import models as _models  # noqa: E402
 from bert4keras import snippets as _snippets  # noqa: E402
@@ -120,7 +142,7 @@ def write_checkpoint(prefix, variables):
     previous checkpoint at ``prefix`` intact.
     """
     names = sorted(variables)
-    tmp = prefix + '.tmp-%d' % os.getpid()
+    tmp = temporary_path(prefix)  # a dead writer's are removed when its run lock is taken over
     tf.raw_ops.SaveV2(
         prefix=tmp,
         tensor_names=names,

@@ -18,7 +18,7 @@ from collections import Counter
 import jieba
 import numpy as np
 
-from pet_keras.compat import keras
+from pet_keras.progress import progress_bar
 from pet_keras.data import read_lines
 from pet_keras.io import package_file, write_text
 from bert4keras.snippets import lowercase_and_normalize
@@ -157,7 +157,7 @@ def tokenize_corpus(docs, tokenizer, whole_word=False):
 
 
 def _progress(items, name):
-    bar = keras.utils.Progbar(len(items), unit_name=name)
+    bar = progress_bar(len(items), unit_name=name)
     for i, item in enumerate(items):
         yield item
         if i % 200 == 0 or i == len(items) - 1:

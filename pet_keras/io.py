@@ -7,22 +7,35 @@ never half of either.
 """
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import json
 import os
+import shutil
 
 TEMPORARY = '.tmp-%d-%s'  # a writer's temporary file: its process id, the target's name
+
+
+def temporary_path(path):
+    """Where this process writes ``path``'s new content before renaming it (``remove_temporaries``)."""
+    return os.path.join(os.path.dirname(path) or '.', TEMPORARY % (os.getpid(), os.path.basename(path)))
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary path to write ``path``'s new content to (by any writer, e.g.
     Keras' save_weights); on success it is synced and renamed to ``path``
-    (if the writer wrote nothing, ``path`` is left as it was), on error removed."""
-    tmp = os.path.join(os.path.dirname(path) or '.', TEMPORARY % (os.getpid(), os.path.basename(path)))
+    (if the writer wrote nothing, ``path`` is left as it was), on error removed.
+    A full disk, whoever the writer, is an OSError naming ``path``."""
+    tmp = temporary_path(path)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            raise OSError(errno.ENOSPC, 'No space left on device (nothing written; free some space)', path) from e
         if not os.path.exists(tmp):
             return
         fd = os.open(tmp, os.O_RDONLY)
@@ -36,12 +49,41 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+def refuse_overwriting_inputs(output, flag, inputs):
+    """Refuse an output path that is, contains or lies inside anything the command reads:
+    ``inputs`` maps each input's flag to its path (None and '-' for stdin are skipped)."""
+    target = os.path.realpath(output)
+    for input_flag, path in inputs.items():
+        if path is None or path == '-':
+            continue
+        source = os.path.realpath(path)
+        if target == source or _inside(source, target) or _inside(target, source):
+            how = 'is' if target == source else 'contains' if _inside(source, target) else 'lies inside'
+            raise ValueError(
+                '%s %s %s %s %s, which this command reads: choose an output outside what it reads'
+                % (flag, output, how, input_flag, path)
+            )
+
+
+def _inside(path, folder):
+    return os.path.commonpath([path, folder]) == folder and path != folder
+
+
 def remove_temporaries(folder, pid):
     """Remove the temporary files process ``pid`` left in ``folder`` (it was killed mid-write)."""
     prefix = TEMPORARY % (pid, '')
     for name in os.listdir(folder):
         if name.startswith(prefix):
-            os.remove(os.path.join(folder, name))
+            path = os.path.join(folder, name)
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+
+
+def is_disk_full(error):
+    """Whether ``error`` is a full disk: Python's OSError, or a library's error (TensorFlow's
+    ResourceExhaustedError from a checkpoint or h5 writer) that says so."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return 'No space left on device' in str(error)
 
 
 def write_text(path, text):

@@ -32,7 +32,7 @@ import unicodedata
 import numpy as np
 import tensorflow as tf
 
-from pet_keras.compat import keras
+from pet_keras.progress import progress_bar
 from pet_keras.io import package_file
 from pet_keras.data import read_lines
 from pet_keras.pattern import PVP, Verbalizer
@@ -96,7 +96,7 @@ def word_log_probs(mlm, pvp, examples, batch_size=32, verbose=True):
         models[length] = index, tf.function(lambda x, model=model: model(x, training=False), input_signature=[spec])
     unlabeled = [dataclasses.replace(e, label=None) for e in examples]
     scores = np.zeros((len(examples), len(pvp.word_ids)), dtype='float32')
-    bar = keras.utils.Progbar(len(examples), unit_name='example') if verbose else None
+    bar = progress_bar(len(examples), unit_name='example') if verbose else None
     done = 0
     for idx, inputs in cloze_batches(pvp, unlabeled, batch_size):
         for n, length in enumerate(pvp.slot_lengths):

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras.compat import keras
+from pet_keras.progress import progress_bar
 from bert4keras.snippets import sequence_padding
 from pet_keras.batching import pad_to_multiple
 from pet_keras.data import Example
@@ -157,7 +158,7 @@ class Scorer:
         """(examples, labels) probabilities, labels in ``pvp.labels`` order."""
         content_free = self.content_free_log_proba() if self.calibrate else None
         probs = np.zeros((len(examples), len(self.pvp.labels)), dtype='float32')
-        bar = keras.utils.Progbar(len(examples), unit_name='example') if verbose else None
+        bar = progress_bar(len(examples), unit_name='example') if verbose else None
         done = 0
         for idx, inputs in self.batches(examples):
             probs[idx] = self._proba(inputs, content_free).numpy()
