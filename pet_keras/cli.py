@@ -18,6 +18,7 @@ CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier basel
 # (--mixed-precision changes the compute dtype only; weights and optimizer state are float32 either way)
 RESUME_MAY_CHANGE = (
     'resume',
+    'overwrite',
     'steps',
     'patience',
     'out',
@@ -233,6 +234,11 @@ def training_flags(p):
         '--out',
         default=None,
         help='output folder (default: under runs/, named after the script or task, the mode and the pattern)',
+    )
+    r.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace the finished run in --out (its files only); without it such an --out is refused',
     )
     r.add_argument('--tensorboard', action='store_true', help='write TensorBoard logs to <out>/tensorboard')
     r.add_argument(

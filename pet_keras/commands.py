@@ -22,9 +22,9 @@ import json
 import os
 import sys
 
-from pet_keras import cli, runtime, startup, task
+from pet_keras import cli, convert, runtime, startup, task
 from pet_keras.data import Dataset, Example, read_jsonl, read_lines, read_tsv, split_labeled
-from pet_keras.io import write_json
+from pet_keras.io import atomic_path, refuse_overwriting_inputs, write_json
 from pet_keras.label_search import label_words_json, print_label_words, search
 from pet_keras.pattern import PVP, Pattern
 from pet_keras.serving import export_saved_model, load
@@ -86,6 +86,11 @@ READERS = {'text': text_examples, 'jsonl': jsonl_examples, 'tsv': tsv_examples}
 def predict(args):
     if args.input != '-' and not os.path.isfile(args.input):
         raise FileNotFoundError('--input %s: no such file' % args.input)
+    if args.output:
+        refuse_overwriting_inputs(args.output, '--output', {'--input': args.input, '--model-dir': args.model_dir})
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError('--output %s: no folder %s (create it first)' % (args.output, folder))
     predictor = load(args.model_dir, batch_size=args.batch_size, calibrate=args.calibrate)
     clash = [name for name in predictor.fields if name in OUTPUT_KEYS]
     if clash:
@@ -94,14 +99,15 @@ def predict(args):
     examples = READERS[fmt](args.input, predictor.fields, args.fields)
     with contextlib.redirect_stdout(sys.stderr):  # the progress bar must not mix with JSON lines on stdout
         predictions = predictor.predict_examples(examples, verbose=True)
-    out = open(args.output, 'w', encoding='utf-8') if args.output else sys.stdout
-    try:
-        for example, prediction in zip(examples, predictions):
-            row = dict({} if example.id is None else {'id': example.id}, **example.fields, **prediction)
-            out.write(json.dumps(row, ensure_ascii=False) + '\n')
-    finally:
-        if args.output:
-            out.close()
+    lines = (
+        json.dumps(dict({} if e.id is None else {'id': e.id}, **e.fields, **p), ensure_ascii=False) + '\n'
+        for e, p in zip(examples, predictions)
+    )
+    if args.output:
+        with atomic_path(args.output) as tmp, open(tmp, 'w', encoding='utf-8') as out:
+            out.writelines(lines)  # whole or not at all: a previous file stays until the rename
+    else:
+        sys.stdout.writelines(lines)
     print(
         '%d predictions (%s input %s, %d blank or empty rows skipped) written to %s'
         % (
@@ -124,6 +130,16 @@ def export(args):
     )
 
 
+def convert_command(args):
+    """``pet-keras convert``: a Hugging Face folder to a Google-format checkpoint folder."""
+    count = convert.convert_huggingface(args.source, args.out)
+    print(
+        'converted %s: %d variables, MLM head included, written to %s (use it as --checkpoint-dir)'
+        % (convert.describe(args.source), count, args.out),
+        file=sys.stderr,
+    )
+
+
 def train(args):
     """``pet-keras train``: the scripts' flow (scripts/sentiment.py) on the task's files."""
     required(args, 'train', 'valid', 'test', 'pattern')
@@ -141,6 +157,11 @@ def train(args):
     data = read_data(args, pattern.fields)
     words = startup.read_label_words(args.label_words) if args.label_words else {}
     labels = task_labels(data, words)
+    if len(labels) < 2:
+        raise ValueError(
+            '%s: every row has the label %r; classification needs at least two labels (rows of another '
+            'label, or --label-words naming the others)' % (args.train, labels[0] if labels else None)
+        )
     labeled, unlabeled = split_labeled(data['train'], args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + list(data.get('unlabeled', ())))
     print('labels (%d): %s' % (len(labels), ', '.join(labels)))
@@ -231,7 +252,7 @@ def required(args, *names):
 
 def parser():
     p = cli.Parser(prog='pet-keras', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export}')
+    commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export,convert}')
     calibrate = dict(
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -289,6 +310,24 @@ def parser():
     ex.add_argument('--overwrite', action='store_true', help='replace --out when it is not empty (else refused)')
     cli.output_flags(ex)
     ex.set_defaults(run=export)
+
+    co = commands.add_parser(
+        'convert',
+        help='convert a Hugging Face BERT-family masked LM (safetensors) to the checkpoint folder pet_keras loads',
+        description=convert.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    co.add_argument(
+        '--from',
+        dest='source',
+        required=True,
+        help='the Hugging Face folder: config.json, model.safetensors, vocab.txt',
+    )
+    co.add_argument(
+        '--out', required=True, help='the new folder to write (bert_config.json, bert_model.ckpt.*, vocab.txt)'
+    )
+    cli.output_flags(co)
+    co.set_defaults(run=convert_command)
     return p
 
 

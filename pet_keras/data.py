@@ -30,6 +30,15 @@ class Dataset(list):
         self.skipped, self.path = skipped, path
 
 
+def _lines(binary):
+    """A binary file's lines, each ended by LF, CRLF or a lone CR (old Mac files), without the ending.
+    (A CR byte is never part of a UTF-8 multi-byte character.)"""
+    for chunk in binary:
+        chunk = chunk[:-2] if chunk.endswith(b'\r\n') else chunk.rstrip(b'\n')
+        pieces = chunk.split(b'\r')
+        yield from pieces[:-1] if len(pieces) > 1 and not pieces[-1] else pieces
+
+
 def read_lines(path):
     """Yield (line number, line without its newline) of a UTF-8 file (``-``: standard input).
 
@@ -37,7 +46,7 @@ def read_lines(path):
     line (files in GBK are common: convert them with ``iconv -f GBK -t UTF-8``).
     """
     with open(path, 'rb') if path != '-' else contextlib.nullcontext(sys.stdin.buffer) as f:
-        for number, raw in enumerate(f, 1):
+        for number, raw in enumerate(_lines(f), 1):
             try:
                 line = raw.decode('utf-8')
             except UnicodeDecodeError as e:
@@ -47,7 +56,7 @@ def read_lines(path):
                 ) from None
             if number == 1:
                 line = line.lstrip('\ufeff')
-            yield number, line.rstrip('\r\n')
+            yield number, line
 
 
 def read_tsv(path, label_names=None, fields=('text',), labeled=True):
@@ -128,7 +137,17 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, 
                 raise ValueError(
                     '%s: no label (expected the key %s; add it to the row)' % (where, ' or '.join(label_keys))
                 )
-            label = str(row[key])
+            value = row[key]
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise ValueError(
+                    '%s: label %s is %s; expected a string or an integer (correct or delete the row)'
+                    % (
+                        where,
+                        json.dumps(value, ensure_ascii=False)[:40],
+                        'null' if value is None else type(value).__name__,
+                    )
+                )
+            label = str(value)
             if label_names is not None:
                 if label not in label_names:
                     raise ValueError(

@@ -25,7 +25,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from pet_keras.io import write_json
+from pet_keras.io import write_json, write_text
 from pet_keras import compat  # noqa: F401  (before bert4keras)
 from pet_keras.compat import keras
 from pet_keras.layers import GatherPositions, LabelColumns, LabelTokenLogits, MaskedLMLoss
@@ -188,9 +188,7 @@ class MaskedLM:
         write_json(os.path.join(directory, 'bert_config.json'), config)
         if dict_path and os.path.abspath(dict_path) != os.path.abspath(os.path.join(directory, 'vocab.txt')):
             with open(dict_path, encoding='utf-8') as src:
-                vocab = src.read()
-            with open(os.path.join(directory, 'vocab.txt'), 'w', encoding='utf-8') as dst:
-                dst.write(vocab)
+                write_text(os.path.join(directory, 'vocab.txt'), src.read())
 
 
 def checkpoint_variables(checkpoint_path):

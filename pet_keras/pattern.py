@@ -110,6 +110,9 @@ class Encoded:
 class PVP:
     """A pattern-verbalizer pair bound to a tokenizer and a maximum length."""
 
+    def _words_in_order(self):
+        return [word for label in self.labels for word in self.verbalizer.label_words[label]]
+
     def __init__(self, pattern, verbalizer, tokenizer, maxlen=128):
         self.pattern = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
         self.verbalizer = verbalizer if isinstance(verbalizer, Verbalizer) else Verbalizer(verbalizer)
@@ -129,6 +132,15 @@ class PVP:
             raise ValueError(
                 'label words not in the vocabulary: %s (give other words for these labels)' % '; '.join(unspellable)
             )
+        spelled = {}  # words the tokenizer makes the same (case, spaces) cannot tell their labels apart
+        for ids, label_index, word in zip(words, word_label, self._words_in_order()):
+            other = spelled.setdefault(tuple(ids), (label_index, word))
+            if other[0] != label_index:
+                raise ValueError(
+                    'label words %r (label %r) and %r (label %r) are the same tokens %s for this vocabulary, so '
+                    'those labels could not be told apart (give them different words)'
+                    % (other[1], self.labels[other[0]], word, self.labels[label_index], tokenizer.ids_to_tokens(ids))
+                )
         self.word_ids = words  # token ids of each word, in label order
         self.word_label = np.array(word_label, dtype='int32')  # (words,)
         self.word_length = np.array([len(ids) for ids in words], dtype='int32')

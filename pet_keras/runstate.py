@@ -6,9 +6,11 @@ interval in ``backup/``. Which settings may differ on a resume is the
 caller's to say (``may_change``): the settings are the caller's own.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 
 import tensorflow as tf
 
@@ -88,6 +90,38 @@ def finished_run(out_dir, settings, generator, may_change):
             % (out_dir, '; '.join(changed))
         )
     return read_json(os.path.join(out_dir, 'results.json'))
+
+
+# what a PET or classifier run writes in its folder: what --overwrite removes, and only that
+RUN_FILES = (
+    'results.json',
+    RUN_STATE,
+    BEST_WEIGHTS,
+    'classifier_weights.h5',
+    'classifier.json',
+    'pvp.json',
+    'bert_config.json',
+    'vocab.txt',
+    'bert_model.ckpt.index',
+    'bert_model.ckpt.data-00000-of-00001',
+    'checkpoint',
+)
+RUN_FOLDERS = (BACKUP, 'tensorboard')
+
+
+def holds_finished_run(out_dir):
+    """Whether ``out_dir`` holds a finished run (its results.json)."""
+    return os.path.isfile(os.path.join(out_dir, 'results.json'))
+
+
+def remove_run(out_dir):
+    """Remove the files and folders a run wrote in ``out_dir`` (``RUN_FILES``, ``RUN_FOLDERS``), nothing else."""
+    for name in RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, name))
+    for name in RUN_FOLDERS:
+        shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+    print('--overwrite: removed the finished run in %s' % out_dir)
 
 
 def check_not_interrupted(out_dir):

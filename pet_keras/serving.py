@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from pet_keras.io import read_json
+from pet_keras.io import read_json, refuse_overwriting_inputs, temporary_path
 from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS, ClassifierScorer, build_classifier
 from pet_keras.data import Example
 from pet_keras.model import build_mlm, load_config, load_tokenizer
@@ -250,16 +250,25 @@ def export_saved_model(model_dir, out_dir, calibrate=None, model=None, overwrite
     [batch, labels], in the label order of pvp.json or classifier.json) and
     ``label`` (string, [batch]). pvp.json (or classifier.json) and vocab.txt
     are copied into ``out_dir/assets/`` so a server can build the inputs.
-    Calibration as in ``load``. A non-empty ``out_dir`` is refused unless
-    ``overwrite``, which removes it first. Returns ``out_dir``."""
+    Calibration as in ``load``. An ``out_dir`` that is, holds or lies inside
+    ``model_dir`` is refused; a non-empty one unless ``overwrite``. The SavedModel
+    is written beside ``out_dir`` and renamed over it when complete, so a failed
+    export leaves what was there. Returns ``out_dir``."""
+    refuse_overwriting_inputs(out_dir, '--out', {'--model-dir': model_dir})
     taken = os.path.exists(out_dir) and not (os.path.isdir(out_dir) and not os.listdir(out_dir))
     if taken and not overwrite:
         raise FileExistsError('%s: exists and is not empty (pet-keras export --overwrite replaces it)' % out_dir)
     predictor = load(model_dir, calibrate=calibrate, model=model)
     module = (_ClassifierServing if predictor.pvp is None else _Serving)(predictor.scorer, model_dir)
-    if taken and os.path.isdir(out_dir):
-        shutil.rmtree(out_dir)
-    elif taken:
-        os.remove(out_dir)
-    tf.saved_model.save(module, out_dir, signatures={'serving_default': module.serve})
+    out_dir = out_dir.rstrip(os.sep) or out_dir
+    tmp = temporary_path(out_dir)
+    try:
+        tf.saved_model.save(module, tmp, signatures={'serving_default': module.serve})
+        if os.path.isdir(out_dir) and not os.path.islink(out_dir):
+            shutil.rmtree(out_dir)
+        elif os.path.lexists(out_dir):
+            os.remove(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

@@ -10,25 +10,51 @@ from pathlib import Path
 from pet_keras import runlock
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.cli import CLASSIFIER
+from pet_keras.convert import is_huggingface_folder
 from pet_keras.model import checkpoint_variables
 from pet_keras.pattern import Pattern, Verbalizer
-from pet_keras.runstate import check_not_interrupted
+from pet_keras.io import refuse_overwriting_inputs
+from pet_keras.runstate import check_not_interrupted, holds_finished_run, remove_run
 
 
-def check_start(args, out):
+# the flags whose paths a training command reads: its --out may not be, hold or lie inside any
+INPUT_FLAGS = ('train', 'valid', 'test', 'unlabeled', 'task', 'data_dir', 'label_words')
+
+
+def check_start(args, out, reuses_finished=False):
     """Refuse, right after parsing and before TensorFlow builds anything, a run
     that would fail later or spoil a folder: a training mode without a step, an
-    --out that cannot be written, another run writing it, an interrupted run
-    there without --resume. The flags' own ranges are their argparse types."""
+    --out that cannot be written, that is or holds or lies inside an input, another
+    run writing it, an interrupted run there without --resume, a finished run there
+    without --overwrite (which then removes that run's files; ``reuses_finished``: the
+    caller reuses finished runs, as the ensemble does). The flags' own ranges are their
+    argparse types."""
     if args.mode != 'zero-shot' and args.steps < 1:
         raise ValueError(
             '--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '
             'evaluates)' % (args.steps, args.mode)
         )
     writable_folder(out)
+    refuse_overwriting_inputs(out, '--out', input_paths(args))
     runlock.check(out)
     if not getattr(args, 'resume', False) or args.mode in ('zero-shot', CLASSIFIER):
         check_not_interrupted(out)
+    if not reuses_finished and holds_finished_run(out):
+        if not getattr(args, 'overwrite', False):
+            raise FileExistsError(
+                '%s holds a finished run (results.json): --overwrite replaces it, or choose another --out' % out
+            )
+        remove_run(out)
+
+
+def input_paths(args):
+    """{flag: path} of what a training command reads: data, task and label-word files, the checkpoint."""
+    paths = {'--' + name.replace('_', '-'): getattr(args, name, None) for name in INPUT_FLAGS}
+    if paths['--label-words'] is not None and not os.path.exists(paths['--label-words']):
+        del paths['--label-words']  # inline JSON
+    config, checkpoint, vocab = checkpoint_paths(args)
+    paths.update({'--config-path': config, '--checkpoint-path': checkpoint, '--dict-path': vocab})
+    return paths
 
 
 def check_ensemble(p, args):
@@ -113,6 +139,11 @@ def checkpoint_files(folder, config=None, checkpoint=None, vocab=None):
     checkpoint = checkpoint or str(folder / 'bert_model.ckpt')
     vocab = vocab or str(folder / 'vocab.txt')
     for path in (config, vocab, checkpoint + '.index'):
+        if not os.path.exists(path) and is_huggingface_folder(folder):
+            raise FileNotFoundError(
+                '%s not found: %s is a Hugging Face model folder; convert it first: pet-keras convert --from %s '
+                '--out %s-google' % (path, folder, folder, str(folder).rstrip(os.sep))
+            )
         if not os.path.exists(path):
             raise FileNotFoundError(
                 '%s not found (pass --checkpoint-dir or --config-path/--checkpoint-path/'

@@ -11,6 +11,7 @@ metrics (results.json). An interrupted run resumes from its last evaluation
 """
 
 import os
+import shutil
 import time
 
 from pet_keras import budget, runlock
@@ -111,6 +112,11 @@ def fit_pet(
         }
         run = {'settings': settings, 'training_data': training_data(generator)} if steps else None
         saved = saved_run(out_dir, run, resume, may_change)
+        if saved and len(saved['evaluations']) * eval_every > steps:
+            raise ValueError(
+                '--steps %d: the run in %s has already trained %d steps; resuming needs a budget at least that '
+                'large (or use another --out)' % (steps, out_dir, len(saved['evaluations']) * eval_every)
+            )
         zero = results['zero_shot'] = zero_shot(scorer, valid, test, saved, out_dir, eval_every)
         history = []
         if steps:
@@ -176,6 +182,7 @@ def save_run(mlm, pvp, out_dir, results, run):
     if run:
         run['finished'] = True
         write_json(os.path.join(out_dir, RUN_STATE), run)
+    remove_backup(out_dir)
 
 
 def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks):
@@ -185,6 +192,11 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint
     best_path = os.path.join(out_dir, BEST_WEIGHTS)
     model = training_model(mlm, learning_rate)
+    if saved and saved.get('trained'):  # killed while writing the run folder: training had ended
+        print('training had ended; writing the run folder again')
+        model.load_weights(best_path)
+        run.update(zero_shot=zero, evaluations=saved['evaluations'], finished=False, trained=True)
+        return saved['evaluations']
     if chief and not saved:
         model.save_weights(best_path)  # step 0 is the best until an evaluation beats it
     done = saved['evaluations'] if saved else []
@@ -206,8 +218,9 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
     ] + early_stopping(patience, [zero['valid']] + [r['valid'] for r in done])
     if tensorboard:
         fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard')))
-    # after the callbacks that record an interval: a crash in between trains that interval again
-    fit_callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP)))
+    # after the callbacks that record an interval: a crash in between trains that interval again. Kept
+    # after fit until the run folder is complete (save_run): a run killed while writing it resumes there
+    fit_callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP), delete_checkpoint=False))
     dataset = generator.to_dataset(random=True).skip(len(done) * eval_every)
     fit_interruptibly(
         model,
@@ -218,9 +231,10 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
         callbacks=fit_callbacks + list(callbacks),
         verbose=verbose,
     )
+    run['trained'] = True
+    record_run()
     if chief:
         model.load_weights(best_path)
-        remove_empty_backup(out_dir)
     return evaluator.history
 
 
@@ -235,8 +249,6 @@ def training_model(mlm, learning_rate):
     return model
 
 
-def remove_empty_backup(out_dir):
-    """Remove ``out_dir/backup``, emptied by BackupAndRestore at the end of fit."""
-    backup_dir = os.path.join(out_dir, BACKUP)
-    if os.path.isdir(backup_dir) and not os.listdir(backup_dir):
-        os.rmdir(backup_dir)
+def remove_backup(out_dir):
+    """Remove ``out_dir/backup``, BackupAndRestore's, once the run folder is complete."""
+    shutil.rmtree(os.path.join(out_dir, BACKUP), ignore_errors=True)

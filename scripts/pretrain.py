@@ -11,9 +11,11 @@ Run it again with the same --out to resume an interrupted run.
 """
 
 import argparse
+import os
 
 from pet_keras import cli, runtime, startup
 from pet_keras.corpus import SOURCES, load_corpus
+from pet_keras.io import refuse_overwriting_inputs
 from pet_keras.pretrain import pretrain
 
 p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,6 +50,9 @@ cli.output_flags(p)
 
 def main(a):
     startup.writable_folder(a.out)
+    inputs = {'--init-checkpoint': a.init_checkpoint}
+    inputs.update({'--corpus %s' % c: c for c in a.corpus if os.path.exists(c)})
+    refuse_overwriting_inputs(a.out, '--out', inputs)
     runtime.set_precision(a)
     config = {
         'vocab_size': None,

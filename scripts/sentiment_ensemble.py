@@ -38,7 +38,7 @@ p = cli.parser(
 def main(args):
     startup.check_ensemble(p, args)
     out = args.out or 'runs/sentiment-ensemble-%s' % args.mode
-    startup.check_start(args, out)
+    startup.check_start(args, out, reuses_finished=True)
     runtime.seed(args.seed)
     runtime.set_precision(args)
 

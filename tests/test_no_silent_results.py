@@ -1,0 +1,93 @@
+"""Inputs that used to give a wrong result without a word now give one clear line (or the right result)."""
+
+import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
+
+import json
+
+import pytest
+
+from pet_keras import commands
+from pet_keras.data import read_jsonl, read_lines, read_tsv
+from pet_keras.pattern import PVP, Verbalizer
+from tiny import make_tokenizer
+from test_inputs_read_only import checkpoint, jsonl, task_files, train_argv  # noqa: F401  (fixture)
+
+
+def test_label_words_the_tokenizer_makes_the_same_are_refused():
+    tok = make_tokenizer()
+    with pytest.raises(ValueError, match=r"label words '很' \(label 'good'\) and '很 ' \(label 'bad'\) are the same"):
+        PVP('____{text}', Verbalizer({'good': ['很'], 'bad': ['很 ']}), tok)
+    with pytest.raises(ValueError, match='are the same tokens'):
+        PVP('____{text}', Verbalizer({'good': ['a'], 'bad': ['A']}), tok)  # an uncased vocabulary
+    PVP('____{text}', Verbalizer({'good': ['很', '好'], 'bad': ['不']}), tok)  # distinct words still load
+
+
+@pytest.mark.parametrize(
+    'label, kind', [('null', 'null'), ('{"a": 1}', 'dict'), ('[1]', 'list'), ('1.0', 'float'), ('true', 'bool')]
+)
+def test_a_label_that_is_not_a_string_or_an_integer_is_refused_with_its_line(tmp_path, label, kind):
+    path = tmp_path / 'x.jsonl'
+    path.write_text('{"text": "好", "label": 1}\n{"text": "坏", "label": %s}\n' % label, encoding='utf-8')
+    with pytest.raises(ValueError, match=r'x.jsonl:2: label .* is %s; expected a string or an integer' % kind):
+        read_jsonl(str(path), {'text': 'text'}, 'label')
+
+
+def test_integer_and_string_labels_read_as_before(tmp_path):
+    path = jsonl(tmp_path / 'x.jsonl', [{'text': '好', 'label': 1}, {'text': '坏', 'label': '0'}])
+    assert [e.label for e in read_jsonl(str(path), {'text': 'text'}, 'label')] == ['1', '0']
+
+
+@pytest.mark.parametrize('ending', ['\n', '\r\n', '\r'])
+def test_lf_crlf_and_cr_all_end_a_line(tmp_path, ending):
+    path = tmp_path / 'x.tsv'
+    path.write_bytes(ending.join(['春天\t1', '秋天\t0', '', '冬天\t0']).encode('utf-8') + ending.encode())
+    assert [number for number, _ in read_lines(str(path))] == [1, 2, 3, 4]
+    data = read_tsv(str(path))
+    assert [(e.fields['text'], e.label, e.source[-1]) for e in data] == [
+        ('春天', '1', '1'),
+        ('秋天', '0', '2'),
+        ('冬天', '0', '4'),
+    ]
+    assert data.skipped == 1
+
+
+def test_a_task_with_one_label_is_refused(checkpoint, tmp_path, capsys):  # noqa: F811
+    rows = [{'text': t, 'label': 'good'} for t in ('春天很好', '花草很美', '风雨很大')]
+    files = {split: jsonl(tmp_path / ('%s.jsonl' % split), rows) for split in ('train', 'valid', 'test')}
+    argv = ['train', '--checkpoint-dir', str(checkpoint), '--pattern', '____{text}', '--mode', 'zero-shot']
+    argv += ['--out', str(tmp_path / 'out')] + sum((['--' + s, str(p)] for s, p in files.items()), [])
+    with pytest.raises(SystemExit) as stop:
+        commands.main(argv)
+    assert stop.value.code == 2
+    assert "every row has the label 'good'; classification needs at least two labels" in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_resume_with_fewer_steps_than_done_is_refused(checkpoint, tmp_path, capsys, monkeypatch):  # noqa: F811
+    files = task_files(tmp_path / 'data')
+    out = tmp_path / 'run'
+    from pet_keras import callbacks
+
+    calls = []
+    end = callbacks.Evaluator.on_epoch_end
+
+    def stop_after_two(self, epoch, logs=None):
+        end(self, epoch, logs)
+        calls.append(epoch)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C at the third evaluation: the backup holds two (4 steps)
+
+    monkeypatch.setattr(callbacks.Evaluator, 'on_epoch_end', stop_after_two)
+    argv = train_argv(checkpoint, files, out, '--mode', 'few-shot', '--patience', '0')
+    argv[argv.index('--steps') + 1] = '8'
+    with pytest.raises(SystemExit):
+        commands.main(argv)
+    monkeypatch.setattr(callbacks.Evaluator, 'on_epoch_end', end)
+    argv[argv.index('--steps') + 1] = '2'
+    with pytest.raises(SystemExit) as stop:
+        commands.main(argv + ['--resume'])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert '--steps 2: the run in %s has already trained 4 steps' % out in err, err
+    results = json.loads((out / 'run.json').read_text(encoding='utf-8'))
+    assert not results['finished']
