@@ -185,7 +185,7 @@ def main():
         for row in rows:
             row.pop('probabilities')
         record = {
-            'command': common.command_line(__file__, sys.argv[1:]),
+            'command': common.command_line('benchmarks/kernel_time.py', sys.argv[1:]),
             'machine': common.machine_info(),
             'summary': lines,
             'rows': rows,
