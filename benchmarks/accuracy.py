@@ -45,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
+from lexical import lexical_baseline  # noqa: E402
 
 from pet_keras import budget, cli, runtime, startup  # noqa: E402
 from pet_keras.classifier import build_classifier, fit_classifier  # noqa: E402
@@ -66,6 +67,8 @@ from pet_keras.io import sha256, write_text  # noqa: E402
 from pet_keras.train import MODES, fit_pet, training_sets  # noqa: E402
 
 CLASSIFIER = 'classifier'
+LEXICAL = 'lexical'  # TF-IDF character n-grams + a linear SVM (benchmarks/lexical.py)
+BASELINES = (CLASSIFIER, LEXICAL)
 TASKS = {
     'sentiment': {'patterns': SENTIMENT_PATTERNS, 'words': SENTIMENT_WORDS, 'modes': MODES, 'maxlen': 128},
     'tnews': {
@@ -115,9 +118,10 @@ def parse_args(argv=None):
     p.add_argument(
         '--modes',
         nargs='+',
-        choices=list(MODES) + [CLASSIFIER],
-        default=list(MODES) + [CLASSIFIER],
-        help='PET modes and the classifier baseline (default all; tnews has no unsupervised)',
+        choices=list(MODES) + list(BASELINES),
+        default=list(MODES) + list(BASELINES),
+        help='PET modes and the baselines: the [CLS] classifier and the lexical model, TF-IDF character '
+        'n-grams + linear SVM (default all; tnews has no unsupervised)',
     )
     p.add_argument('--seeds', type=int, help='seeds 0..N-1 per trained cell (default 3)')
     p.add_argument('--steps', type=int, help='at most this many optimizer steps (default %d)' % budget.STEPS)
@@ -184,7 +188,7 @@ class TaskData:
         self.test = test[: args.max_eval] if args.max_eval is not None else test
         self.templates = spec['patterns']
         self.patterns = [p for p in args.patterns if p in spec['patterns']]
-        self.modes = [m for m in args.modes if m in spec['modes'] or m == CLASSIFIER]
+        self.modes = [m for m in args.modes if m in spec['modes'] or m in BASELINES]
         self.verbalizer = Verbalizer(spec['words'])
         self.labels = self.verbalizer.labels
         self.maxlen = args.maxlen or spec['maxlen']
@@ -235,8 +239,8 @@ def cells(tasks, seeds):
     """(task, mode, pattern, seed) of every cell, in run order."""
     for task in tasks:
         for mode in task.modes:
-            if mode == CLASSIFIER:
-                for seed in range(seeds):
+            if mode in BASELINES:  # the lexical model has no randomness: one seed
+                for seed in range(seeds if mode == CLASSIFIER else 1):
                     yield task, mode, None, seed
                 continue
             for pattern in task.patterns:
@@ -314,6 +318,11 @@ def run_cell(task, mode, pattern, seed, ckpt, args, cell_dir=None):
     is done. Without it, and for the classifier, weights live in a temporary folder."""
     runtime.seed(seed)
     started = time.time()
+    if mode == LEXICAL:
+        record = lexical_baseline(task.labeled, task.valid, task.test, seed)
+        record.pop('grid')
+        record.update(task=task.name, mode=mode, pattern=None, seed=seed, wall_seconds=record.pop('seconds'))
+        return record
     if cell_dir and mode != CLASSIFIER:
         record = run_pet(task, mode, pattern, seed, ckpt, args, cell_dir, resume=True)
         shutil.rmtree(cell_dir)
@@ -423,11 +432,17 @@ def markdown(results, tasks):
             label = '%s `%s`' % (pattern, task.templates[pattern])
             rows.append([label] + [accuracy_text(e, 1 if m == 'zero-shot' else seeds) for m, e in zip(modes, entries)])
             times.append([label] + ['%.0f' % e['wall_seconds_mean'] if e else '' for e in entries])
-        baseline = summary.get('%s/%s/-' % (task.name, CLASSIFIER))
-        if baseline:
-            label = 'classifier ([CLS] + dense, the labeled examples)'
-            rows.append([label] + [accuracy_text(baseline, seeds) if m == 'few-shot' else '' for m in modes])
-            times.append([label] + ['%.0f' % baseline['wall_seconds_mean'] if m == 'few-shot' else '' for m in modes])
+        for name, label, baseline_seeds in (
+            (CLASSIFIER, 'classifier ([CLS] + dense, the labeled examples)', seeds),
+            (LEXICAL, 'lexical (TF-IDF character n-grams + linear SVM, the labeled examples)', 1),
+        ):
+            baseline = summary.get('%s/%s/-' % (task.name, name))
+            if baseline:
+                cells_text = [accuracy_text(baseline, baseline_seeds) if m == 'few-shot' else '' for m in modes]
+                rows.append([label] + cells_text)
+                times.append(
+                    [label] + ['%.0f' % baseline['wall_seconds_mean'] if m == 'few-shot' else '' for m in modes]
+                )
         lines += [
             common.markdown_table(['pattern'] + modes, rows),
             '',
