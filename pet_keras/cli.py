@@ -207,7 +207,7 @@ def training_flags(p):
         help='stop after N evaluations without a better validation accuracy (default %d; 0: never stop '
         'early)' % budget.PATIENCE,
     )
-    r.add_argument('--batch-size', type=whole(1), default=32)
+    r.add_argument('--batch-size', type=whole(1), default=32, help='examples per training step (default 32)')
     r.add_argument(
         '--lr',
         type=POSITIVE,

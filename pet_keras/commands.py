@@ -280,7 +280,7 @@ def parser():
     lw.add_argument('--top-k', type=int, default=3, help='words per label (default 3)')
     lw.add_argument('--out', required=True, help='the JSON file to write, label → words')
     lw.add_argument('--maxlen', type=int, default=128)
-    lw.add_argument('--batch-size', type=cli.whole(1), default=32)
+    lw.add_argument('--batch-size', type=cli.whole(1), default=32, help='examples per scoring batch (default 32)')
     lw.add_argument('--length-norm', action='store_true', help='rank words by their mean token log-probability')
     lw.set_defaults(run=label_words)
 
@@ -298,7 +298,7 @@ def parser():
         choices=sorted(READERS),
         help='input format (default: by extension: .jsonl/.json jsonl, .tsv tsv, else text)',
     )
-    pr.add_argument('--batch-size', type=cli.whole(1), default=64)
+    pr.add_argument('--batch-size', type=cli.whole(1), default=64, help='examples per scoring batch (default 64)')
     pr.add_argument('--calibrate', **calibrate)
     cli.output_flags(pr)
     pr.set_defaults(run=predict)

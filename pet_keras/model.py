@@ -21,6 +21,7 @@ those positions.
 import glob
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -229,6 +230,18 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
         for layer, names in transformer.variable_mapping().items()
         if transformer.prefixed(layer) in transformer.layers
     }
+
+    def layer_numbers(names):
+        return {int(m.group(1)) for n in names for m in [re.search(r'/layer_(\d+)/', n)] if m}
+
+    used = layer_numbers(name for names in mapping.values() for name in names)
+    unused_layers = sorted(layer_numbers(available) - used)
+    if unused_layers:  # a config with fewer layers than the checkpoint: the rest would be silently ignored
+        raise ValueError(
+            'checkpoint %s holds encoder layer(s) %s that the config (%d layers) leaves unused: the model would '
+            'compute something else (use the bert_config.json saved with it)'
+            % (checkpoint_path, ', '.join(map(str, unused_layers)), getattr(transformer, 'num_hidden_layers', -1))
+        )
     missing, mismatched = [], []
     for layer, names in mapping.items():
         weights = transformer.layers[transformer.prefixed(layer)].trainable_weights

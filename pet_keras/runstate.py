@@ -155,6 +155,13 @@ def saved_run(out_dir, run, resume, may_change):
         print('nothing to resume in %s: starting the run' % out_dir)
         return None
     saved = read_json(path)
+    kinds = {'settings': dict, 'training_data': dict, 'zero_shot': dict, 'evaluations': list, 'finished': bool}
+    wrong = [k for k, kind in kinds.items() if not isinstance(saved, dict) or not isinstance(saved.get(k), kind)]
+    if wrong:
+        raise ValueError(
+            '%s: not the run state this run wrote (%s missing or of another type); cannot resume (use another '
+            '--out, or drop --resume after moving the folder away)' % (path, ', '.join(wrong))
+        )
     if saved['finished']:
         raise ValueError('%s: the run finished (results.json); there is nothing to resume' % out_dir)
     changed = changes(saved, run, may_change)

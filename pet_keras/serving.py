@@ -6,6 +6,7 @@ TensorFlow SavedModel for serving. PET models go through
 ``pet_keras.scoring.Scorer``: there is one scoring path.
 """
 
+import json
 import os
 import shutil
 
@@ -119,17 +120,39 @@ def load(model_dir, batch_size=64, calibrate=None, model=None):
             )
         )
     results_path = os.path.join(model_dir, 'results.json')
-    results = read_json(results_path) if os.path.isfile(results_path) else {}
+    results = recorded_results(results_path)
     config_path = os.path.join(model_dir, 'bert_config.json')
     dict_path = os.path.join(model_dir, 'vocab.txt')
     tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
     if is_classifier:
         return load_classifier(model_dir, tokenizer, batch_size, model)
     if calibrate is None:
-        calibrate = bool(results.get('calibrate', False))
+        calibrate = results.get('calibrate', False)
     if model is None:
-        model = (results.get('settings') or {}).get('model') or 'bert'
+        model = results.get('settings', {}).get('model') or 'bert'
     return load_pet(model_dir, tokenizer, batch_size, calibrate, model)
+
+
+def recorded_results(path):
+    """What ``load`` reads of a run's results.json ({} without one), type-checked: a hand-edited
+    ``"calibrate": "no"`` must not read as true."""
+    if not os.path.isfile(path):
+        return {}
+    results = read_json(path)
+    problem = None
+    if not isinstance(results, dict):
+        problem = 'expected a JSON object, found %s' % type(results).__name__
+    elif not isinstance(results.get('calibrate', False), bool):
+        problem = '"calibrate" is %s; expected true or false' % json.dumps(results['calibrate'])
+    elif not isinstance(results.get('settings', {}), dict):
+        problem = '"settings" is %s; expected an object' % json.dumps(results['settings'], ensure_ascii=False)[:40]
+    elif not isinstance(results.get('settings', {}).get('model', 'bert') or 'bert', str):
+        problem = '"settings.model" is not a model family name'
+    if problem:
+        raise ValueError(
+            '%s: %s (restore the file the run wrote, or pass --calibrate/--no-calibrate)' % (path, problem)
+        )
+    return results
 
 
 def load_pet(model_dir, tokenizer, batch_size, calibrate, model):

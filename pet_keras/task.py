@@ -57,6 +57,11 @@ def task_flags(path):
         if key == 'label_words' and isinstance(value, dict):
             value = json.dumps(value, ensure_ascii=False)
         elif key == 'columns' and isinstance(value, list):
+            if not all(isinstance(name, str) for name in value):
+                raise ValueError(
+                    '%s: "columns" is %s; expected a list of column names (strings), the label last'
+                    % (path, json.dumps(value, ensure_ascii=False))
+                )
             value = ','.join(value)
         elif (
             key in PATH_KEYS
@@ -71,13 +76,18 @@ def task_flags(path):
 
 def read_split(path, fields, columns, label_field, labeled=True):
     """One file's examples with just the pattern's ``fields``: JSON lines, or TSV named by ``columns``."""
-    if columns or path.lower().endswith('.tsv'):
-        if not columns:
+    if columns is not None or path.lower().endswith('.tsv'):
+        if columns is None:
             raise ValueError(
                 '%s: a TSV file needs --columns naming its columns, e.g. --columns %s'
                 % (path, ','.join(fields + [label_field]))
             )
-        columns = columns.split(',')
+        given, columns = columns, [name.strip() for name in columns.split(',')]  # 'text, label' means text,label
+        if not all(columns):
+            raise ValueError(
+                '--columns %r: an empty column name; expected names separated by commas, the label last, e.g. '
+                '--columns %s' % (given, ','.join(fields + [label_field]))
+            )
         texts = [name for name in columns if name != label_field]
         if labeled and columns[-1] != label_field:
             raise ValueError('--columns %s: the label column %s must be the last' % (','.join(columns), label_field))

@@ -3,6 +3,7 @@
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
+import shutil
 
 import pytest
 
@@ -10,7 +11,7 @@ from pet_keras import commands
 from pet_keras.data import read_jsonl, read_lines, read_tsv
 from pet_keras.pattern import PVP, Verbalizer
 from tiny import make_tokenizer
-from test_inputs_read_only import checkpoint, jsonl, task_files, train_argv  # noqa: F401  (fixture)
+from test_inputs_read_only import checkpoint, jsonl, run_folder, task_files, train_argv  # noqa: F401  (fixtures)
 
 
 def test_label_words_the_tokenizer_makes_the_same_are_refused():
@@ -91,3 +92,83 @@ def test_resume_with_fewer_steps_than_done_is_refused(checkpoint, tmp_path, caps
     assert '--steps 2: the run in %s has already trained 4 steps' % out in err, err
     results = json.loads((out / 'run.json').read_text(encoding='utf-8'))
     assert not results['finished']
+
+
+@pytest.mark.parametrize(
+    'results, problem',
+    [
+        ('[]', 'expected a JSON object, found list'),
+        ('{"calibrate": "no"}', '"calibrate" is "no"; expected true or false'),
+        ('{"settings": "oops"}', '"settings" is "oops"; expected an object'),
+    ],
+)
+def test_hand_edited_results_json_is_one_line_naming_it(run_folder, tmp_path, capsys, results, problem):  # noqa: F811
+    folder = tmp_path / 'run'
+    shutil.copytree(run_folder, folder)
+    (folder / 'results.json').write_text(results, encoding='utf-8')
+    source = jsonl(tmp_path / 'in.jsonl', [{'text': '春天很好'}])
+    with pytest.raises(SystemExit) as stop:
+        commands.main(['predict', '--model-dir', str(folder), '--input', str(source)])
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith('error: %s: %s' % (folder / 'results.json', problem)), line
+
+
+def test_resume_with_a_run_json_that_is_not_a_run_state_is_one_line(checkpoint, tmp_path, capsys):  # noqa: F811
+    files = task_files(tmp_path / 'data')
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / 'run.json').write_text('{}', encoding='utf-8')
+    with pytest.raises(SystemExit) as stop:
+        commands.main(train_argv(checkpoint, files, out, '--mode', 'few-shot', '--resume'))
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert 'run.json: not the run state this run wrote (settings, training_data' in line, line
+
+
+def test_a_config_with_fewer_layers_than_its_checkpoint_is_refused(tmp_path):
+    from tiny import make_mlm, write_vocab
+
+    tok = make_tokenizer()
+    folder = tmp_path / 'ckpt'
+    mlm = make_mlm(len(tok._token_dict), tmp_path / 'build', hidden=32, layers=2, max_position=64)
+    mlm.save_checkpoint(str(folder), mlm.config, write_vocab(tmp_path / 'vocab.txt'))
+    config = json.loads((folder / 'bert_config.json').read_text(encoding='utf-8'))
+    (folder / 'fewer.json').write_text(json.dumps(dict(config, num_hidden_layers=1)), encoding='utf-8')
+    from pet_keras.model import build_mlm
+
+    with pytest.raises(ValueError, match=r'holds encoder layer\(s\) 1 that the config \(1 layers\) leaves unused'):
+        build_mlm(str(folder / 'fewer.json'), str(folder / 'bert_model.ckpt'))
+    build_mlm(str(folder / 'bert_config.json'), str(folder / 'bert_model.ckpt'))  # the saved config loads
+
+
+@pytest.mark.parametrize(
+    'columns, message',
+    [
+        ('text, label', None),  # spaces after commas are not part of the names
+        ('', "--columns '': an empty column name"),
+        ('text,,label', "--columns 'text,,label': an empty column name"),
+    ],
+)
+def test_columns_with_spaces_read_and_empty_names_are_one_line(checkpoint, tmp_path, capsys, columns, message):  # noqa: F811
+    data = tmp_path / 'data.txt'
+    data.write_text('春天很好\tgood\n秋天不好\tbad\n', encoding='utf-8')
+    argv = ['train', '--checkpoint-dir', str(checkpoint), '--pattern', '____{text}', '--mode', 'zero-shot']
+    argv += ['--columns', columns, '--maxlen', '32', '--label-words', json.dumps({'good': '很', 'bad': '不'})]
+    argv += ['--out', str(tmp_path / 'out')] + sum((['--' + s, str(data)] for s in ('train', 'valid', 'test')), [])
+    if message is None:
+        assert commands.main(argv) == 0
+        return
+    with pytest.raises(SystemExit) as stop:
+        commands.main(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_task_file_with_a_non_string_column_is_one_line_naming_it(tmp_path):
+    from pet_keras.task import task_flags
+
+    task = tmp_path / 'task.json'
+    task.write_text(json.dumps({'columns': ['text', 1]}), encoding='utf-8')
+    with pytest.raises(ValueError, match=r'task.json: "columns" is \["text", 1\]; expected a list of column names'):
+        task_flags(str(task))

@@ -191,10 +191,14 @@ def test_ctrl_c_anywhere_interrupts_fit_at_the_end_of_the_step_and_restores_the_
     model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
     model.compile(optimizer='sgd', loss='mse')
     data = tf.data.Dataset.from_tensors((np.ones((4, 2)), np.ones((4, 1)))).repeat()
-    handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(Interrupted, match=r'^interrupted after step 3; go on$'):
-        fit_interruptibly(model, 'go on', data, steps_per_epoch=10, epochs=1, verbose=0, callbacks=[CtrlCAtStep(3)])
-    assert signal.getsignal(signal.SIGINT) is handler
+    # fit_interruptibly takes over only from Python's own Ctrl-C handler: set it, whatever ran before
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(Interrupted, match=r'^interrupted after step 3; go on$'):
+            fit_interruptibly(model, 'go on', data, steps_per_epoch=10, epochs=1, verbose=0, callbacks=[CtrlCAtStep(3)])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class StopAfterFirstEvaluation(keras.callbacks.Callback):
