@@ -82,9 +82,9 @@ def labeled_repeats(labeled, unlabeled, share):
 
 
 def positions_batch(sources, targets, multiple=16):
-    """((token ids, segment ids, positions, targets at positions), None) from
-    padded (batch, length) sources/targets; positions are padded with 0 and
-    target 0 (ignored) to a multiple of ``multiple`` (few distinct shapes)."""
+    """(token ids, positions, targets at positions) from padded (batch, length)
+    sources/targets: the token ids are ``sources`` as given; positions are padded
+    with 0 and target 0 (ignored) to a multiple of ``multiple`` (few distinct shapes)."""
     where = targets > 0
     width = pad_to_multiple(max(1, int(where.sum(1).max())), multiple)
     positions = np.zeros((len(sources), width), dtype='int32')

@@ -18,13 +18,13 @@ MIXED_PRECISION_HELP = (
 def set_precision(args):
     """Keras' global dtype policy from --mixed-precision; call it before the model is built.
     Warns when the flag is given on a CPU without AMX and no GPU is visible: there bfloat16
-    training measured slower than float32 (README, "Speed, measured")."""
+    training measured slower than float32 (results/README.md, "Speed")."""
     keras.mixed_precision.set_global_policy('mixed_bfloat16' if args.mixed_precision else 'float32')
     if args.mixed_precision and cpu_has_amx() is False and not tf.config.list_physical_devices('GPU'):
         print(
             'warning: --mixed-precision on a CPU without AMX (no amx_bf16 among the flags of /proc/cpuinfo): '
             'bfloat16 matrix multiplies are slow there, and training measured slower than float32 '
-            '(README, "Speed, measured"); leave the flag off',
+            '(results/README.md, "Speed"); leave the flag off',
             file=sys.stderr,
         )
 
@@ -48,7 +48,7 @@ def strategy(args):
         if 'TF_CONFIG' not in os.environ:
             raise ValueError(
                 "--distribute multi-worker needs TF_CONFIG (the cluster and this worker's "
-                'index; see README, "Training on several GPUs or machines")'
+                'index; see docs/distributed.md)'
             )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif args.distribute == 'mirrored':
