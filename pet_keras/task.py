@@ -136,15 +136,19 @@ def task_labels(data, words):
 
 def task_verbalizer(labels, words, tokenizer, aggregation='sum', length_norm=False):
     """The ``Verbalizer`` of ``words`` (label → words, maybe for some labels
-    only): a label without words is its own word, if the vocabulary spells it."""
+    only): a label without words is its own word, if the vocabulary spells it whole (no
+    word pieces, not a bare number)."""
     unspellable = {}
     for label in labels:
         ids = tokenizer.encode(label)[0][1:-1]
-        if label not in words and (not ids or tokenizer._token_unk_id in ids):
-            unspellable[label] = ' '.join(tokenizer.ids_to_tokens(ids))
+        tokens = tokenizer.ids_to_tokens(ids)
+        # spelled in word pieces ('n ##e ##g …') or a bare number ('0', '1'): not a word the MLM could predict
+        pieces = any(t.startswith('##') for t in tokens) or label.strip().isdigit()
+        if label not in words and (not ids or tokenizer._token_unk_id in ids or pieces):
+            unspellable[label] = ' '.join(tokens)
     if unspellable:
         raise ValueError(
-            'label %s: not a word the vocabulary spells, so not its own label word; give '
+            'label %s: not a word the vocabulary spells whole, so not its own label word; give '
             "--label-words for it, e.g. --label-words '%s'"
             % (
                 ', '.join('%r (tokens %s)' % item for item in unspellable.items()),

@@ -172,3 +172,18 @@ def test_a_task_file_with_a_non_string_column_is_one_line_naming_it(tmp_path):
     task.write_text(json.dumps({'columns': ['text', 1]}), encoding='utf-8')
     with pytest.raises(ValueError, match=r'task.json: "columns" is \["text", 1\]; expected a list of column names'):
         task_flags(str(task))
+
+
+@pytest.mark.parametrize('labels', [('ab', 'cd'), ('0', '1')])
+def test_label_names_that_are_not_whole_words_need_label_words(checkpoint, tmp_path, capsys, labels):  # noqa: F811
+    rows = [{'text': '春天很好', 'label': labels[0]}, {'text': '秋天不好', 'label': labels[1]}]
+    files = {split: jsonl(tmp_path / ('%s.jsonl' % split), rows) for split in ('train', 'valid', 'test')}
+    argv = ['train', '--checkpoint-dir', str(checkpoint), '--pattern', '____{text}', '--mode', 'zero-shot']
+    argv += ['--out', str(tmp_path / 'out'), '--maxlen', '32']
+    argv += sum((['--' + s, str(p)] for s, p in files.items()), [])
+    with pytest.raises(SystemExit) as stop:
+        commands.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "label '%s' (tokens " % labels[0] in err and 'not a word the vocabulary spells whole' in err, err
+    assert commands.main(argv + ['--label-words', json.dumps({labels[0]: '很', labels[1]: '不'})]) == 0

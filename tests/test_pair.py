@@ -74,7 +74,10 @@ def test_json_pairs_unlabeled_ignore_labels(tmp_path):
     'row, message',
     [
         ({'sentence1': '春天', 'sentence2': '花开', 'label': '2'}, r"label '2' is not one of \['0', '1'\]"),
-        ({'sentence1': '春天', 'sentence2': '花开', 'label': 1.0}, r"label '1.0' is not one of"),
+        (
+            {'sentence1': '春天', 'sentence2': '花开', 'label': 1.0},
+            r'label 1.0 is float; expected a string or an integer',
+        ),
         ({'sentence1': '春天', 'sentence2': '花开'}, 'no label'),
         ({'sentence1': '春天', 'label': '1'}, 'no b field'),
     ],
