@@ -6,6 +6,7 @@ so there a loop prints one line when it ends instead.
 """
 
 import sys
+import time
 
 import numpy as np
 
@@ -13,8 +14,29 @@ from pet_keras.compat import keras
 
 
 def progress_bar(target, unit_name):
-    """A Keras Progbar of ``target`` units: redrawn at a terminal, one line at the end elsewhere."""
-    return keras.utils.Progbar(target, verbose=1 if sys.stdout.isatty() else 2, unit_name=unit_name)
+    """A Keras Progbar of ``target`` units at a terminal; elsewhere a ``LogLine``."""
+    if sys.stdout.isatty():
+        return keras.utils.Progbar(target, unit_name=unit_name)
+    return LogLine(target, unit_name)
+
+
+class LogLine:
+    """A progress bar's log form: one line when ``update`` reaches the target,
+    ``3512 examples in 10 s (2.8 ms/example)``."""
+
+    def __init__(self, target, unit_name):
+        self.target, self.unit_name = target, unit_name
+        self.started = time.time()
+
+    def update(self, current, values=None):
+        if current < self.target:
+            return
+        seconds = time.time() - self.started
+        per_unit = 1000 * seconds / max(self.target, 1)
+        print(
+            '%d %ss in %.0f s (%.1f ms/%s)' % (self.target, self.unit_name, seconds, per_unit, self.unit_name),
+            flush=True,
+        )
 
 
 class StepProgress(keras.callbacks.Callback):
