@@ -184,7 +184,13 @@ def pretrain(
         else:
             state = new_state(out_dir, corpus, config, init_checkpoint, vocab_size, steps, recipe)
             initial = os.path.join(init_checkpoint, 'bert_model.ckpt') if init_checkpoint else None
-        blocks, heldout = corpus_batches(out_dir, corpus, state)
+        try:
+            blocks, heldout = corpus_batches(out_dir, corpus, state)
+        except ValueError:
+            if not (resuming or continuing):  # a refused new run leaves nothing behind
+                for name in ('vocab.txt', 'bert_config.json'):
+                    os.remove(os.path.join(out_dir, name))
+            raise
         mlm, model, optimizer = compiled_mlm(out_dir, initial, state, jit_compile)
         manager, start = restored(out_dir, model, optimizer, state, resuming, continuing)
         if start >= steps:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 
+import h5py
 import tensorflow as tf
 
 from pet_keras.io import read_json
@@ -57,6 +58,19 @@ def training_data(generator):
     return record
 
 
+def evaluation_data(valid, test):
+    """What the evaluations of a run were made on: each split's size and a digest of its
+    examples' fields and labels (a resumed run must evaluate on the same)."""
+
+    def digest(examples):
+        h = hashlib.sha256()
+        for e in examples or ():
+            h.update(json.dumps([e.fields, e.label], ensure_ascii=False, sort_keys=True).encode('utf-8'))
+        return {'examples': len(examples or ()), 'sha256': h.hexdigest()}
+
+    return {'valid': digest(valid), 'test': digest(test)}
+
+
 def changes(saved, run, may_change):
     """How a run's settings and training data differ from a saved run's,
     leaving out the settings in ``may_change``: a list of 'what: then, now'."""
@@ -71,6 +85,11 @@ def changes(saved, run, may_change):
         changed.append(
             'training data: %s, now %s' % (json.dumps(saved['training_data']), json.dumps(run['training_data']))
         )
+    for split in ('valid', 'test'):  # run.json files written before evaluation_data existed have none
+        then = saved.get('evaluation_data', {}).get(split)
+        now = run.get('evaluation_data', {}).get(split)
+        if then is not None and now is not None and then != now:
+            changed.append('%s data: %s, now %s' % (split, json.dumps(then), json.dumps(now)))
     return changed
 
 
@@ -174,9 +193,16 @@ def saved_run(out_dir, run, resume, may_change):
         raise ValueError(
             '%s records %d evaluations, its backup %d: cannot resume' % (path, len(saved['evaluations']), done)
         )
-    if not os.path.exists(os.path.join(out_dir, BEST_WEIGHTS)):
-        raise FileNotFoundError(
-            '%s: missing; cannot resume without the best weights so far' % os.path.join(out_dir, BEST_WEIGHTS)
-        )
+    best = os.path.join(out_dir, BEST_WEIGHTS)
+    if not os.path.exists(best):
+        raise FileNotFoundError('%s: missing; cannot resume without the best weights so far' % best)
+    try:
+        with h5py.File(best, 'r'):
+            pass
+    except OSError as e:  # cut short or overwritten: found now, not after the whole budget has trained
+        raise ValueError(
+            '%s: not a readable HDF5 weights file (%s); cannot resume without the best weights so far (train '
+            'again with another --out)' % (best, e)
+        ) from None
     saved['evaluations'] = saved['evaluations'][:done]  # an interval recorded after the last backup is trained again
     return saved

@@ -72,6 +72,11 @@ def check_ensemble(p, args):
 def writable_folder(path):
     """Refuse an --out that is a file or where nothing can be written (found otherwise only when
     the first weights are saved); a missing folder is not created here."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise FileExistsError(
+            '%s: a symbolic link to %s, which does not exist (create that folder, or choose another --out)'
+            % (path, os.readlink(path))
+        )
     existing = os.path.abspath(path)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)

@@ -18,7 +18,7 @@ from pet_keras import budget, runlock
 from pet_keras.callbacks import best_weights_checkpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
 from pet_keras.compat import keras
 from pet_keras.io import write_json
-from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE, saved_run, training_data
+from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE, evaluation_data, saved_run, training_data
 from pet_keras.scoring import Scorer
 from bert4keras.optimizers import Adam
 
@@ -110,7 +110,13 @@ def fit_pet(
             'calibrate': calibrate,
             'budget': budget_record(steps, eval_every, patience, learning_rate),
         }
-        run = {'settings': settings, 'training_data': training_data(generator)} if steps else None
+        run = None
+        if steps:
+            run = {
+                'settings': settings,
+                'training_data': training_data(generator),
+                'evaluation_data': evaluation_data(valid, test),
+            }
         saved = saved_run(out_dir, run, resume, may_change)
         if saved and len(saved['evaluations']) * eval_every > steps:
             raise ValueError(

@@ -243,3 +243,21 @@ def test_a_run_killed_writing_its_folder_resumes_without_training_again(checkpoi
     run = json.loads((out / 'run.json').read_text(encoding='utf-8'))
     assert run['finished'] and run['trained'] and [r['step'] for r in run['evaluations']] == [2]
     assert not (out / 'backup').exists() and (out / 'bert_model.ckpt.index').is_file()
+
+
+def test_a_dangling_symlink_as_out_is_one_line_before_anything(checkpoint, tmp_path, capsys):
+    files = task_files(tmp_path / 'data')
+    link = tmp_path / 'link'
+    link.symlink_to(tmp_path / 'nowhere')
+    code, err = command(capsys, train_argv(checkpoint, files, link))
+    refused(code, err, 'a symbolic link to', 'which does not exist')
+    assert 'train ' not in err and not (tmp_path / 'nowhere').exists()
+
+
+def test_pretraining_refused_for_a_small_corpus_leaves_nothing(tmp_path, monkeypatch, capsys):
+    corpus = tmp_path / 'corpus.txt'
+    corpus.write_text('春天很好。\n', encoding='utf-8')
+    out = tmp_path / 'out'
+    code, err = script(monkeypatch, capsys, 'pretrain.py', ['--corpus', corpus, '--out', out, '--steps', '1'])
+    refused(code, err, 'corpus too small')
+    assert not out.exists() or not any(out.iterdir())

@@ -187,3 +187,49 @@ def test_label_names_that_are_not_whole_words_need_label_words(checkpoint, tmp_p
     err = capsys.readouterr().err
     assert "label '%s' (tokens " % labels[0] in err and 'not a word the vocabulary spells whole' in err, err
     assert commands.main(argv + ['--label-words', json.dumps({labels[0]: '很', labels[1]: '不'})]) == 0
+
+
+def interrupted_run(checkpoint, files, out, monkeypatch):  # noqa: F811
+    """An 8-step few-shot run in ``out`` stopped by Ctrl-C at its third evaluation (the backup holds two)."""
+    from pet_keras import callbacks
+
+    calls, end = [], callbacks.Evaluator.on_epoch_end
+
+    def stop_at_the_third(self, epoch, logs=None):
+        end(self, epoch, logs)
+        calls.append(epoch)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.Evaluator, 'on_epoch_end', stop_at_the_third)
+    argv = train_argv(checkpoint, files, out, '--mode', 'few-shot', '--patience', '0')
+    argv[argv.index('--steps') + 1] = '8'
+    with pytest.raises(SystemExit):
+        commands.main(argv)
+    monkeypatch.setattr(callbacks.Evaluator, 'on_epoch_end', end)
+    return argv + ['--resume']
+
+
+def resume_error(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        commands.main(argv)
+    assert stop.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_resume_after_the_validation_file_changed_is_refused(checkpoint, tmp_path, capsys, monkeypatch):  # noqa: F811
+    files = task_files(tmp_path / 'data')
+    argv = interrupted_run(checkpoint, files, tmp_path / 'run', monkeypatch)
+    jsonl(files['valid'], [{'text': '春天很好', 'label': 'bad'}, {'text': '秋天不好', 'label': 'good'}])
+    line = resume_error(argv, capsys)
+    assert 'cannot resume the run in' in line and 'valid data: {"examples": 6' in line, line
+
+
+def test_resume_with_a_cut_best_weights_file_is_one_line_before_training(checkpoint, tmp_path, capsys, monkeypatch):  # noqa: F811
+    files = task_files(tmp_path / 'data')
+    out = tmp_path / 'run'
+    argv = interrupted_run(checkpoint, files, out, monkeypatch)
+    best = out / 'best_weights.h5'
+    best.write_bytes(best.read_bytes()[:100])
+    line = resume_error(argv, capsys)
+    assert line.startswith('error: %s: not a readable HDF5 weights file' % best), line
