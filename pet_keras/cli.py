@@ -292,7 +292,12 @@ def main(parser, run, argv=None):
     """Parse the flags and ``run(args)``: the one place a command's errors are shown.
     A user error (ValueError or OSError: bad data, flags, files, folders) ends it
     with one line ``error: …`` and status 2, Ctrl-C with ``interrupted …`` and
-    status 130; the traceback only with --debug or PET_KERAS_DEBUG=1."""
+    status 130; the traceback only with --debug or PET_KERAS_DEBUG=1. Output that the
+    terminal's encoding cannot show (Chinese under PYTHONIOENCODING=latin-1) is written
+    escaped rather than failing the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, 'reconfigure'):
+            stream.reconfigure(errors='backslashreplace')
     args = parser.parse_args(argv)
     try:
         return run(args)

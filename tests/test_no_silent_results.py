@@ -233,3 +233,19 @@ def test_resume_with_a_cut_best_weights_file_is_one_line_before_training(checkpo
     best.write_bytes(best.read_bytes()[:100])
     line = resume_error(argv, capsys)
     assert line.startswith('error: %s: not a readable HDF5 weights file' % best), line
+
+
+def test_a_terminal_that_cannot_show_chinese_gets_escapes_not_a_codec_error(checkpoint, tmp_path):  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    rows = [{'text': '春天很好', 'label': '好'}, {'text': '秋天不好', 'label': '不'}]
+    files = {split: jsonl(tmp_path / ('%s.jsonl' % split), rows) for split in ('train', 'valid', 'test')}
+    argv = [sys.executable, '-m', 'pet_keras.commands', 'train', '--checkpoint-dir', str(checkpoint)]
+    argv += ['--pattern', '____{text}', '--mode', 'zero-shot', '--maxlen', '32', '--out', str(tmp_path / 'out')]
+    argv += sum((['--' + s, str(p)] for s, p in files.items()), [])
+    env = dict(os.environ, PYTHONIOENCODING='latin-1')
+    done = subprocess.run(argv, env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode('latin-1')[-2000:]
+    assert b'labels (2): \\u597d, \\u4e0d' in done.stdout
