@@ -7,14 +7,13 @@ import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 import hashlib
 import json
 import os
-import runpy
-import sys
 from pathlib import Path
 
 import pytest
 
 from pet_keras import commands, compat, train
 from pet_keras.io import TEMPORARY
+from test_reliability import run_in_process
 from tiny import make_mlm, make_tokenizer, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,13 +67,9 @@ def command(capsys, argv):
 
 
 def script(monkeypatch, capsys, name, argv):
-    monkeypatch.setattr(sys, 'argv', [name] + [str(a) for a in argv])
-    try:
-        runpy.run_path(str(REPO / 'scripts' / name), run_name='__main__')
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
+    """A script run in this process: (exit status, stderr)."""
+    code, _, err = run_in_process(monkeypatch, capsys, name, *argv)
+    return code, err
 
 
 def fingerprint(*roots):

@@ -65,33 +65,12 @@ def test_a_task_with_one_label_is_refused(checkpoint, tmp_path, capsys):  # noqa
 
 
 def test_resume_with_fewer_steps_than_done_is_refused(checkpoint, tmp_path, capsys, monkeypatch):  # noqa: F811
-    files = task_files(tmp_path / 'data')
     out = tmp_path / 'run'
-    from pet_keras import callbacks
-
-    calls = []
-    end = callbacks.Evaluator.on_epoch_end
-
-    def stop_after_two(self, epoch, logs=None):
-        end(self, epoch, logs)
-        calls.append(epoch)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # Ctrl-C at the third evaluation: the backup holds two (4 steps)
-
-    monkeypatch.setattr(callbacks.Evaluator, 'on_epoch_end', stop_after_two)
-    argv = train_argv(checkpoint, files, out, '--mode', 'few-shot', '--patience', '0')
-    argv[argv.index('--steps') + 1] = '8'
-    with pytest.raises(SystemExit):
-        commands.main(argv)
-    monkeypatch.setattr(callbacks.Evaluator, 'on_epoch_end', end)
+    argv = interrupted_run(checkpoint, task_files(tmp_path / 'data'), out, monkeypatch)
     argv[argv.index('--steps') + 1] = '2'
-    with pytest.raises(SystemExit) as stop:
-        commands.main(argv + ['--resume'])
-    assert stop.value.code == 2
-    err = capsys.readouterr().err
-    assert '--steps 2: the run in %s has already trained 4 steps' % out in err, err
-    results = json.loads((out / 'run.json').read_text(encoding='utf-8'))
-    assert not results['finished']
+    line = resume_error(argv, capsys)
+    assert '--steps 2: the run in %s has already trained 4 steps' % out in line, line
+    assert not json.loads((out / 'run.json').read_text(encoding='utf-8'))['finished']
 
 
 @pytest.mark.parametrize(
