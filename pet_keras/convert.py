@@ -16,11 +16,10 @@ there when complete; the source is only read.
 
 import os
 import re
-import shutil
 
 import numpy as np
 
-from pet_keras.io import read_json, refuse_overwriting_inputs, temporary_path, write_json, write_text
+from pet_keras.io import atomic_folder, read_json, refuse_overwriting_inputs, write_json, write_text
 
 # config.json keys → bert_config.json (the same names in both)
 CONFIG_KEYS = (
@@ -204,18 +203,10 @@ def convert_huggingface(source, out):
         )
     with open(vocab_path, encoding='utf-8') as f:
         vocab = f.read()
-    out = out.rstrip(os.sep) or out
-    tmp = temporary_path(out)
-    os.makedirs(tmp)
-    try:
+    with atomic_folder(out) as tmp:  # out is missing or empty (checked above)
         write_checkpoint(os.path.join(tmp, 'bert_model.ckpt'), variables)
         write_json(os.path.join(tmp, 'bert_config.json'), config)
         write_text(os.path.join(tmp, 'vocab.txt'), vocab)
-        if os.path.isdir(out):
-            os.rmdir(out)  # empty
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return len(variables)
 
 

@@ -78,6 +78,25 @@ def remove_temporaries(folder, pid):
             shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
 
 
+@contextlib.contextmanager
+def atomic_folder(path):
+    """A temporary folder beside ``path`` to write its new content into; on success whatever
+    was at ``path`` (the caller has checked it may go) is replaced by it, on error it is removed
+    and ``path`` left as it was."""
+    path = path.rstrip(os.sep) or path
+    tmp = temporary_path(path)
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def is_disk_full(error):
     """Whether ``error`` is a full disk: Python's OSError, or a library's error (TensorFlow's
     ResourceExhaustedError from a checkpoint or h5 writer) that says so."""

@@ -8,12 +8,11 @@ TensorFlow SavedModel for serving. PET models go through
 
 import json
 import os
-import shutil
 
 import numpy as np
 import tensorflow as tf
 
-from pet_keras.io import read_json, refuse_overwriting_inputs, temporary_path
+from pet_keras.io import atomic_folder, read_json, refuse_overwriting_inputs
 from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS, ClassifierScorer, build_classifier
 from pet_keras.data import Example
 from pet_keras.model import build_mlm, load_config, load_tokenizer
@@ -283,15 +282,6 @@ def export_saved_model(model_dir, out_dir, calibrate=None, model=None, overwrite
         raise FileExistsError('%s: exists and is not empty (pet-keras export --overwrite replaces it)' % out_dir)
     predictor = load(model_dir, calibrate=calibrate, model=model)
     module = (_ClassifierServing if predictor.pvp is None else _Serving)(predictor.scorer, model_dir)
-    out_dir = out_dir.rstrip(os.sep) or out_dir
-    tmp = temporary_path(out_dir)
-    try:
+    with atomic_folder(out_dir) as tmp:
         tf.saved_model.save(module, tmp, signatures={'serving_default': module.serve})
-        if os.path.isdir(out_dir) and not os.path.islink(out_dir):
-            shutil.rmtree(out_dir)
-        elif os.path.lexists(out_dir):
-            os.remove(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

@@ -52,8 +52,15 @@ def input_paths(args):
     paths = {'--' + name.replace('_', '-'): getattr(args, name, None) for name in INPUT_FLAGS}
     if paths['--label-words'] is not None and not os.path.exists(paths['--label-words']):
         del paths['--label-words']  # inline JSON
-    config, checkpoint, vocab = checkpoint_paths(args)
-    paths.update({'--config-path': config, '--checkpoint-path': checkpoint, '--dict-path': vocab})
+    # the paths as given: checkpoint_files checks them when the model is loaded
+    paths.update(
+        {
+            '--checkpoint-dir': str(args.checkpoint_dir or EMBEDDED_CHECKPOINT),
+            '--config-path': args.config_path,
+            '--checkpoint-path': args.checkpoint_path,
+            '--dict-path': args.dict_path,
+        }
+    )
     return paths
 
 

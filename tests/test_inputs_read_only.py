@@ -256,3 +256,13 @@ def test_pretraining_refused_for_a_small_corpus_leaves_nothing(tmp_path, monkeyp
     code, err = script(monkeypatch, capsys, 'pretrain.py', ['--corpus', corpus, '--out', out, '--steps', '1'])
     refused(code, err, 'corpus too small')
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_overwrite_never_removes_what_the_command_reads(run_folder, tmp_path, capsys):
+    """A finished run used as the checkpoint of a new run into itself: --overwrite must not remove it."""
+    files = task_files(tmp_path / 'data')
+    before = fingerprint(run_folder)
+    for out in (run_folder, run_folder.parent):
+        code, err = command(capsys, train_argv(run_folder, files, out, '--overwrite'))
+        refused(code, err, 'which this command reads')
+    assert fingerprint(run_folder) == before
