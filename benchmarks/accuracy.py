@@ -250,8 +250,17 @@ def cells(tasks, seeds):
 
 def cell_record(results, **more):
     """What a cell keeps of a fit_pet / fit_classifier results dict."""
-    kept = ('valid', 'test', 'best_step', 'zero_shot', 'evaluations')
-    return dict({key: results[key] for key in kept}, learning_rate=results['budget']['learning_rate'], **more)
+    kept = (
+        'valid',
+        'test',
+        'best_step',
+        'zero_shot',
+        'step_0',
+        'evaluations',
+    )  # step_0: a classifier's untrained model
+    return dict(
+        {key: results[key] for key in kept if key in results}, learning_rate=results['budget']['learning_rate'], **more
+    )
 
 
 def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):

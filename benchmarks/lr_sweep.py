@@ -131,7 +131,8 @@ def curves(results, out):
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         for c in cells:
-            start = c['zero_shot']['valid'] if c.get('zero_shot') else None
+            step_0 = c.get('zero_shot') or c.get('step_0')  # PET's zero-shot; the classifier's untrained model
+            start = step_0['valid'] if step_0 else None
             points = [(0, start)] * (start is not None) + [
                 (r['step'], r['valid']) for r in c['evaluations'] if r.get('valid') is not None
             ]

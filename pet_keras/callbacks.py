@@ -5,14 +5,16 @@ of ``eval_every`` steps. Each evaluation adds ``val_accuracy`` to the Keras
 logs, so EarlyStopping and ModelCheckpoint work on it as usual.
 """
 
+import errno
 import signal
 import threading
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from pet_keras.compat import keras
-from pet_keras.io import atomic_path
+from pet_keras.io import atomic_path, is_disk_full
 from pet_keras.progress import StepProgress
 
 
@@ -70,9 +72,11 @@ class CtrlCAtStepEnd(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def fit_interruptibly(model, going_on, *args, callbacks=(), verbose=1, **kwargs):
+def fit_interruptibly(model, going_on, out_dir, *args, callbacks=(), verbose=1, **kwargs):
     """``model.fit``, its progress shown in steps (``StepProgress``, where ``verbose``); Ctrl-C
-    raises ``Interrupted`` naming the optimizer step reached and ``going_on``."""
+    raises ``Interrupted`` naming the optimizer step reached and ``going_on``. A full disk
+    under a TensorFlow writer (BackupAndRestore's, a checkpoint manager's) is an OSError
+    naming ``out_dir``, the folder the run writes, with ``going_on``."""
     if verbose:
         steps = kwargs['steps_per_epoch']
         callbacks = list(callbacks) + [StepProgress(steps, steps * kwargs['epochs'])]
@@ -88,6 +92,14 @@ def fit_interruptibly(model, going_on, *args, callbacks=(), verbose=1, **kwargs)
     except KeyboardInterrupt:
         raise Interrupted(
             'interrupted after step %d; %s' % (int(model.optimizer.iterations.numpy()), going_on)
+        ) from None
+    except tf.errors.OpError as e:
+        if not is_disk_full(e):
+            raise
+        raise OSError(
+            errno.ENOSPC,
+            'No space left on device while saving the training state (free some space; %s)' % going_on,
+            out_dir,
         ) from None
     finally:
         if ctrl_c:

@@ -18,7 +18,7 @@ from pet_keras.batching import pad_to_multiple
 from pet_keras.compat import keras
 from pet_keras.progress import progress_bar
 from pet_keras.io import write_json, write_text
-from pet_keras.model import check_checkpoint, load_config
+from pet_keras.model import load_checkpoint_weights, load_config
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
@@ -34,9 +34,7 @@ def build_classifier(config_path, checkpoint_path, num_labels, model='bert', dro
     on the model: ``fit_classifier`` writes a run folder with them."""
     transformer = build_transformer_model(config_path, None, model=model, return_keras_model=False)
     if checkpoint_path is not None:
-        transformer.load_weights_from_checkpoint(
-            checkpoint_path, mapping=check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=True)
-        )
+        load_checkpoint_weights(transformer, checkpoint_path, allow_random_mlm_head=True)
     cls = keras.layers.Lambda(lambda x: x[:, 0], name='CLS-token')(transformer.model.output)
     cls = keras.layers.Dropout(dropout_rate, name='Classifier-Dropout')(cls)
     probs = keras.layers.Dense(
@@ -183,7 +181,7 @@ def fit_classifier(
                 'patience': patience,
                 'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None,
             },
-            'zero_shot': {'valid': zero_valid},
+            'step_0': {'valid': zero_valid},  # the untrained model (a random head): not a zero-shot result
             'evaluations': history,
             'best_step': best_step,
             'valid': best_valid,
@@ -215,6 +213,7 @@ def train_classifier(model, generator, scorer, valid, steps, eval_every, patienc
     fit_interruptibly(
         model,
         'a classifier run does not resume: the same command starts it again',
+        out_dir,
         generator.to_dataset(),
         steps_per_epoch=eval_every,
         epochs=budget.evaluations(steps, eval_every),

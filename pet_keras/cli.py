@@ -288,6 +288,26 @@ def model_flags(p):
     m.add_argument('--mixed-precision', action='store_true', help=runtime.MIXED_PRECISION_HELP)
 
 
+def refuse_undecoded_arguments(argv):
+    """Under an ASCII locale (LC_ALL=C with PYTHONUTF8=0) Python keeps non-ASCII arguments as
+    undecoded bytes (surrogates): a pattern would reach the tokenizer as [UNK]s and the error
+    would blame the vocabulary."""
+    for arg in argv:
+        if any('\udc80' <= ch <= '\udcff' for ch in arg):
+            print(
+                'error: the argument %s holds text the locale (%s) cannot read; run under a UTF-8 locale '
+                '(e.g. LC_ALL=C.UTF-8) or with PYTHONUTF8=1' % (ascii(arg), sys.getfilesystemencoding()),
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+
+
+def long_flags(parser, command):
+    """The long flags (``--name``) that sub-command ``command`` of ``parser`` takes."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    return {flag for action in sub._actions for flag in action.option_strings if flag.startswith('--')}
+
+
 def main(parser, run, argv=None):
     """Parse the flags and ``run(args)``: the one place a command's errors are shown.
     A user error (ValueError or OSError: bad data, flags, files, folders) ends it
@@ -298,6 +318,7 @@ def main(parser, run, argv=None):
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, 'reconfigure'):
             stream.reconfigure(errors='backslashreplace')
+    refuse_undecoded_arguments(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return run(args)

@@ -12,8 +12,10 @@ not read; ``--fields text=content`` reads a field from another key) or TSV
 ``--fields`` names; with one field the whole line is the text, tabs
 included). ``--input -`` reads standard input. Blank lines and rows with an
 empty field are skipped and counted, as the training readers do. Errors name
-the file and line. It writes one JSON line per text: ``{"id" (when the input
-has one), <fields>, "label", "probabilities": {label: p}}``.
+the file and line. It writes one JSON line per text: the input row with every
+key kept (JSON lines: the object; TSV: the named columns; text: the field)
+and ``"prediction": label, "probabilities": {label: p}``, so a gold label
+the input holds stays beside the prediction.
 """
 
 import argparse
@@ -32,7 +34,7 @@ from pet_keras.task import SPLITS, load_checkpoint, read_data, task_labels, task
 from pet_keras.train import training_sets
 
 FORMATS = {'.jsonl': 'jsonl', '.json': 'jsonl', '.tsv': 'tsv'}  # by extension; anything else is text
-OUTPUT_KEYS = ('label', 'probabilities')
+OUTPUT_KEYS = ('prediction', 'probabilities')  # added to each input row
 
 
 def input_format(path, given=None):
@@ -48,7 +50,8 @@ def text_examples(path, fields, given=None):
     examples, skipped = [], 0
     for number, line in read_lines(path):
         if line.strip():
-            examples.append(Example({fields[0]: line.strip()}, None, '%s:%d' % (path, number)))
+            text = {fields[0]: line.strip()}
+            examples.append(Example(text, None, '%s:%d' % (path, number), text))
         else:
             skipped += 1
     return Dataset(examples, skipped, path)
@@ -64,19 +67,18 @@ def jsonl_examples(path, fields, given=None):
             % (given, ', '.join(fields), fields[0])
         )
     keys.update(pairs)
-    return read_jsonl(path, keys, labeled=False, id_key='id')
+    return read_jsonl(path, keys, labeled=False, keep_rows=True)
 
 
 def tsv_examples(path, fields, given=None):
-    """``given``: --fields, the columns in order (an ``id`` column is copied to the output)."""
+    """``given``: --fields, the columns in order (every named column is copied to the output)."""
     columns = given.split(',') if given else fields
     missing = [name for name in fields if name not in columns]
     if missing:
         raise ValueError("--fields %s: no column for the model's field %s" % (given, ', '.join(missing)))
     data = read_tsv(path, fields=columns, labeled=False)
     return Dataset(
-        [Example({name: e.fields[name] for name in fields}, None, e.source, e.fields.get('id')) for e in data],
-        data.skipped,
+        [Example({name: e.fields[name] for name in fields}, None, e.source, e.fields) for e in data], data.skipped
     )
 
 
@@ -92,15 +94,18 @@ def predict(args):
         if not os.path.isdir(folder):
             raise FileNotFoundError('--output %s: no folder %s (create it first)' % (args.output, folder))
     predictor = load(args.model_dir, batch_size=args.batch_size, calibrate=args.calibrate)
-    clash = [name for name in predictor.fields if name in OUTPUT_KEYS]
-    if clash:
-        raise ValueError('pattern field {%s} would clash with the output key of that name' % clash[0])
     fmt = input_format(args.input, args.format)
     examples = READERS[fmt](args.input, predictor.fields, args.fields)
+    for example in examples:
+        clash = [key for key in OUTPUT_KEYS if key in example.row]
+        if clash:
+            raise ValueError(
+                '%s: the row has a key %r, which predict writes; rename it in the input' % (example.source, clash[0])
+            )
     with contextlib.redirect_stdout(sys.stderr):  # the progress bar must not mix with JSON lines on stdout
         predictions = predictor.predict_examples(examples, verbose=True)
     lines = (
-        json.dumps(dict({} if e.id is None else {'id': e.id}, **e.fields, **p), ensure_ascii=False) + '\n'
+        json.dumps(dict(e.row, prediction=p['label'], probabilities=p['probabilities']), ensure_ascii=False) + '\n'
         for e, p in zip(examples, predictions)
     )
     if args.output:
@@ -337,7 +342,7 @@ def main(argv=None):
 
     def run(args):
         if getattr(args, 'task', None):  # the task file's flags first: those given override them
-            args = p.parse_args(argv[:1] + task.task_flags(args.task) + argv[1:])
+            args = p.parse_args(argv[:1] + task.task_flags(args.task, cli.long_flags(p, args.command)) + argv[1:])
         return args.run(args)
 
     cli.main(p, run, argv)

@@ -19,7 +19,7 @@ class Example:
     fields: dict
     label: str = None
     source: str = ''
-    id: object = None  # the input row's id, copied to its prediction (pet-keras predict)
+    row: dict = None  # the input row, every key kept, copied into its prediction (pet-keras predict)
 
 
 class Dataset(list):
@@ -97,12 +97,12 @@ def read_tsv(path, label_names=None, fields=('text',), labeled=True):
     return Dataset(examples, skipped, path)
 
 
-def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, id_key=None):
+def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, keep_rows=False):
     """JSON lines. ``text_keys`` maps field names to keys (the first key
     present is used), e.g. {'text': ('sentence', 'text')}. The label is
     ``label_key``'s value (tried in order when a tuple), mapped through
     ``label_names`` when given. With ``labeled=False`` labels are ignored.
-    ``id_key``'s value, when present, is the example's ``id``."""
+    With ``keep_rows`` each example keeps its whole JSON object as ``row``."""
     examples, skipped = [], 0
     label_keys = (label_key,) if isinstance(label_key, str) else tuple(label_key or ())
     for number, line in read_lines(path):
@@ -155,7 +155,7 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, 
                         % (where, label, sorted(label_names))
                     )
                 label = label_names[label]
-        examples.append(Example(fields, label, where, row.get(id_key) if id_key else None))
+        examples.append(Example(fields, label, where, row if keep_rows else None))
     return Dataset(examples, skipped, path)
 
 

@@ -280,6 +280,19 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
     return mapping
 
 
+def load_checkpoint_weights(transformer, checkpoint_path, allow_random_mlm_head=False):
+    """Load a checked checkpoint into a bert4keras transformer. Data that does not
+    match its checksums (a copy gone wrong, a disk error) is one line naming the
+    checkpoint, not TensorFlow's OpError."""
+    mapping = check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head)
+    try:
+        transformer.load_weights_from_checkpoint(checkpoint_path, mapping=mapping)
+    except tf.errors.OpError as e:
+        raise ValueError(
+            '%s: checkpoint data is damaged (%s); copy or download it again' % (checkpoint_path, e.message)
+        ) from None
+
+
 def build_mlm(config_path, checkpoint_path=None, model='bert', allow_random_mlm_head=False, dict_path=None, **kwargs):
     """Build a ``MaskedLM`` from a bert4keras config (+ checkpoint).
 
@@ -293,8 +306,7 @@ def build_mlm(config_path, checkpoint_path=None, model='bert', allow_random_mlm_
     )
     transformer.model_type = model
     if checkpoint_path is not None:
-        mapping = check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head)
-        transformer.load_weights_from_checkpoint(checkpoint_path, mapping=mapping)
+        load_checkpoint_weights(transformer, checkpoint_path, allow_random_mlm_head)
     mlm = MaskedLM(transformer)
     mlm.config = config
     mlm.checkpoint_path = checkpoint_path  # the default learning rate depends on it (pet_keras.budget)

@@ -46,7 +46,9 @@ class Pattern:
                 'pattern %r must have exactly one mask slot ____, found %d (write ____ once, where the label word '
                 'goes)' % (template, slots)
             )
-        self.fields = [name for kind, name in self.parts if kind == 'field']
+        # a field may appear twice ({text}…____…{text}): it fills both places, and is one input
+        self.field_places = [name for kind, name in self.parts if kind == 'field']
+        self.fields = list(dict.fromkeys(self.field_places))
         if not self.fields:
             raise ValueError("pattern %r has no text field (add the data's, e.g. {text})" % template)
 
@@ -158,7 +160,7 @@ class PVP:
                     % (self.pattern.template, self.pattern.parts[i][1], tokenizer.ids_to_tokens(ids))
                 )
         fixed = 2 + self.slot_length + sum(len(ids) for ids in self._literals.values())
-        if fixed + len(self.pattern.fields) > maxlen:
+        if fixed + len(self.pattern.field_places) > maxlen:
             raise ValueError(
                 'maxlen %d leaves no room for text in pattern %r (%d tokens without the text)'
                 % (maxlen, self.pattern.template, fixed)
@@ -190,7 +192,7 @@ class PVP:
                 '%s: example has no field %s required by pattern %r'
                 % (example.source, ', '.join(missing), self.pattern.template)
             )
-        fields = [self.text_ids(example.fields[name]) for name in self.pattern.fields]
+        fields = [self.text_ids(example.fields[name]) for name in self.pattern.field_places]
         truncate_sequences(self._room, -1, *fields)
         tok = self.tokenizer
         token_ids, slots, filled = [tok._token_start_id], None, iter(fields)

@@ -198,6 +198,7 @@ def pretrain(
         fit_interruptibly(
             model,
             'the same command continues from its last save',
+            out_dir,
             block_dataset(blocks, start),
             steps_per_epoch=save_every,
             epochs=-(-steps // save_every),

@@ -164,6 +164,8 @@ def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
             '%s: expected {"pattern", "label_words", "aggregation", "maxlen"} (%s: %s)'
             % (pvp_path, type(e).__name__, e)
         ) from None
+    except ValueError as e:  # a value the pattern or verbalizer refuses (e.g. an unknown aggregation)
+        raise ValueError('%s: %s (restore the file the run wrote)' % (pvp_path, e)) from None
     mlm = build_mlm(
         os.path.join(model_dir, 'bert_config.json'),
         os.path.join(model_dir, 'bert_model.ckpt'),
@@ -176,20 +178,35 @@ def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
 def load_classifier(model_dir, tokenizer, batch_size, model):
     spec_path = os.path.join(model_dir, CLASSIFIER_SPEC)
     spec = read_json(spec_path)
+
+    def strings(value):
+        return isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+
     if not (
         isinstance(spec, dict)
-        and isinstance(spec.get('labels'), list)
-        and isinstance(spec.get('fields'), list)
+        and strings(spec.get('labels'))
+        and strings(spec.get('fields'))
         and isinstance(spec.get('maxlen'), int)
+        and isinstance(spec.get('model', 'bert') or 'bert', str)
     ):
-        raise ValueError('%s: expected {"labels": [...], "fields": [...], "maxlen": N, "model": family}' % spec_path)
+        raise ValueError(
+            '%s: expected {"labels": [strings], "fields": [strings], "maxlen": N, "model": family} '
+            '(restore the file the run wrote)' % spec_path
+        )
     classifier = build_classifier(
         os.path.join(model_dir, 'bert_config.json'),
         None,
         len(spec['labels']),
         model=model or spec.get('model') or 'bert',
     )
-    classifier.load_weights(os.path.join(model_dir, CLASSIFIER_WEIGHTS))
+    weights_path = os.path.join(model_dir, CLASSIFIER_WEIGHTS)
+    try:
+        classifier.load_weights(weights_path)
+    except ValueError as e:  # Keras' "Shape mismatch …": the weights and classifier.json/bert_config.json disagree
+        raise ValueError(
+            '%s does not fit %s (%d labels) and bert_config.json: %s (restore the files the run wrote)'
+            % (weights_path, spec_path, len(spec['labels']), str(e).splitlines()[0])
+        ) from None
     scorer = ClassifierScorer(classifier, tokenizer, spec['labels'], spec['maxlen'], batch_size)
     return Predictor(model_dir, scorer, spec['fields'])
 

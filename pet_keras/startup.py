@@ -202,6 +202,8 @@ def verbalizer(args, default_words):
 
 def read_label_words(value):
     """The JSON object of --label-words: the file ``value`` if it exists, else ``value`` itself."""
+    if os.path.isdir(value):
+        raise ValueError('--label-words %s is a folder; expected a JSON file or inline JSON' % value)
     if os.path.isfile(value):
         where = value
         try:

@@ -16,6 +16,7 @@ them all, else the order they first appear in train, valid, test. The run
 folder is fit_pet's (or fit_classifier's): ``pet-keras predict`` reads it.
 """
 
+import difflib
 import json
 import os
 from collections import namedtuple
@@ -33,9 +34,10 @@ SPLITS = ('train', 'valid', 'test', 'unlabeled')
 PATH_KEYS = SPLITS + ('checkpoint_dir', 'config_path', 'checkpoint_path', 'dict_path', 'out', 'label_words')
 
 
-def task_flags(path):
+def task_flags(path, allowed):
     """The command-line flags a ``--task`` file stands for: put before the
-    flags given, they are overridden by them."""
+    flags given, they are overridden by them. ``allowed``: the long flags the
+    command takes (a key outside them, --help or --task is refused naming the file)."""
     try:
         with open(path, encoding='utf-8') as f:
             task = json.load(f)
@@ -48,9 +50,21 @@ def task_flags(path):
     base = os.path.dirname(os.path.abspath(path))
     flags = []
     for key, value in task.items():
-        flag = '--' + key.replace('_', '-')
+        flag = '--' + str(key).replace('_', '-')
         if key == 'task':
             raise ValueError('--task %s: a task file cannot name another' % path)
+        settable = sorted(set(allowed) - {'--help', '--task'})
+        if flag not in settable:
+            close = difflib.get_close_matches(flag, settable, n=1, cutoff=0.75)
+            raise ValueError(
+                '--task %s: unknown key %s%s; a task file holds the flags of the command (e.g. "train", '
+                '"pattern", "label_words")'
+                % (
+                    path,
+                    json.dumps(key, ensure_ascii=False),
+                    (' (did you mean "%s"?)' % close[0][2:].replace('-', '_') if close else ''),
+                )
+            )
         if isinstance(value, bool):
             flags += [flag] if value else []
             continue
@@ -98,7 +112,7 @@ def read_split(path, fields, columns, label_field, labeled=True):
     else:
         data = read_jsonl(path, {name: name for name in fields}, label_field, labeled=labeled)
     return Dataset(
-        [Example({name: e.fields[name] for name in fields}, e.label, e.source, e.id) for e in data], data.skipped, path
+        [Example({name: e.fields[name] for name in fields}, e.label, e.source) for e in data], data.skipped, path
     )
 
 

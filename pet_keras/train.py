@@ -231,6 +231,7 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
     fit_interruptibly(
         model,
         'the same command with --resume continues',
+        out_dir,
         dataset,
         steps_per_epoch=eval_every,
         epochs=budget.evaluations(steps, eval_every),

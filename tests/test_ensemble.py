@@ -129,6 +129,8 @@ def test_classifier_learns_from_hard_and_from_soft_targets(tiny_folder, tmp_path
     assert hard['test'] >= 0.8 and hard['valid'] >= 0.8
     saved = json.loads((tmp_path / 'hard' / 'results.json').read_text(encoding='utf-8'))
     assert saved['test'] == hard['test'] and saved['train_examples'] == len(train)
+    # its step 0 is a random head, not a zero-shot result, and is named so
+    assert 'zero_shot' not in saved and set(saved['step_0']) == {'valid'}
     assert (tmp_path / 'hard' / 'classifier_weights.h5').is_file()
 
     # soft targets are what it learns from: a teacher that is confidently wrong teaches the wrong labels

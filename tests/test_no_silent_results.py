@@ -150,7 +150,7 @@ def test_a_task_file_with_a_non_string_column_is_one_line_naming_it(tmp_path):
     task = tmp_path / 'task.json'
     task.write_text(json.dumps({'columns': ['text', 1]}), encoding='utf-8')
     with pytest.raises(ValueError, match=r'task.json: "columns" is \["text", 1\]; expected a list of column names'):
-        task_flags(str(task))
+        task_flags(str(task), {'--columns'})
 
 
 @pytest.mark.parametrize('labels', [('ab', 'cd'), ('0', '1')])
@@ -228,3 +228,134 @@ def test_a_terminal_that_cannot_show_chinese_gets_escapes_not_a_codec_error(chec
     done = subprocess.run(argv, env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode('latin-1')[-2000:]
     assert b'labels (2): \\u597d, \\u4e0d' in done.stdout
+
+
+def one_line(argv, capsys):
+    """``pet-keras argv``'s one error line (status 2, no traceback)."""
+    with pytest.raises(SystemExit) as stop:
+        commands.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and 'Traceback' not in err, err
+    return err.strip().splitlines()[-1]
+
+
+def test_a_checkpoint_whose_data_was_zeroed_is_one_line_naming_it(checkpoint, tmp_path, capsys):  # noqa: F811
+    damaged = tmp_path / 'damaged'
+    shutil.copytree(checkpoint, damaged)
+    data = next(damaged.glob('bert_model.ckpt.data-*'))
+    data.write_bytes(bytes(data.stat().st_size))  # same size, every byte zero: only the checksums tell
+    argv = train_argv(damaged, task_files(tmp_path / 'data'), tmp_path / 'out', '--mode', 'zero-shot')
+    line = one_line(argv, capsys)
+    assert line.startswith('error: %s' % (damaged / 'bert_model.ckpt')), line
+    assert 'checkpoint data is damaged' in line and 'copy or download it again' in line, line
+
+
+def test_a_full_disk_under_the_training_backup_is_one_line_and_the_run_resumes(
+    checkpoint,  # noqa: F811
+    tmp_path,
+    capsys,
+    monkeypatch,  # noqa: F811
+):
+    import tensorflow as tf
+
+    from pet_keras.compat import keras
+
+    files, out = task_files(tmp_path / 'data'), tmp_path / 'run'
+    backup_end = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def disk_full(self, epoch, logs=None):
+        raise tf.errors.ResourceExhaustedError(None, None, '%s/backup/chief/ckpt: No space left on device' % out)
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, 'on_epoch_end', disk_full)
+    argv = train_argv(checkpoint, files, out, '--mode', 'few-shot')
+    line = one_line(argv, capsys)
+    assert line == (
+        'error: %s: No space left on device while saving the training state (free some space; the same command '
+        'with --resume continues)' % out
+    ), line
+    assert (out / 'best_weights.h5').is_file()  # nothing lost
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, 'on_epoch_end', backup_end)
+    assert commands.main(argv + ['--resume']) == 0
+
+
+def test_a_field_used_twice_in_the_pattern_is_one_input(checkpoint, tmp_path, capsys):  # noqa: F811
+    files = task_files(tmp_path / 'data')
+    out = tmp_path / 'run'
+    argv = train_argv(checkpoint, files, out, '--mode', 'zero-shot')
+    argv[argv.index('--pattern') + 1] = '{text}，____。{text}'
+    assert commands.main(argv) == 0
+    capsys.readouterr()
+    texts = tmp_path / 'texts.txt'
+    texts.write_text('春天很好\n秋天不好\n', encoding='utf-8')
+    assert commands.main(['predict', '--model-dir', str(out), '--input', str(texts)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r['text'] for r in rows] == ['春天很好', '秋天不好'] and all('prediction' in r for r in rows)
+    tok = make_tokenizer()
+    pvp = PVP('{text}，____。{text}', Verbalizer({'good': ['很'], 'bad': ['不']}), tok, maxlen=16)
+    assert pvp.pattern.fields == ['text']
+    from pet_keras.data import Example
+
+    ids = pvp.encode(Example({'text': '春天'}, 'good')).token_ids
+    assert tok.decode(ids).count('春天') == 2  # the text fills both places
+
+
+@pytest.mark.parametrize(
+    'edit, message',
+    [
+        ('pvp', 'pvp.json: aggregation must be one of'),
+        ('classifier_labels', 'classifier.json: expected {"labels": [strings]'),
+        ('classifier_count', 'classifier_weights.h5 does not fit'),
+    ],
+)
+def test_hand_edited_run_files_are_one_line_naming_the_file(checkpoint, run_folder, tmp_path, capsys, edit, message):  # noqa: F811
+    texts = tmp_path / 'texts.txt'
+    texts.write_text('春天很好\n', encoding='utf-8')
+    if edit == 'pvp':
+        folder = tmp_path / 'edited'
+        shutil.copytree(run_folder, folder)
+        spec = json.loads((folder / 'pvp.json').read_text(encoding='utf-8'))
+        (folder / 'pvp.json').write_text(json.dumps(dict(spec, aggregation='median')), encoding='utf-8')
+    else:
+        folder = tmp_path / 'classifier'
+        argv = train_argv(checkpoint, task_files(tmp_path / 'data'), folder, '--mode', 'classifier')
+        assert commands.main(argv) == 0
+        spec = json.loads((folder / 'classifier.json').read_text(encoding='utf-8'))
+        labels = [1, 2] if edit == 'classifier_labels' else spec['labels'] + ['third']
+        (folder / 'classifier.json').write_text(json.dumps(dict(spec, labels=labels)), encoding='utf-8')
+    line = one_line(['predict', '--model-dir', folder, '--input', texts], capsys)
+    assert line.startswith('error: %s' % folder) and message in line, line
+
+
+def test_label_words_naming_a_folder_is_one_line(checkpoint, tmp_path, capsys):  # noqa: F811
+    argv = train_argv(checkpoint, task_files(tmp_path / 'data'), tmp_path / 'out', '--mode', 'zero-shot')
+    (tmp_path / 'words').mkdir()
+    argv[argv.index('--label-words') + 1] = str(tmp_path / 'words')
+    line = one_line(argv, capsys)
+    assert line == 'error: --label-words %s is a folder; expected a JSON file or inline JSON' % (tmp_path / 'words')
+
+
+@pytest.mark.parametrize(
+    'task, message',
+    [
+        ({'help': True}, 'unknown key "help"'),
+        ({'paternn': '____{text}'}, 'unknown key "paternn" (did you mean "pattern"?)'),
+    ],
+)
+def test_a_task_file_key_that_is_not_a_flag_is_one_line_naming_the_file(tmp_path, capsys, task, message):
+    path = tmp_path / 'task.json'
+    path.write_text(json.dumps(task), encoding='utf-8')
+    line = one_line(['train', '--task', path], capsys)
+    assert line.startswith('error: --task %s: ' % path) and message in line, line
+
+
+def test_an_ascii_locale_is_named_not_blamed_on_the_vocabulary(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LC_ALL='C', PYTHONUTF8='0', PYTHONCOERCECLOCALE='0')
+    argv = [sys.executable, '-m', 'pet_keras.commands', 'train', '--pattern', '____满意。{text}', '--mode', 'zero-shot']
+    done = subprocess.run(argv, env=env, capture_output=True, timeout=300)
+    err = done.stderr.decode('ascii', 'replace').strip().splitlines()
+    assert done.returncode == 2 and 'Traceback' not in '\n'.join(err)
+    assert 'cannot read; run under a UTF-8 locale (e.g. LC_ALL=C.UTF-8) or with PYTHONUTF8=1' in err[-1], err[-1]

@@ -14,7 +14,7 @@ def test_training_progress_in_a_log_is_one_line_per_interval_in_steps(capsys):
     model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
     model.compile(optimizer='sgd', loss='mse')
     data = tf.data.Dataset.from_tensors((np.ones((4, 2)), np.ones((4, 1)))).repeat()
-    fit_interruptibly(model, 'go on', data, steps_per_epoch=3, epochs=2)
+    fit_interruptibly(model, 'go on', 'out', data, steps_per_epoch=3, epochs=2)
     out = capsys.readouterr().out
     assert out.splitlines() == ['steps 0–3 (≤ 6)', 'steps 3–6 (≤ 6)'] and '\r' not in out and 'Epoch' not in out
 

@@ -195,7 +195,9 @@ def test_ctrl_c_anywhere_interrupts_fit_at_the_end_of_the_step_and_restores_the_
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(Interrupted, match=r'^interrupted after step 3; go on$'):
-            fit_interruptibly(model, 'go on', data, steps_per_epoch=10, epochs=1, verbose=0, callbacks=[CtrlCAtStep(3)])
+            fit_interruptibly(
+                model, 'go on', 'out', data, steps_per_epoch=10, epochs=1, verbose=0, callbacks=[CtrlCAtStep(3)]
+            )
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -183,7 +183,11 @@ def test_console_predict_reads_text_jsonl_and_tsv(run, pair_run, tmp_path):
     text.write_text('\n'.join(TEXTS[:2] + ['   '] + TEXTS[2:]) + '\n', encoding='utf-8')
     jsonl = tmp_path / 'texts.jsonl'
     jsonl.write_text(
-        '\n'.join(json.dumps({'text': t, 'id': i}, ensure_ascii=False) for i, t in enumerate(TEXTS)), encoding='utf-8'
+        '\n'.join(
+            json.dumps({'text': t, 'id': i, 'label': 'gold', 'note': [i]}, ensure_ascii=False)
+            for i, t in enumerate(TEXTS)
+        ),
+        encoding='utf-8',
     )
     for path, fmt in ((text, None), (jsonl, None), (text, 'tsv')):
         out = tmp_path / ('out-%s-%s.jsonl' % (path.name, fmt))
@@ -191,9 +195,11 @@ def test_console_predict_reads_text_jsonl_and_tsv(run, pair_run, tmp_path):
         assert main(args + (['--format', fmt] if fmt else [])) == 0
         rows = read_jsonl(out)
         assert [r['text'] for r in rows] == TEXTS  # the blank line is skipped
-        ids = {'id'} if path == jsonl else set()  # an input id is copied
-        assert all(set(r) == {'text', 'label', 'probabilities'} | ids for r in rows)
-        assert [r['label'] for r in rows] == [p['label'] for p in want]
+        kept = {'id', 'label', 'note'} if path == jsonl else set()  # every input key is copied
+        assert all(set(r) == {'text', 'prediction', 'probabilities'} | kept for r in rows)
+        if path == jsonl:  # the gold label stays beside the prediction
+            assert [(r['id'], r['label'], r['note']) for r in rows] == [(i, 'gold', [i]) for i in range(len(TEXTS))]
+        assert [r['prediction'] for r in rows] == [p['label'] for p in want]
         np.testing.assert_allclose(probabilities(rows, WORDS), probabilities(want, WORDS), atol=1e-5)
     # pairs from TSV, calibration switched on from the command line
     tsv = tmp_path / 'pairs.tsv'
@@ -236,6 +242,12 @@ def console_error(capsys, argv):
         ('bad.jsonl', '{"text": "春夏"}\n{"text": "秋冬"\n', None, r'bad.jsonl:2: malformed JSON'),
         ('bad.jsonl', '{"text": "春夏"}\n\n{"sentence": "秋冬"}\n', None, r'bad.jsonl:3: no text field'),
         ('bad.txt', b'\xe6\x98\xa5\n\xb4\xba\n', None, r'bad.txt:2: not UTF-8'),
+        (
+            'bad.jsonl',
+            '{"text": "春夏"}\n{"text": "秋冬", "prediction": 1}\n',
+            None,
+            r"bad.jsonl:2: .*key 'prediction'",
+        ),
     ],
 )
 def test_console_predict_bad_input_names_file_and_line(run, tmp_path, capsys, name, content, fmt, error):
@@ -368,6 +380,6 @@ def test_a_classifier_folder_loads_predicts_and_exports(tok, classifier_run, tmp
         segment_ids=tf.constant(sequence_padding([e[1] for e in encoded]), tf.int32),
     )
     np.testing.assert_allclose(served['probabilities'].numpy(), want, atol=1e-5)
-    assert [s.decode() for s in served['label'].numpy()] == [line['label'] for line in lines]
+    assert [s.decode() for s in served['label'].numpy()] == [line['prediction'] for line in lines]
     for name in ('classifier.json', 'vocab.txt'):
         assert os.path.isfile(os.path.join(tmp_path / 'export', 'assets', name)), name
