@@ -53,7 +53,8 @@ from pet_keras.compat import keras  # noqa: E402
 from pet_keras.data import split_labeled  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
-from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
+from pet_keras.pattern import PVP  # noqa: E402
+from pet_keras.verbalizer import Verbalizer  # noqa: E402
 from pet_keras.tasks import (
     NEWS_PATTERNS,
     SENTIMENT_PATTERNS,
@@ -64,9 +65,9 @@ from pet_keras.tasks import (
     read_news,
 )
 from pet_keras.io import sha256, write_text  # noqa: E402
-from pet_keras.train import MODES, fit_pet, training_sets  # noqa: E402
+from pet_keras.modes import CLASSIFIER, PET_MODES as MODES, training_sets  # noqa: E402
+from pet_keras.train import fit_pet  # noqa: E402
 
-CLASSIFIER = 'classifier'
 LEXICAL = 'lexical'  # TF-IDF character n-grams + a linear SVM (benchmarks/lexical.py)
 BASELINES = (CLASSIFIER, LEXICAL)
 TASKS = {
@@ -278,6 +279,7 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
         generator,
         task.valid,
         task.test,
+        mode=mode,
         steps=args.steps,
         eval_every=args.eval_every,
         patience=args.patience,

@@ -24,18 +24,13 @@ import accuracy  # noqa: E402  (imports pet_keras first)
 import common  # noqa: E402
 
 from pet_keras.io import sha256, write_text  # noqa: E402
-from pet_keras.train import MODES  # noqa: E402
-
-TRAINED = [m for m in MODES if m != 'zero-shot'] + [accuracy.CLASSIFIER]
+from pet_keras.modes import CLASSIFIER, TRAINED  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        '--modes',
-        nargs='+',
-        choices=TRAINED,
-        default=['few-shot', accuracy.CLASSIFIER, 'semi-supervised', 'unsupervised'],
+        '--modes', nargs='+', choices=TRAINED, default=['few-shot', CLASSIFIER, 'semi-supervised', 'unsupervised']
     )
     p.add_argument('--lrs', nargs='+', type=float, default=[1e-4, 3e-4, 5e-4, 1e-3])
     p.add_argument('--pattern', default='P1', choices=list(accuracy.TASKS['sentiment']['patterns']))
@@ -183,7 +178,7 @@ def main(argv=None):
         record = accuracy.run_cell(
             task,
             mode,
-            None if mode == accuracy.CLASSIFIER else args.pattern,
+            None if mode == CLASSIFIER else args.pattern,
             args.seed,
             ckpt,
             args,

@@ -28,7 +28,8 @@ import common  # noqa: E402  (imports pet_keras first)
 from pet_keras import startup  # noqa: E402
 from pet_keras.data import read_jsonl  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
-from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
+from pet_keras.pattern import PVP  # noqa: E402
+from pet_keras.verbalizer import Verbalizer  # noqa: E402
 from pet_keras import budget  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
@@ -88,6 +89,7 @@ def few_shot(mlm, pvp, train, splits, args):
             generator,
             splits['valid'],
             splits['test'],
+            mode='few-shot',
             steps=args.steps,
             eval_every=args.eval_every,
             patience=args.patience,

@@ -75,7 +75,8 @@ from pet_keras.data import split_labeled  # noqa: E402
 from pet_keras.tasks import load_sentiment  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
-from pet_keras.pattern import PVP, Verbalizer  # noqa: E402
+from pet_keras.pattern import PVP  # noqa: E402
+from pet_keras.verbalizer import Verbalizer  # noqa: E402
 from pet_keras.scoring import Scorer  # noqa: E402
 from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS  # noqa: E402
 

@@ -8,13 +8,15 @@ few-shot set is a handful of batches an epoch and a semi-supervised epoch
 hundreds, so an epoch budget under-trains the one and over-spends on the other.
 
 The learning rates were chosen on validation accuracy alone (results/README.md,
-"Learning rate") for the embedded model, per mode; any other checkpoint gets
-the reference scripts' fine-tuning rate for BERT-base-size models.
+"Learning rate") for the embedded model, per mode (``pet_keras.modes``); any other
+checkpoint gets the reference scripts' fine-tuning rate for BERT-base-size models.
 """
 
 import math
 from collections import namedtuple
 from pathlib import Path
+
+from pet_keras import modes
 
 STEPS = 2000  # a cap; patience ends a run sooner once its validation curve has flattened
 EVAL_EVERY = 50
@@ -23,9 +25,6 @@ PATIENCE = 5  # evaluations, i.e. 250 steps without a better validation accuracy
 Budget = namedtuple('Budget', 'steps eval_every patience learning_rate')  # one run's budget, as fit_pet takes it
 
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'chinese_bert_mini_pet'
-# chosen on validation (results/lr_sweep.md): few-shot 3e-4 of 1e-4..1e-3, unsupervised 3e-4 of 1e-4..1e-3,
-# semi-supervised (labeled share 0.5) 1e-4 of 5e-5..5e-4, the classifier 5e-5 of 2e-5..1e-3
-EMBEDDED_LEARNING_RATES = {'unsupervised': 3e-4, 'few-shot': 3e-4, 'semi-supervised': 1e-4, 'classifier': 5e-5}
 REFERENCE_LEARNING_RATE = 1e-5
 # semi-supervised: the share of the training stream the labeled examples make (None: their natural
 # share, as the reference). 0.5 was chosen on validation (results/lr_sweep.md): 73.05 against 60.26
@@ -40,7 +39,7 @@ def is_embedded(checkpoint_path):
 def default_learning_rate(mode, checkpoint_path):
     """The learning rate a run of ``mode`` gets unless one is given: the rate
     tuned for the embedded model, or the reference's for any other checkpoint."""
-    return EMBEDDED_LEARNING_RATES[mode] if is_embedded(checkpoint_path) else REFERENCE_LEARNING_RATE
+    return modes.check(mode).embedded_learning_rate if is_embedded(checkpoint_path) else REFERENCE_LEARNING_RATE
 
 
 def evaluations(steps, eval_every):

@@ -48,6 +48,12 @@ def best_weights_checkpoint(path, initial_best):
     )
 
 
+def last_weights_checkpoint(path):
+    """Saves the weights to ``path`` after every evaluation interval, atomically: a run without
+    validation keeps its last weights."""
+    return AtomicModelCheckpoint(path, save_weights_only=True)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training; its message says how far the run got and how to go on."""
 
@@ -113,8 +119,8 @@ def _finite(value):
 
 class Evaluator(keras.callbacks.Callback):
     """Validation accuracy after every interval of ``eval_every`` steps (a
-    Keras epoch). A resumed run passes the records of the evaluations it has
-    done as ``history``."""
+    Keras epoch; ``valid=None``: the interval's loss only). A resumed run passes
+    the records of the evaluations it has done as ``history``."""
 
     def __init__(self, scorer, valid, eval_every, best=-np.inf, history=()):
         super().__init__()
@@ -142,8 +148,9 @@ class Evaluator(keras.callbacks.Callback):
             record['loss'] = None  # diverged: TerminateOnNaN stops; this interval is never the best
             self.history.append(record)
             return
-        logs['val_accuracy'] = record['valid'] = self.scorer.accuracy(self.valid, verbose=False)
-        self.best = max(self.best, record['valid'])
+        if self.valid is not None:
+            logs['val_accuracy'] = record['valid'] = self.scorer.accuracy(self.valid, verbose=False)
+            self.best = max(self.best, record['valid'])
         self.history.append(record)
         print(
             ' - '.join(

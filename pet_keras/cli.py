@@ -1,6 +1,8 @@
 """Command-line flags shared by the scripts, the checkpoint they default to,
 and how a command fails: bad flags, data or folders are refused at start-up,
-before TensorFlow builds anything, and every user error is one line."""
+before TensorFlow builds anything, and every user error is one line.
+
+It does not load TensorFlow (nor anything that does): ``--help`` and a flag error answer at once."""
 
 import argparse
 import math
@@ -8,12 +10,16 @@ import os
 import sys
 import traceback
 
-from pet_keras import budget, runtime
+from pet_keras import budget
 from pet_keras.budget import EMBEDDED_CHECKPOINT
-from pet_keras.pattern import AGGREGATIONS
-from pet_keras.train import MODES
+from pet_keras.modes import MODES, PET_MODES
+from pet_keras.verbalizer import AGGREGATIONS
 
-CLASSIFIER = 'classifier'  # the --mode of the fine-tuned [CLS] classifier baseline
+DISTRIBUTE = ('mirrored', 'multi-worker')  # --distribute (pet_keras.runtime.strategy)
+MIXED_PRECISION_HELP = (
+    'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
+    'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties'
+)
 # the flags a resumed run may change: none of them changes the data or what the steps done mean
 # (--mixed-precision changes the compute dtype only; weights and optimizer state are float32 either way)
 RESUME_MAY_CHANGE = (
@@ -134,11 +140,9 @@ def task_flags(p, patterns, default_pattern, several_patterns, maxlen):
     t = p.add_argument_group('task')
     t.add_argument(
         '--mode',
-        choices=MODES + (() if several_patterns else (CLASSIFIER,)),
+        choices=PET_MODES if several_patterns else tuple(MODES),
         default='few-shot',
-        help='zero-shot: no training; unsupervised: MLM on the unlabeled text, then zero-shot; '
-        'few-shot: labeled only; semi-supervised: labeled + unlabeled; classifier: a [CLS] '
-        'classifier fine-tuned on the labeled examples, the baseline (default few-shot)',
+        help='; '.join('%s: %s' % (name, mode.description) for name, mode in MODES.items()) + ' (default few-shot)',
     )
     presets = ', '.join('%s = %s' % kv for kv in patterns.items())
     if several_patterns:
@@ -214,7 +218,12 @@ def training_flags(p):
         default=None,
         help='learning rate (Adam); default: for the embedded model the rate chosen on validation for '
         "the mode (%s), for any other checkpoint %g, the reference's"
-        % (', '.join('%s %g' % kv for kv in budget.EMBEDDED_LEARNING_RATES.items()), budget.REFERENCE_LEARNING_RATE),
+        % (
+            ', '.join(
+                '%s %g' % (name, m.embedded_learning_rate) for name, m in MODES.items() if m.labeled or m.unlabeled
+            ),
+            budget.REFERENCE_LEARNING_RATE,
+        ),
     )
     r.add_argument(
         '--mask-rate',
@@ -249,7 +258,7 @@ def training_flags(p):
     )
     r.add_argument(
         '--distribute',
-        choices=runtime.DISTRIBUTE,
+        choices=DISTRIBUTE,
         default=None,
         help='train on all local GPUs (mirrored) or on several machines configured by TF_CONFIG '
         '(multi-worker); --batch-size is the global batch',
@@ -285,7 +294,7 @@ def model_flags(p):
         action='store_true',
         help='accept a checkpoint without cls/predictions/* (the head starts random)',
     )
-    m.add_argument('--mixed-precision', action='store_true', help=runtime.MIXED_PRECISION_HELP)
+    m.add_argument('--mixed-precision', action='store_true', help=MIXED_PRECISION_HELP)
 
 
 def refuse_undecoded_arguments(argv):

@@ -1,12 +1,12 @@
 """Run bert4keras 0.11.5 on current TensorFlow.
 
-Import this module before bert4keras (``import pet_keras`` does). Each fix is
-applied once, here, and nowhere else:
+``pet_keras.environment`` (``import pet_keras``) sets what TensorFlow reads at start-up and
+loads this module as soon as bert4keras is imported. Each fix is applied once, here, and
+nowhere else:
 
-1. bert4keras reads ``TF_KERAS=1`` to use ``tf.keras``; on TF >= 2.16 ``tf.keras``
-   is Keras 3 unless ``TF_USE_LEGACY_KERAS=1`` (then it is tf-keras, the Keras 2
-   API bert4keras was written for). Both must be set before TensorFlow loads.
-2. Its optimizers subclass the pre-2.11 ``OptimizerV2`` API, now
+1. ``tf.keras`` must be tf-keras (Keras 2), which ``TF_USE_LEGACY_KERAS=1`` selects
+   (``pet_keras.environment``); checked here.
+2. bert4keras' optimizers subclass the pre-2.11 ``OptimizerV2`` API, now
    ``keras.optimizers.legacy.Optimizer``.
 3. ``save_weights_as_checkpoint`` builds a TF1 graph and session, which fails in
    eager mode: it is replaced by an eager writer of the same Google-format names.
@@ -19,79 +19,14 @@ applied once, here, and nowhere else:
 6. Under a mixed-precision policy (``mixed_bfloat16``) its LayerNormalization
    would take the mean and variance in bfloat16 (8 significant bits): they are
    taken in float32, as Keras' own LayerNormalization does.
-
-7. TensorFlow's CPU tensors come from its BFC allocator, which reuses freed
-   memory instead of handing it back to the kernel (``_keep_tensor_memory``).
-
-TensorFlow's start-up log (CUDA stubs, oneDNN, absl) is hidden unless the
-command line has ``--verbose``: it is read here, before TensorFlow loads.
 """
 
-import contextlib
-import logging
-import os
-import sys
+from pet_keras import environment  # noqa: F401  (before TensorFlow loads)
 
-if 'bert4keras.backend' in sys.modules:
-    raise ImportError('import pet_keras before bert4keras: its compatibility layer must run first')
-os.environ.setdefault('TF_KERAS', '1')
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-VERBOSE = '--verbose' in sys.argv[1:]
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '0' if VERBOSE else '3')
-if 'tensorflow' in sys.modules and os.environ['TF_KERAS'] != '1':
-    raise ImportError('pet_keras needs TF_KERAS=1 before TensorFlow is imported')
-if 'keras.src' in sys.modules:
-    # TensorFlow imported without TF_USE_LEGACY_KERAS=1 loads Keras 3; bert4keras would then build
-    # with Keras 3's layers next to tf-keras' and fail deep inside the model
-    raise ImportError(
-        'Keras 3 is already loaded (tensorflow was imported before pet_keras); import pet_keras '
-        'before tensorflow, or set TF_USE_LEGACY_KERAS=1 in the environment'
-    )
+import os  # noqa: E402
 
-
-@contextlib.contextmanager
-def _quiet_start_up():
-    """File descriptor 2 to /dev/null while TensorFlow loads: the lines absl writes before
-    it is initialised (e.g. cudart_stub's "Could not find cuda drivers") ignore
-    TF_CPP_MIN_LOG_LEVEL. A Python error is still shown: it is printed after."""
-    if VERBOSE:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, 'w') as null:
-        os.dup2(null.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _keep_tensor_memory():
-    """TensorFlow's best-fit-with-coalescing allocator for CPU tensors, set before TensorFlow loads.
-
-    Its default CPU allocator takes every tensor from malloc, which gives buffers of a few MB
-    back to the kernel when they are freed (mmap/munmap, heap trimming): the next step's
-    tensors fault in fresh zeroed pages again, hundreds of thousands a step where oneDNN's
-    own caches do not hide it (docs/kernel_time.md). BFC keeps freed memory for reuse, up to
-    this machine's physical memory. Results are unchanged: only where buffers live differs.
-    ``TF_CPU_ALLOCATOR_USE_BFC=false`` in the environment keeps TensorFlow's default."""
-    os.environ.setdefault('TF_CPU_ALLOCATOR_USE_BFC', 'true')
-    try:
-        physical_mb = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') // 2**20
-    except (AttributeError, ValueError, OSError):
-        return  # TensorFlow's own limit (64 GB) stands
-    os.environ.setdefault('TF_CPU_BFC_MEM_LIMIT_IN_MB', str(physical_mb))
-
-
-_keep_tensor_memory()
-with _quiet_start_up():
-    import numpy as np  # noqa: E402
-    import tensorflow as tf  # noqa: E402
-if not VERBOSE:
-    logging.getLogger('tensorflow').setLevel(logging.ERROR)
-    logging.getLogger('absl').setLevel(logging.ERROR)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 if not tf.keras.__name__.startswith('tf_keras'):
     raise ImportError(
@@ -100,8 +35,7 @@ if not tf.keras.__name__.startswith('tf_keras'):
     )
 
 try:
-    with _quiet_start_up():
-        import bert4keras.backend  # noqa: E402  (sets sys.modules['keras'] = tf.keras)
+    import bert4keras.backend  # noqa: E402  (sets sys.modules['keras'] = tf.keras)
 except ModuleNotFoundError as e:
     if e.name != 'bert4keras':
         raise

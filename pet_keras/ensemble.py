@@ -24,7 +24,8 @@ from pet_keras.io import write_json
 from pet_keras.runstate import finished_run
 from pet_keras.scoring import Scorer
 from pet_keras.serving import load
-from pet_keras.train import fit_pet, training_sets
+from pet_keras.modes import training_sets
+from pet_keras.train import fit_pet
 
 # flags a pattern's run does not depend on: what they change in its training data is compared instead
 ENSEMBLE_ONLY = cli.RESUME_MAY_CHANGE + (
@@ -97,6 +98,7 @@ def pattern_model(args, checkpoint, name, pvp, train_set, unlabeled, valid, test
         generator,
         valid,
         test,
+        mode=args.mode,
         settings=vars(args),
         calibrate=args.calibrate,
         out_dir=run_dir,

@@ -35,7 +35,8 @@ import tensorflow as tf
 from pet_keras.progress import progress_bar
 from pet_keras.io import package_file
 from pet_keras.data import read_lines
-from pet_keras.pattern import PVP, Verbalizer
+from pet_keras.pattern import PVP
+from pet_keras.verbalizer import Verbalizer
 from pet_keras.scoring import cloze_batches
 
 MAX_WORD_LENGTH = 4

@@ -125,7 +125,8 @@ RUN_FILES = (
     'bert_model.ckpt.data-00000-of-00001',
     'checkpoint',
 )
-RUN_FOLDERS = (BACKUP, 'tensorboard')
+CROSS_VALIDATION = 'cross-validation'  # a run chosen by pet_keras.crossval: its folds' run folders
+RUN_FOLDERS = (BACKUP, 'tensorboard', CROSS_VALIDATION)
 
 
 def holds_finished_run(out_dir):

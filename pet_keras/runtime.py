@@ -8,12 +8,6 @@ import tensorflow as tf
 
 from pet_keras.compat import keras
 
-DISTRIBUTE = ('mirrored', 'multi-worker')
-MIXED_PRECISION_HELP = (
-    'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
-    'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties'
-)
-
 
 def set_precision(args):
     """Keras' global dtype policy from --mixed-precision; call it before the model is built.

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from pet_keras import runlock
 from pet_keras.budget import EMBEDDED_CHECKPOINT
-from pet_keras.cli import CLASSIFIER
+from pet_keras.modes import MODES, TRAINED
 from pet_keras.convert import is_huggingface_folder
 from pet_keras.model import checkpoint_variables
-from pet_keras.pattern import Pattern, Verbalizer
+from pet_keras.pattern import Pattern
+from pet_keras.verbalizer import Verbalizer
 from pet_keras.io import refuse_overwriting_inputs
 from pet_keras.runstate import check_not_interrupted, holds_finished_run, remove_run
 
@@ -29,7 +30,7 @@ def check_start(args, out, reuses_finished=False):
     without --overwrite (which then removes that run's files; ``reuses_finished``: the
     caller reuses finished runs, as the ensemble does). The flags' own ranges are their
     argparse types."""
-    if args.mode != 'zero-shot' and args.steps < 1:
+    if args.mode in TRAINED and args.steps < 1:
         raise ValueError(
             '--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '
             'evaluates)' % (args.steps, args.mode)
@@ -37,7 +38,7 @@ def check_start(args, out, reuses_finished=False):
     writable_folder(out)
     refuse_overwriting_inputs(out, '--out', input_paths(args))
     runlock.check(out)
-    if not getattr(args, 'resume', False) or args.mode in ('zero-shot', CLASSIFIER):
+    if not getattr(args, 'resume', False) or not MODES[args.mode].resumes:
         check_not_interrupted(out)
     if not reuses_finished and holds_finished_run(out):
         if not getattr(args, 'overwrite', False):
@@ -105,20 +106,20 @@ def check_data(args, labeled, unlabeled, train, valid, test, *more):
     is built, an empty validation or test file, and a training mode without the
     rows it trains on (it would silently be a zero-shot run)."""
     for data in (train, valid, test) + more:
-        if data.skipped:
+        if data is not None and data.skipped:
             print('%s: %d blank rows skipped' % (data.path, data.skipped))
     for data, split in ((valid, 'validation'), (test, 'test')):
-        if not data:
+        if data is not None and not data:
             raise ValueError(
                 '%s: no %s examples (%d blank rows; it needs at least one labeled row)'
                 % (data.path, split, data.skipped)
             )
-    if args.mode in ('few-shot', 'semi-supervised', CLASSIFIER) and not labeled:
+    if MODES[args.mode].labeled and not labeled:
         raise ValueError(
             '%s: no labeled training rows for --mode %s (%d blank rows; add rows, or --mode zero-shot)'
             % (train.path, args.mode, train.skipped)
         )
-    if args.mode in ('unsupervised', 'semi-supervised') and not unlabeled:
+    if MODES[args.mode].unlabeled and not unlabeled:
         raise ValueError(
             '%s: no unlabeled training rows for --mode %s (--labeled-fraction %g keeps all %d rows '
             'labeled: a smaller one, or an unlabeled file)' % (train.path, args.mode, args.labeled_fraction, len(train))

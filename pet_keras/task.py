@@ -1,91 +1,22 @@
-"""Any classification task from files and flags: ``pet-keras train`` and ``pet-keras label-words``.
+"""Running a task given as files and flags (``pet-keras train``, ``pet-keras label-words``;
+the flags and task files are described in ``pet_keras.taskfile``): reading its files, its
+labels and verbalizer, and training by --mode."""
 
-    pet-keras train --train train.jsonl --valid dev.jsonl --test test.jsonl \\
-        --pattern '这是一篇____的文章。{content}' --label-field label_des --mode few-shot
-    pet-keras train --task task.json --steps 200      # the same keys in a JSON file; flags override it
-    pet-keras label-words --train train.jsonl --pattern '这是一篇____的文章。{content}' --out words.json
-
-Files are JSON lines, or TSV whose columns ``--columns`` names, the label
-column last (a file is read as TSV when --columns is given or its extension
-is .tsv, so sentiment.train.data-style files work too). The pattern's ``{fields}`` are the data's keys
-(or column names); the label is the string of ``--label-field``'s value.
-Labels that are words themselves (体育, 社区服务) are their own label words;
-``--label-words`` gives words for all labels or for some, the others keeping
-their names. The labels keep the order of ``--label-words`` when it names
-them all, else the order they first appear in train, valid, test. The run
-folder is fit_pet's (or fit_classifier's): ``pet-keras predict`` reads it.
-"""
-
-import difflib
 import json
 import os
 from collections import namedtuple
 
-from pet_keras import cli, startup
+from pet_keras import cli, crossval, startup
+from pet_keras.compat import keras
+from pet_keras.taskfile import SPLITS
 from pet_keras.batching import PetDataGenerator
 from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.data import Dataset, Example, read_jsonl, read_tsv
 from pet_keras.model import build_mlm, load_config, load_tokenizer
-from pet_keras.pattern import Verbalizer
+from pet_keras.modes import CLASSIFIER
+from pet_keras.verbalizer import Verbalizer
+from pet_keras.runstate import CROSS_VALIDATION, finished_run
 from pet_keras.train import fit_pet
-
-SPLITS = ('train', 'valid', 'test', 'unlabeled')
-# task-file keys whose relative paths are relative to the task file
-PATH_KEYS = SPLITS + ('checkpoint_dir', 'config_path', 'checkpoint_path', 'dict_path', 'out', 'label_words')
-
-
-def task_flags(path, allowed):
-    """The command-line flags a ``--task`` file stands for: put before the
-    flags given, they are overridden by them. ``allowed``: the long flags the
-    command takes (a key outside them, --help or --task is refused naming the file)."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            task = json.load(f)
-    except OSError as e:
-        raise FileNotFoundError('--task %s: %s' % (path, e.strerror)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError('--task %s: not a JSON file (%s)' % (path, e)) from None
-    if not isinstance(task, dict):
-        raise ValueError('--task %s: expected a JSON object of flags, found %s' % (path, type(task).__name__))
-    base = os.path.dirname(os.path.abspath(path))
-    flags = []
-    for key, value in task.items():
-        flag = '--' + str(key).replace('_', '-')
-        if key == 'task':
-            raise ValueError('--task %s: a task file cannot name another' % path)
-        settable = sorted(set(allowed) - {'--help', '--task'})
-        if flag not in settable:
-            close = difflib.get_close_matches(flag, settable, n=1, cutoff=0.75)
-            raise ValueError(
-                '--task %s: unknown key %s%s; a task file holds the flags of the command (e.g. "train", '
-                '"pattern", "label_words")'
-                % (
-                    path,
-                    json.dumps(key, ensure_ascii=False),
-                    (' (did you mean "%s"?)' % close[0][2:].replace('-', '_') if close else ''),
-                )
-            )
-        if isinstance(value, bool):
-            flags += [flag] if value else []
-            continue
-        if key == 'label_words' and isinstance(value, dict):
-            value = json.dumps(value, ensure_ascii=False)
-        elif key == 'columns' and isinstance(value, list):
-            if not all(isinstance(name, str) for name in value):
-                raise ValueError(
-                    '%s: "columns" is %s; expected a list of column names (strings), the label last'
-                    % (path, json.dumps(value, ensure_ascii=False))
-                )
-            value = ','.join(value)
-        elif (
-            key in PATH_KEYS
-            and isinstance(value, str)
-            and (key != 'label_words' or os.path.isfile(os.path.join(base, value)))
-        ):
-            value = os.path.normpath(os.path.join(base, value))
-        if value is not None:
-            flags.append('%s=%s' % (flag, value))
-    return flags
 
 
 def read_split(path, fields, columns, label_field, labeled=True):
@@ -216,9 +147,11 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
     """Train and evaluate by --mode, the model built under ``strategy``: --mode classifier
     fine-tunes a [CLS] classifier on the labeled examples (the baseline; ``labels``, by
     default ``pvp.labels``; no pattern), any other mode trains PET's MLM with ``pvp``
-    (fit_pet; zero-shot and no training examples: evaluation only). Returns the run's
-    results (fit_pet's or fit_classifier's), written to ``out``."""
-    if args.mode == cli.CLASSIFIER:
+    (fit_pet; zero-shot and no training examples: evaluation only). Without ``valid`` a
+    training run's steps are chosen by cross-validation over the labeled examples
+    (``cross_validated_steps``). Returns the run's results (fit_pet's or fit_classifier's),
+    written to ``out``."""
+    if args.mode == CLASSIFIER:
         labels = labels or pvp.labels
         with strategy.scope():
             model = build_classifier(checkpoint.config_path, checkpoint.checkpoint_path, len(labels), args.model)
@@ -235,20 +168,67 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
             settings=settings(args),
             **startup.budget_args(args),
         )
+    budget, record = startup.budget_args(args), None
+    if valid is None and labeled:
+        record = {'cross_validation': cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy)}
+        budget['steps'] = record['cross_validation']['steps']
+        keras.backend.clear_session()
     generator = training_generator(args, pvp, labeled, unlabeled)
     with strategy.scope():
         mlm = build_checkpoint_mlm(args, checkpoint)
-    return fit_pet(
+    results = fit_pet(
         mlm,
         pvp,
         generator,
         valid,
         test,
+        mode=args.mode,
         resume=args.resume,
         may_change=cli.RESUME_MAY_CHANGE,
         out_dir=out,
         settings=settings(args),
         tensorboard=args.tensorboard,
         calibrate=args.calibrate,
-        **startup.budget_args(args),
+        record=record,
+        **budget,
     )
+    if record:
+        choice = record['cross_validation']
+        print(
+            'cross-validated accuracy %.4f ± %.4f (%d folds; %d steps on all %d labeled examples)'
+            % (choice['accuracy'], choice['stderr'], choice['folds'], choice['steps'], len(labeled))
+        )
+    return results
+
+
+def cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy):
+    """``pet_keras.crossval``'s choice of steps for a run without validation: a fit_pet run per
+    fold in ``out``/cross-validation/fold-<n>, each under the run's budget and flags; a fold
+    finished by an earlier call with the same flags is read back, not trained again."""
+
+    def fit_fold(number, train, held_out):
+        fold_dir = os.path.join(out, CROSS_VALIDATION, 'fold-%d' % number)
+        generator = training_generator(args, pvp, train, unlabeled)
+        done = finished_run(fold_dir, settings(args), generator, cli.RESUME_MAY_CHANGE)
+        if done:
+            print('fold %d: the finished run in %s' % (number, fold_dir))
+            return done
+        keras.backend.clear_session()
+        with strategy.scope():
+            mlm = build_checkpoint_mlm(args, checkpoint)
+        return fit_pet(
+            mlm,
+            pvp,
+            generator,
+            held_out,
+            None,
+            mode=args.mode,
+            resume=args.resume,
+            may_change=cli.RESUME_MAY_CHANGE,
+            out_dir=fold_dir,
+            settings=settings(args),
+            calibrate=args.calibrate,
+            **startup.budget_args(args),
+        )
+
+    return crossval.cross_validate(fit_fold, labeled, args.folds, args.seed)

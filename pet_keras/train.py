@@ -15,40 +15,19 @@ import shutil
 import time
 
 from pet_keras import budget, runlock
-from pet_keras.callbacks import best_weights_checkpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
+from pet_keras.callbacks import (
+    Evaluator,
+    best_evaluation,
+    best_weights_checkpoint,
+    early_stopping,
+    fit_interruptibly,
+    last_weights_checkpoint,
+)
 from pet_keras.compat import keras
 from pet_keras.io import write_json
 from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE, evaluation_data, saved_run, training_data
 from pet_keras.scoring import Scorer
 from bert4keras.optimizers import Adam
-
-MODES = ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised')
-
-
-def training_sets(mode, labeled, unlabeled):
-    """(labeled, unlabeled) training examples of a mode (the blog's four experiments,
-    and the classifier baseline): zero-shot trains on nothing; unsupervised is MLM
-    on the unlabeled text only; few-shot uses the labeled examples; semi-supervised
-    both; the classifier the labeled examples."""
-    sets = {
-        'zero-shot': ([], []),
-        'unsupervised': ([], unlabeled),
-        'few-shot': (labeled, []),
-        'semi-supervised': (labeled, unlabeled),
-        'classifier': (labeled, []),
-    }
-    if mode not in sets:
-        raise ValueError('mode must be one of %s, got %r' % (', '.join(sets), mode))
-    return sets[mode]
-
-
-def run_mode(generator):
-    """The PET mode a training generator's data makes: few-shot (labeled only), unsupervised
-    (unlabeled only) or semi-supervised (both); zero-shot without one."""
-    if generator is None:
-        return 'zero-shot'
-    labeled = {item.label is not None for item in generator.data}
-    return 'semi-supervised' if len(labeled) == 2 else 'few-shot' if True in labeled else 'unsupervised'
 
 
 def fit_pet(
@@ -57,6 +36,7 @@ def fit_pet(
     generator,
     valid,
     test=None,
+    mode=None,
     steps=budget.STEPS,
     eval_every=budget.EVAL_EVERY,
     patience=budget.PATIENCE,
@@ -69,16 +49,22 @@ def fit_pet(
     resume=False,
     callbacks=(),
     may_change=(),
+    record=None,
 ):
     """Train ``mlm`` on ``generator`` (a PetDataGenerator; None: zero-shot)
     for at most ``steps`` optimizer steps, evaluating validation accuracy
     every ``eval_every`` steps and keeping the weights of the best; with
     ``patience`` it stops after so many evaluations without a better one
     (``None``: the whole budget runs). ``steps=0`` only evaluates (zero-shot).
-    Test accuracy is computed once, with the best weights. ``learning_rate``
+    Test accuracy is computed once, with the best weights. With ``valid=None``
+    there is nothing to choose on: the whole budget trains (no early stopping)
+    and the last weights are kept, as a budget chosen beforehand (by
+    ``pet_keras.crossval``) wants. ``learning_rate``
     (Adam; a float or a Keras schedule) defaults to ``budget.default_learning_rate``
-    for the run's mode and checkpoint. ``calibrate`` evaluates with contextual
+    for ``mode`` (``pet_keras.modes``: the mode the generator's data was chosen for)
+    and the checkpoint; a run that trains needs one or the other. ``calibrate`` evaluates with contextual
     calibration (``Scorer``). ``callbacks``: more Keras callbacks for ``fit``.
+    ``record``: more entries for results.json (e.g. ``pet_keras.crossval``'s choice).
 
     ``resume`` continues the interrupted run in ``out_dir`` after its last
     evaluation, with its optimizer state, history and best weights; its
@@ -93,8 +79,8 @@ def fit_pet(
     (``runlock``) while it runs: another run into the same folder is refused.
     Returns the results dict (also written to ``out_dir/results.json``)."""
     budget.check(steps, eval_every, patience, learning_rate)
-    if not valid:
-        raise ValueError('no validation examples: the best weights are chosen on validation accuracy')
+    if valid is not None and not valid:
+        raise ValueError('no validation examples: the best weights are chosen on validation accuracy (or pass None)')
     out_dir = out_dir or 'runs/pet'
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint  # multi-worker: the chief writes
     with runlock.locked(out_dir, hold=chief):
@@ -102,13 +88,16 @@ def fit_pet(
         settings = settings or {}
         steps = steps if generator is not None else 0
         if learning_rate is None and steps:
-            learning_rate = budget.default_learning_rate(run_mode(generator), getattr(mlm, 'checkpoint_path', None))
+            if mode is None:
+                raise ValueError('fit_pet trains: pass its mode (pet_keras.modes) or a learning_rate')
+            learning_rate = budget.default_learning_rate(mode, getattr(mlm, 'checkpoint_path', None))
         scorer = Scorer(mlm, pvp, calibrate=calibrate)
         results = {
             'settings': settings,
             'pattern': pvp.to_json(),
             'calibrate': calibrate,
             'budget': budget_record(steps, eval_every, patience, learning_rate),
+            **(record or {}),
         }
         run = None
         if steps:
@@ -134,11 +123,12 @@ def fit_pet(
         if chief:
             save_run(mlm, pvp, out_dir, results, run)
         print(
-            'best step %d: valid %.4f, test %s; results in %s'
+            '%s %d: valid %s, test %s; results in %s'
             % (
+                'best step' if valid else 'trained steps',
                 results['best_step'],
-                results['valid'],
-                '%.4f' % results['test'] if results['test'] is not None else '-',
+                '-' if results['valid'] is None else '%.4f' % results['valid'],
+                '-' if results['test'] is None else '%.4f' % results['test'],
                 os.path.join(out_dir, 'results.json'),
             )
         )
@@ -162,17 +152,26 @@ def zero_shot(scorer, valid, test, saved, out_dir, eval_every):
         print('resuming the run in %s after step %d' % (out_dir, len(saved['evaluations']) * eval_every))
     else:
         print('zero-shot evaluation (step 0)')
-        zero = {'valid': scorer.accuracy(valid)}
+        zero = {'valid': scorer.accuracy(valid) if valid else None}
         if test:
             zero['test'] = scorer.accuracy(test)
-    print('step 0 - valid %.4f' % zero['valid'] + (' - test %.4f' % zero['test'] if test else ''))
+    print(
+        ' - '.join(
+            ['step 0']
+            + ['%s %.4f' % (split, zero[split]) for split in ('valid', 'test') if zero.get(split) is not None]
+        )
+    )
     return zero
 
 
 def best_results(scorer, test, zero, history):
     """The evaluations, the best step and its validation and test accuracy (test computed
-    once, here, on the best weights the model now holds; step 0's when nothing beat it)."""
-    best_step, best_valid = best_evaluation(zero['valid'], history)
+    once, here, on the best weights the model now holds; step 0's when nothing beat it).
+    Without validation the best step is the last one trained."""
+    if zero['valid'] is None:
+        best_step, best_valid = (history[-1]['step'] if history else 0), None
+    else:
+        best_step, best_valid = best_evaluation(zero['valid'], history)
     best_test = zero.get('test')
     if test and best_step:
         print('test accuracy of the best weights (step %d)' % best_step)
@@ -193,7 +192,8 @@ def save_run(mlm, pvp, out_dir, results, run):
 
 def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks):
     """fit_pet's training under ``plan`` (a budget.Budget): Keras ``fit`` over evaluation
-    intervals, the best weights written to and reloaded from ``out_dir``; the evaluation records."""
+    intervals, the best weights (without ``valid``: the last) written to and reloaded from
+    ``out_dir``; the evaluation records."""
     steps, eval_every, patience, learning_rate = plan
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint
     best_path = os.path.join(out_dir, BEST_WEIGHTS)
@@ -206,7 +206,7 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
     if chief and not saved:
         model.save_weights(best_path)  # step 0 is the best until an evaluation beats it
     done = saved['evaluations'] if saved else []
-    best_so_far = best_evaluation(zero['valid'], done)[1]
+    best_so_far = best_evaluation(zero['valid'], done)[1] if valid else None
     evaluator = Evaluator(scorer, valid, eval_every, best=best_so_far, history=done)
     run.update(zero_shot=zero, evaluations=evaluator.history, finished=False)
     state_path = os.path.join(out_dir, RUN_STATE)
@@ -216,12 +216,17 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
             write_json(state_path, run)
 
     record_run()
+    if valid:
+        keep = [best_weights_checkpoint(best_path, best_so_far)]
+        keep += early_stopping(patience, [zero['valid']] + [r['valid'] for r in done])
+    else:  # nothing to choose on: the weights of the last interval are the run's
+        keep = [last_weights_checkpoint(best_path)]
     fit_callbacks = [
         evaluator,
-        best_weights_checkpoint(best_path, best_so_far),
+        keep[0],
         keras.callbacks.LambdaCallback(on_epoch_end=record_run),
         keras.callbacks.TerminateOnNaN(),
-    ] + early_stopping(patience, [zero['valid']] + [r['valid'] for r in done])
+    ] + keep[1:]
     if tensorboard:
         fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard')))
     # after the callbacks that record an interval: a crash in between trains that interval again. Kept

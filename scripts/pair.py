@@ -23,7 +23,7 @@ from pet_keras.data import Dataset, split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
 from pet_keras.tasks import PAIR_FILES, PAIR_PATTERNS, PAIR_WORDS, read_pairs
-from pet_keras.train import training_sets
+from pet_keras.modes import training_sets
 
 p = cli.parser(
     __doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)', labeled_fraction=1.0, maxlen=64

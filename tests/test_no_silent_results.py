@@ -9,7 +9,8 @@ import pytest
 
 from pet_keras import commands
 from pet_keras.data import read_jsonl, read_lines, read_tsv
-from pet_keras.pattern import PVP, Verbalizer
+from pet_keras.pattern import PVP
+from pet_keras.verbalizer import Verbalizer
 from tiny import make_tokenizer
 from test_inputs_read_only import checkpoint, jsonl, run_folder, task_files, train_argv  # noqa: F401  (fixtures)
 
@@ -145,7 +146,7 @@ def test_columns_with_spaces_read_and_empty_names_are_one_line(checkpoint, tmp_p
 
 
 def test_a_task_file_with_a_non_string_column_is_one_line_naming_it(tmp_path):
-    from pet_keras.task import task_flags
+    from pet_keras.taskfile import task_flags
 
     task = tmp_path / 'task.json'
     task.write_text(json.dumps({'columns': ['text', 1]}), encoding='utf-8')

@@ -12,7 +12,8 @@ from bert4keras.snippets import sequence_padding
 
 from pet_keras.data import Example
 from pet_keras.batching import PetDataGenerator
-from pet_keras.pattern import PVP, Pattern, Verbalizer
+from pet_keras.pattern import PVP, Pattern
+from pet_keras.verbalizer import Verbalizer
 from pet_keras.scoring import Scorer
 from pet_keras.tasks import NEWS_PATTERNS, PAIR_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from tiny import ex, make_tokenizer, sharpened_mlm

@@ -19,7 +19,8 @@ from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP
 from pet_keras.runstate import BEST_WEIGHTS
 from pet_keras.scoring import Scorer
-from pet_keras.train import MODES, fit_pet, training_sets
+from pet_keras.modes import CLASSIFIER, MODES, PET_MODES, training_sets
+from pet_keras.train import fit_pet
 from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
 
 WORDS = {'positive': '很', 'negative': '不'}
@@ -135,7 +136,8 @@ def test_training_sets_modes():
     assert training_sets('unsupervised', labeled, unlabeled) == ([], unlabeled)
     assert training_sets('few-shot', labeled, unlabeled) == (labeled, [])
     assert training_sets('semi-supervised', labeled, unlabeled) == (labeled, unlabeled)
-    assert set(MODES) == {'zero-shot', 'unsupervised', 'few-shot', 'semi-supervised'}
+    assert training_sets(CLASSIFIER, labeled, unlabeled) == (labeled, [])
+    assert PET_MODES == ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised') and set(MODES) > set(PET_MODES)
     with pytest.raises(ValueError, match='semi-supervised'):
         training_sets('supervised', labeled, unlabeled)
 
@@ -424,8 +426,9 @@ def test_the_budget_runs_unless_patience_stops_it(tok, tmp_path):
 
 def test_default_learning_rate_is_the_tuned_one_for_the_embedded_model_only(tmp_path):
     embedded = str(budget.EMBEDDED_CHECKPOINT / 'bert_model.ckpt')
-    for mode, rate in budget.EMBEDDED_LEARNING_RATES.items():
-        assert budget.default_learning_rate(mode, embedded) == rate
+    rates = {name: budget.default_learning_rate(name, embedded) for name in MODES if name != 'zero-shot'}
+    assert rates == {'unsupervised': 3e-4, 'few-shot': 3e-4, 'semi-supervised': 1e-4, 'classifier': 5e-5}
+    for mode in rates:
         assert budget.default_learning_rate(mode, str(tmp_path / 'bert_model.ckpt')) == budget.REFERENCE_LEARNING_RATE
     assert budget.default_learning_rate('few-shot', None) == budget.REFERENCE_LEARNING_RATE
 

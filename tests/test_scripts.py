@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pet_keras.tasks import NEWS_PATTERNS, SENTIMENT_PATTERNS
-from pet_keras.train import MODES
+from pet_keras.modes import PET_MODES
 from tiny import make_mlm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_help_lists_modes_and_presets(script, presets):
     result = run_script(script, '--help')
     assert result.returncode == 0, result.stderr
     text = flat(result.stdout)
-    assert '--mode {%s,classifier}' % ','.join(MODES) in text
+    assert '--mode {%s,classifier}' % ','.join(PET_MODES) in text
     for mode in ('zero-shot', 'unsupervised', 'few-shot', 'semi-supervised', 'classifier'):
         assert '%s:' % mode in text, mode  # each mode is explained
     assert set(presets) == ({'P1', 'P2', 'P3', 'P4', 'P5'} if script == 'sentiment.py' else {'N1', 'N2'})

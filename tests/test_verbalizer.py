@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from pet_keras import cli, startup
-from pet_keras.pattern import AGGREGATIONS, PVP, Verbalizer
+from pet_keras.pattern import PVP
+from pet_keras.verbalizer import AGGREGATIONS, Verbalizer
 from pet_keras.scoring import Scorer
 from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI
 from test_scripts import run_script

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from pet_keras.batching import PetDataGenerator
-from pet_keras.pattern import PVP, Verbalizer
+from pet_keras.pattern import PVP
+from pet_keras.verbalizer import Verbalizer
 from pet_keras.scoring import Scorer
 from pet_keras.serving import export_saved_model
 from pet_keras.train import fit_pet

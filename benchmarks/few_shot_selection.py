@@ -1,0 +1,240 @@
+#!/usr/bin/env python
+"""How a few-shot run chooses its number of steps, and how good its own estimate is.
+
+For each task (few-shot, one pattern: sentiment P1 with its 168 labeled reviews, TNEWS N1 with
+its 1,185) and seed, the test accuracy of the weights four rules choose:
+
+  cv        k-fold cross-validation over the labeled examples (pet_keras.crossval, as
+            `pet-keras train` without --valid): the step with the best mean held-out accuracy
+  fixed     a fixed budget of --fixed-steps steps (timoschick/pet trains 250 steps), no validation
+  valid160  the best step on the first 160 validation rows (a FewCLUE-sized dev set)
+  oracle    the best step on the full validation set (the grid's protocol)
+
+and the absolute error of the cross-validated estimate against the test accuracy of its choice.
+
+One reference run per task and seed trains on every labeled example for --max-steps steps
+(no early stopping), saving its weights after each interval; the valid160 and oracle curves are
+evaluated on those weights, and test accuracy only at the steps chosen. Training on every
+labeled example for N steps is what the cross-validated run trains last (same examples, seed,
+batches and learning rate), so its final model is the reference run's step N: the script
+checks this once per task by training that final model and comparing their test accuracies.
+The folds train under the default budget (patience 5, at most --max-steps steps).
+Results are saved after every unit to <out>/few_shot_selection.json, and a run resumes there.
+
+    python benchmarks/few_shot_selection.py --sentiment-dir ../shared/datasets/sentiment \\
+        --tnews-dir ../shared/datasets/tnews --out results
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import accuracy  # noqa: E402  (imports pet_keras first)
+import common  # noqa: E402
+
+from pet_keras import budget, crossval  # noqa: E402
+from pet_keras.batching import PetDataGenerator  # noqa: E402
+from pet_keras.compat import keras  # noqa: E402
+from pet_keras.model import build_mlm  # noqa: E402
+from pet_keras.pattern import PVP  # noqa: E402
+from pet_keras.scoring import Scorer  # noqa: E402
+from pet_keras.train import fit_pet, training_model  # noqa: E402
+
+PATTERNS = {'sentiment': 'P1', 'tnews': 'N1'}
+RULES = ('cv', 'fixed', 'valid160', 'oracle')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint-dir', default=str(budget.EMBEDDED_CHECKPOINT))
+    p.add_argument('--tasks', nargs='+', choices=sorted(PATTERNS), default=sorted(PATTERNS))
+    p.add_argument('--seeds', type=int, default=3)
+    p.add_argument('--folds', type=int, default=crossval.FOLDS)
+    p.add_argument('--max-steps', type=int, default=600, help='the reference run and the folds (default 600)')
+    p.add_argument('--fixed-steps', type=int, default=250)
+    p.add_argument('--small-valid', type=int, default=160)
+    p.add_argument('--sentiment-dir', default='../shared/datasets/sentiment')
+    p.add_argument('--tnews-dir', default='../shared/datasets/tnews')
+    p.add_argument('--out', default='results')
+    p.add_argument('--work-dir', default='runs/few_shot_selection')
+    args = p.parse_args(argv)
+    if args.fixed_steps > args.max_steps or args.fixed_steps % budget.EVAL_EVERY:
+        p.error('--fixed-steps must be a multiple of %d and at most --max-steps' % budget.EVAL_EVERY)
+    return args
+
+
+def task_args(args):
+    """What accuracy.load_task reads."""
+    return argparse.Namespace(
+        sentiment_dir=args.sentiment_dir,
+        tnews_dir=args.tnews_dir,
+        max_unlabeled=None,
+        max_eval=None,
+        patterns=list(PATTERNS.values()),
+        modes=['few-shot'],
+        maxlen=None,
+    )
+
+
+class SaveEveryInterval(keras.callbacks.Callback):
+    def __init__(self, folder, eval_every):
+        super().__init__()
+        self.folder, self.eval_every = folder, eval_every
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(os.path.join(self.folder, 'step-0.h5')):
+            self.model.save_weights(os.path.join(self.folder, 'step-0.h5'))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.save_weights(os.path.join(self.folder, 'step-%d.h5' % ((epoch + 1) * self.eval_every)))
+
+
+def fresh_mlm(ckpt, seed):
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    return build_mlm(ckpt.config_path, ckpt.checkpoint_path, dict_path=ckpt.dict_path)
+
+
+def fit(ckpt, pvp, train, valid, seed, steps, out_dir, patience=None, callbacks=()):
+    """fit_pet's few-shot run in ``out_dir`` (resumed where stopped); a finished one is read back."""
+    mlm = fresh_mlm(ckpt, seed)
+    finished = os.path.join(out_dir, 'results.json')
+    if os.path.exists(finished):
+        with open(finished, encoding='utf-8') as f:
+            return mlm, json.load(f)
+    generator = PetDataGenerator(pvp, train, [], 32, 0.15, seed=seed)
+    results = fit_pet(
+        mlm,
+        pvp,
+        generator,
+        valid,
+        None,
+        mode='few-shot',
+        steps=steps,
+        eval_every=budget.EVAL_EVERY,
+        patience=patience,
+        out_dir=out_dir,
+        resume=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return mlm, results
+
+
+def weights_accuracy(mlm, pvp, folder, step, examples):
+    """Accuracy on ``examples`` of the reference run's weights at ``step`` (0: the checkpoint's)."""
+    training_model(mlm, 0.0).load_weights(os.path.join(folder, 'step-%d.h5' % step))
+    return Scorer(mlm, pvp).accuracy(examples, verbose=False)
+
+
+def first_best(curve):
+    best = max(curve.values())
+    return min(step for step, value in curve.items() if value == best)
+
+
+def unit(task, seed, ckpt, args, work):
+    """One task and seed: the four rules' steps, their test accuracies, the CV estimate."""
+    pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
+    small = task.valid[: args.small_valid]
+    started = time.time()
+    reference = os.path.join(work, 'reference')
+    os.makedirs(reference, exist_ok=True)
+    saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
+    mlm, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
+    oracle_curve = crossval.accuracy_curve(results)
+    small_curve = {step: weights_accuracy(mlm, pvp, reference, step, small) for step in sorted(oracle_curve)}
+    reference_seconds = time.time() - started
+
+    started = time.time()
+
+    def fit_fold(number, train, held_out):
+        fold_dir = os.path.join(work, 'fold-%d' % number)
+        return fit(ckpt, pvp, train, held_out, seed, args.max_steps, fold_dir, patience=budget.PATIENCE)[1]
+
+    choice = crossval.cross_validate(fit_fold, task.labeled, args.folds, seed)
+    cv_seconds = time.time() - started
+    steps = {
+        'cv': choice['steps'],
+        'fixed': args.fixed_steps,
+        'valid160': first_best(small_curve),
+        'oracle': first_best(oracle_curve),
+    }
+    mlm = fresh_mlm(ckpt, seed)
+    test = {rule: weights_accuracy(mlm, pvp, reference, step, task.test) for rule, step in steps.items()}
+    return {
+        'steps': steps,
+        'test': test,
+        'cv_estimate': choice['accuracy'],
+        'cv_stderr': choice['stderr'],
+        'cv_fold_accuracy': choice['fold_accuracy'],
+        'estimate_error': abs(choice['accuracy'] - test['cv']),
+        'curves': {'oracle': oracle_curve, 'valid160': small_curve, 'cv_mean': choice['mean_curve']},
+        'seconds': {'reference': round(reference_seconds, 1), 'cross_validation': round(cv_seconds, 1)},
+    }
+
+
+def check_final_model(task, record, seed, ckpt, args, work):
+    """Train the cross-validated run's final model as pet-keras train does and compare its test
+    accuracy with the reference run's at the same step."""
+    pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
+    steps = record['steps']['cv']
+    if steps == 0:
+        return record['test']['cv']
+    mlm, results = fit(ckpt, pvp, task.labeled, None, seed, steps, os.path.join(work, 'final'))
+    training_model(mlm, 0.0).load_weights(os.path.join(work, 'final', 'best_weights.h5'))
+    return Scorer(mlm, pvp).accuracy(task.test, verbose=False)
+
+
+def summary(done, tasks, seeds):
+    rows = {}
+    for name in tasks:
+        units = [done.get('%s/seed%d' % (name, s)) for s in range(seeds)]
+        units = [u for u in units if u]
+        if not units:
+            continue
+        rows[name] = {
+            'seeds': len(units),
+            **{'test_%s' % rule: float(np.mean([u['test'][rule] for u in units])) for rule in RULES},
+            'cv_minus_oracle': float(np.mean([u['test']['cv'] - u['test']['oracle'] for u in units])),
+            'estimate_error': float(np.mean([u['estimate_error'] for u in units])),
+            'max_estimate_error': float(max(u['estimate_error'] for u in units)),
+            'cv_seconds': float(np.mean([u['seconds']['cross_validation'] for u in units])),
+        }
+    return rows
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    path = os.path.join(args.out, 'few_shot_selection.json')
+    done = json.load(open(path, encoding='utf-8')) if os.path.exists(path) else {}
+    units, checks = done.setdefault('units', {}), done.setdefault('final_model_checks', {})
+    done['command'] = common.command_line('benchmarks/few_shot_selection.py', argv or sys.argv[1:])
+    done['machine'] = common.machine_info()
+    ckpt = accuracy.Checkpoint(args.checkpoint_dir)
+    for name in args.tasks:
+        task = accuracy.load_task(name, task_args(args))
+        for seed in range(args.seeds):
+            key = '%s/seed%d' % (name, seed)
+            work = os.path.join(args.work_dir, name, 'seed%d' % seed)
+            if key not in units:
+                units[key] = unit(task, seed, ckpt, args, work)
+                done['summary'] = summary(units, args.tasks, args.seeds)
+                common.write_json(path, done)
+            if seed == 0 and name not in checks:
+                final = check_final_model(task, units[key], seed, ckpt, args, work)
+                checks[name] = {'reference_at_cv_step': units[key]['test']['cv'], 'final_model': final}
+                common.write_json(path, done)
+            print(key, json.dumps(units[key]['test']), 'estimate %.4f' % units[key]['cv_estimate'], flush=True)
+    done['summary'] = summary(units, args.tasks, args.seeds)
+    common.write_json(path, done)
+    print(json.dumps(done['summary'], indent=2))
+
+
+if __name__ == '__main__':
+    main()

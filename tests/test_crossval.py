@@ -1,0 +1,95 @@
+"""Few-shot without a validation set: folds, the choice of steps, fit_pet without validation,
+and ``pet-keras train`` with no --valid."""
+
+import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from pet_keras import commands
+from pet_keras.crossval import choose_steps, fold_splits, stratified_folds
+from pet_keras.data import Example
+from test_inputs_read_only import checkpoint, jsonl, train_argv  # noqa: F401  (fixtures)
+
+
+def examples(counts):
+    return [Example({'text': '%s%d' % (label, i)}, label) for label, n in counts.items() for i in range(n)]
+
+
+def test_folds_partition_the_examples_and_keep_each_labels_share():
+    data = examples({'a': 12, 'b': 6, 'c': 3})
+    folds = stratified_folds(data, 3, seed=1)
+    assert sorted(id(e) for fold in folds for e in fold) == sorted(id(e) for e in data)
+    for fold in folds:
+        assert Counter(e.label for e in fold) == {'a': 4, 'b': 2, 'c': 1}
+    assert [[e.fields for e in f] for f in folds] == [[e.fields for e in f] for f in stratified_folds(data, 3, 1)]
+    assert [[e.fields for e in f] for f in folds] != [[e.fields for e in f] for f in stratified_folds(data, 3, 2)]
+    for train, held_out in fold_splits(data, 3, seed=1):
+        assert len(train) + len(held_out) == len(data) and not {id(e) for e in train} & {id(e) for e in held_out}
+
+
+def test_folds_refuse_what_cannot_be_split():
+    with pytest.raises(ValueError, match='at least 2 folds'):
+        stratified_folds(examples({'a': 4}), 1)
+    with pytest.raises(ValueError, match='3 labeled examples cannot make 4 folds'):
+        stratified_folds(examples({'a': 3}), 4)
+
+
+def test_the_chosen_step_has_the_best_mean_over_steps_every_fold_reached():
+    curves = [
+        {0: 0.5, 50: 0.7, 100: 0.8, 150: 0.9},  # went on: its step 150 is not shared
+        {0: 0.5, 50: 0.8, 100: 0.6},
+        {0: 0.5, 50: 0.6, 100: 0.7},
+    ]
+    choice = choose_steps(curves)
+    assert choice['steps'] == 50 and choice['accuracy'] == pytest.approx(0.7)
+    assert choice['fold_accuracy'] == [0.7, 0.8, 0.6]
+    assert choice['stderr'] == pytest.approx(np.std([0.7, 0.8, 0.6], ddof=1) / np.sqrt(3))
+    assert [p['step'] for p in choice['mean_curve']] == [0, 50, 100]
+    assert choose_steps([{0: 0.5, 50: 0.5}, {0: 0.5, 50: 0.5}])['steps'] == 0  # a tie: the fewer steps
+
+
+def test_train_without_valid_chooses_steps_by_cross_validation(checkpoint, tmp_path, capsys):  # noqa: F811
+    rows = [
+        {'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('春天很好', '秋天不好', '花草很美', '石头不美')
+    ]
+    rows += [
+        {'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('风雨很大', '山水不远', '日月很明', '星辰不亮')
+    ]
+    train = jsonl(tmp_path / 'data' / 'train.jsonl', rows)
+    test = jsonl(tmp_path / 'data' / 'test.jsonl', rows[:4])
+    out = tmp_path / 'run'
+    argv = train_argv(checkpoint, {'train': train, 'test': test}, out, '--mode', 'few-shot', '--folds', '2')
+    argv[argv.index('--steps') + 1] = '4'
+    assert commands.main(argv) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    choice = results['cross_validation']
+    assert choice['folds'] == 2 and choice['steps'] in (0, 2, 4) and len(choice['fold_accuracy']) == 2
+    assert results['best_step'] == choice['steps'] and results['valid'] is None and results['test'] is not None
+    assert len(results['evaluations']) == choice['steps'] // 2  # the whole chosen budget, no validation
+    assert (
+        'cross-validated accuracy %.4f ± %.4f (2 folds; %d steps on all 8 labeled examples)'
+        % (choice['accuracy'], choice['stderr'], choice['steps'])
+        in printed
+    )
+    for fold in (1, 2):
+        fold_results = json.loads((out / 'cross-validation' / ('fold-%d' % fold) / 'results.json').read_text('utf-8'))
+        assert fold_results['evaluations'][-1]['step'] == 4 and fold_results['test'] is None
+    # the same flags again (--overwrite): the same folds, the same choice
+    assert commands.main(argv + ['--overwrite']) == 0
+    again = json.loads((out / 'results.json').read_text(encoding='utf-8'))['cross_validation']
+    assert again == choice
+
+
+def test_modes_that_need_validation_say_so(checkpoint, tmp_path, capsys):  # noqa: F811
+    train = jsonl(
+        tmp_path / 'train.jsonl', [{'text': '春天很好', 'label': 'good'}, {'text': '秋天不好', 'label': 'bad'}]
+    )
+    argv = train_argv(checkpoint, {'train': train}, tmp_path / 'run', '--mode', 'classifier')
+    with pytest.raises(SystemExit):
+        commands.main(argv)
+    assert '--mode classifier chooses its best step on --valid' in capsys.readouterr().err
