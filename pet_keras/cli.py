@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 
-from pet_keras import budget
+from pet_keras import budget, crossval
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.modes import MODES, PET_MODES
 from pet_keras.verbalizer import AGGREGATIONS
@@ -121,6 +121,12 @@ def data_flags(p, data_help, labeled_fraction):
     d = p.add_argument_group('data')
     if data_help:
         d.add_argument('--data-dir', help=data_help)
+        d.add_argument(
+            '--no-valid',
+            action='store_true',
+            help='leave the validation file out, as a user with only a few labels would: few-shot and '
+            'semi-supervised runs choose their steps by cross-validation over the labeled examples (--folds)',
+        )
     d.add_argument(
         '--labeled-fraction',
         type=number(0, 1, '(]'),
@@ -237,6 +243,13 @@ def training_flags(p):
         default=budget.LABELED_SHARE,
         help='semi-supervised: repeat the labeled examples so they are about this share of the training '
         "stream, or 'natural': once an epoch, as the reference (default %s)" % (budget.LABELED_SHARE or 'natural'),
+    )
+    r.add_argument(
+        '--folds',
+        type=whole(2),
+        default=crossval.FOLDS,
+        help='without validation data: the folds of the cross-validation that chooses the number of steps; '
+        'the run trains k + 1 times and reports the cross-validated accuracy (default %d)' % crossval.FOLDS,
     )
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument(

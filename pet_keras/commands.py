@@ -21,7 +21,7 @@ the input holds stays beside the prediction.
 import argparse
 import sys
 
-from pet_keras import cli, convert, crossval, taskfile
+from pet_keras import cli, convert, taskfile
 from pet_keras.inputs import READERS
 from pet_keras.taskfile import SPLITS, task_flags
 
@@ -72,13 +72,6 @@ def parser():
     )
     cli.parser(None, {}, None, None, labeled_fraction=1, p=tr)
     data_flags(tr)
-    tr.add_argument(
-        '--folds',
-        type=cli.whole(2),
-        default=crossval.FOLDS,
-        help='without --valid: the folds of the cross-validation that chooses the number of steps; the run '
-        'trains k + 1 times and reports the cross-validated accuracy (default %d)' % crossval.FOLDS,
-    )
     tr.set_defaults(run='train')
 
     lw = commands.add_parser(

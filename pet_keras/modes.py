@@ -20,6 +20,9 @@ MODES = {
     'semi-supervised': Mode(True, True, 1e-4, True, 'labeled + unlabeled'),
     CLASSIFIER: Mode(True, False, 5e-5, False, 'a [CLS] classifier fine-tuned on the labeled examples, the baseline'),
 }
+# the modes that run without validation data: zero-shot chooses nothing; pet_keras.crossval
+# chooses the others' number of steps over their labeled examples
+WITHOUT_VALIDATION = ('zero-shot', 'few-shot', 'semi-supervised')
 PET_MODES = tuple(name for name in MODES if name != CLASSIFIER)
 TRAINED = tuple(name for name, mode in MODES.items() if mode.labeled or mode.unlabeled)
 

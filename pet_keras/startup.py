@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pet_keras import runlock
 from pet_keras.budget import EMBEDDED_CHECKPOINT
-from pet_keras.modes import MODES, TRAINED
+from pet_keras.modes import MODES, TRAINED, WITHOUT_VALIDATION
 from pet_keras.convert import is_huggingface_folder
 from pet_keras.model import checkpoint_variables
 from pet_keras.pattern import Pattern
@@ -69,6 +69,8 @@ def check_ensemble(p, args):
     """Refuse, as usage errors of parser ``p``, the ensemble's flags that cannot go together."""
     if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
         p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+    if args.no_valid:
+        p.error('--no-valid is not supported by sentiment_ensemble.py: the ensemble weighs its patterns on validation')
     if args.resume or args.distribute:
         # each pattern's run resumes and distributes in sentiment.py; here the generations would need it too
         p.error(
@@ -104,7 +106,13 @@ def writable_folder(path):
 def check_data(args, labeled, unlabeled, train, valid, test, *more):
     """Print how many blank rows each file had (skipped); refuse, before any model
     is built, an empty validation or test file, and a training mode without the
-    rows it trains on (it would silently be a zero-shot run)."""
+    rows it trains on (it would silently be a zero-shot run). Without validation data (None) a
+    run must be one that cross-validates (``pet_keras.crossval``) or does not train."""
+    if valid is None and args.mode not in WITHOUT_VALIDATION:
+        raise ValueError(
+            '--mode %s chooses its best step on validation data: give it (few-shot and semi-supervised runs '
+            'without it choose their steps by cross-validation over the labeled examples)' % args.mode
+        )
     for data in (train, valid, test) + more:
         if data is not None and data.skipped:
             print('%s: %d blank rows skipped' % (data.path, data.skipped))

@@ -84,11 +84,6 @@ def convert_command(args):
 def train(args):
     """``pet-keras train``: the scripts' flow (scripts/sentiment.py) on the task's files."""
     required(args, 'train', 'pattern')
-    if args.valid is None and args.mode not in ('zero-shot', 'few-shot', 'semi-supervised'):
-        raise ValueError(
-            '--mode %s chooses its best step on --valid: give one (few-shot and semi-supervised runs without it '
-            'choose their steps by cross-validation over the labeled examples)' % args.mode
-        )
     name = (
         os.path.splitext(os.path.basename(args.task))[0]
         if args.task

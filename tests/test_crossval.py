@@ -92,4 +92,21 @@ def test_modes_that_need_validation_say_so(checkpoint, tmp_path, capsys):  # noq
     argv = train_argv(checkpoint, {'train': train}, tmp_path / 'run', '--mode', 'classifier')
     with pytest.raises(SystemExit):
         commands.main(argv)
-    assert '--mode classifier chooses its best step on --valid' in capsys.readouterr().err
+    assert '--mode classifier chooses its best step on validation data' in capsys.readouterr().err
+
+
+def test_the_sentiment_script_without_its_validation_file_cross_validates(checkpoint, tmp_path, monkeypatch, capsys):  # noqa: F811
+    from test_reliability import run_in_process, sentiment_data
+
+    data = sentiment_data(tmp_path / 'data', rows=(24, 6, 6))
+    out = tmp_path / 'run'
+    code, printed, err = run_in_process(
+        monkeypatch,
+        capsys,
+        'sentiment.py',
+        '--checkpoint-dir', str(checkpoint), '--data-dir', str(data), '--no-valid', '--folds', '2',
+        '--labeled-fraction', '0.5', '--steps', '2', '--eval-every', '1', '--maxlen', '32', '--out', str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert 'valid left out' in printed and 'cross-validated accuracy' in printed
+    assert json.loads((out / 'results.json').read_text(encoding='utf-8'))['cross_validation']['folds'] == 2
