@@ -55,7 +55,7 @@ from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP  # noqa: E402
 from pet_keras.verbalizer import Verbalizer  # noqa: E402
-from pet_keras.tasks import (
+from pet_keras.presets import (
     NEWS_PATTERNS,
     SENTIMENT_PATTERNS,
     SENTIMENT_WORDS,

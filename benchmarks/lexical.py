@@ -73,7 +73,7 @@ def load_tasks(names, shared):
     """{task: (labeled, valid, test)} as pet_keras' benchmarks read them: sentiment's first 1% of
     train labeled (scripts/sentiment.py), TNEWS and IFLYTEK's few-shot training sets, full dev and test."""
     from pet_keras.data import read_jsonl, split_labeled
-    from pet_keras.tasks import load_sentiment, read_news
+    from pet_keras.presets import load_sentiment, read_news
 
     tasks = {}
     if 'sentiment' in names:

@@ -72,13 +72,13 @@ from bert4keras.optimizers import Adam  # noqa: E402
 from pet_keras import budget, startup  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.data import split_labeled  # noqa: E402
-from pet_keras.tasks import load_sentiment  # noqa: E402
+from pet_keras.presets import load_sentiment  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP  # noqa: E402
 from pet_keras.verbalizer import Verbalizer  # noqa: E402
 from pet_keras.scoring import Scorer  # noqa: E402
-from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS  # noqa: E402
+from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS  # noqa: E402
 
 BERT_BASE = {'hidden_size': 768, 'num_hidden_layers': 12, 'num_attention_heads': 12, 'intermediate_size': 3072}
 TINY_BASE = {'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2, 'intermediate_size': 64}

@@ -97,7 +97,7 @@ def output_flags(p):
     )
 
 
-def parser(
+def script_parser(
     description, patterns, default_pattern, data_help, several_patterns=False, labeled_fraction=0.01, maxlen=128, p=None
 ):
     """An argparse parser with the flags every PET script takes; with
@@ -108,7 +108,7 @@ def parser(
     p = p or Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     model_flags(p)
     data_flags(p, data_help, labeled_fraction)
-    task_flags(p, patterns, default_pattern, several_patterns, maxlen)
+    pattern_flags(p, patterns, default_pattern, several_patterns, maxlen)
     training_flags(p)
     output_flags(p)
     if several_patterns:
@@ -141,7 +141,7 @@ def data_flags(p, data_help, labeled_fraction):
     )
 
 
-def task_flags(p, patterns, default_pattern, several_patterns, maxlen):
+def pattern_flags(p, patterns, default_pattern, several_patterns, maxlen):
     """The 'task' group: --mode, the pattern(s), --maxlen and the verbalizer's flags."""
     t = p.add_argument_group('task')
     t.add_argument(
@@ -330,8 +330,8 @@ def long_flags(parser, command):
     return {flag for action in sub._actions for flag in action.option_strings if flag.startswith('--')}
 
 
-def main(parser, run, argv=None):
-    """Parse the flags and ``run(args)``: the one place a command's errors are shown.
+def run(parser, main, argv=None):
+    """Parse the flags and ``main(args)``: the one place a command's errors are shown.
     A user error (ValueError or OSError: bad data, flags, files, folders) ends it
     with one line ``error: …`` and status 2, Ctrl-C with ``interrupted …`` and
     status 130; the traceback only with --debug or PET_KERAS_DEBUG=1. Output that the
@@ -343,7 +343,7 @@ def main(parser, run, argv=None):
     refuse_undecoded_arguments(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return main(args)
     except (KeyboardInterrupt, ValueError, OSError) as e:
         if getattr(args, 'debug', False) or os.environ.get('PET_KERAS_DEBUG') == '1':
             traceback.print_exc()

@@ -23,12 +23,12 @@ import sys
 
 from pet_keras import cli, convert, taskfile
 from pet_keras.inputs import READERS
-from pet_keras.taskfile import SPLITS, task_flags
+from pet_keras.taskfile import SPLITS, task_file_flags
 
 
-def data_flags(p, splits=SPLITS, task_file=True, pattern=False):
+def file_flags(p, splits=SPLITS, task_file=True, pattern=False):
     """The task's files and how to read them, on parser ``p``; ``pattern``: with --pattern
-    (cli.parser has its own)."""
+    (cli.script_parser has its own)."""
     d = p.add_argument_group('task files (JSON lines, or TSV with --columns)')
     if task_file:
         d.add_argument(
@@ -70,8 +70,8 @@ def parser():
         description=taskfile.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    cli.parser(None, {}, None, None, labeled_fraction=1, p=tr)
-    data_flags(tr)
+    cli.script_parser(None, {}, None, None, labeled_fraction=1, p=tr)
+    file_flags(tr)
     tr.set_defaults(run='train')
 
     lw = commands.add_parser(
@@ -81,7 +81,7 @@ def parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cli.model_flags(lw)
-    data_flags(lw, ('train',), task_file=False, pattern=True)
+    file_flags(lw, ('train',), task_file=False, pattern=True)
     lw.add_argument('--top-k', type=int, default=3, help='words per label (default 3)')
     lw.add_argument('--out', required=True, help='the JSON file to write, label → words')
     lw.add_argument('--maxlen', type=int, default=128)
@@ -140,14 +140,14 @@ def main(argv=None):
     p = parser()
     argv = sys.argv[1:] if argv is None else list(argv)
 
-    def run(args):
+    def dispatch(args):
         if getattr(args, 'task', None):  # the task file's flags first: those given override them
-            args = p.parse_args(argv[:1] + task_flags(args.task, cli.long_flags(p, args.command)) + argv[1:])
+            args = p.parse_args(argv[:1] + task_file_flags(args.task, cli.long_flags(p, args.command)) + argv[1:])
         from pet_keras import subcommands  # after parsing: it loads TensorFlow, which --help need not wait for
 
         return getattr(subcommands, args.run)(args)
 
-    cli.main(p, run, argv)
+    cli.run(p, dispatch, argv)
     return 0
 
 

@@ -8,7 +8,7 @@ training for some generations, each time adding the ensemble's most confident
 pseudo-labels, balanced per class, to the labeled set.
 
 ``ipet`` and ``distill`` run the whole of it from the flags of
-scripts/sentiment_ensemble.py (``cli.parser(several_patterns=True)`` and the
+scripts/sentiment_ensemble.py (``cli.script_parser(several_patterns=True)`` and the
 ensemble's own): every model trains under the same budget, in its own run folder.
 """
 
@@ -25,7 +25,6 @@ from pet_keras.runstate import finished_run
 from pet_keras.scoring import Scorer
 from pet_keras.serving import load
 from pet_keras.modes import training_sets
-from pet_keras.train import fit_pet
 
 # flags a pattern's run does not depend on: what they change in its training data is compared instead
 ENSEMBLE_ONLY = cli.RESUME_MAY_CHANGE + (
@@ -91,19 +90,7 @@ def pattern_model(args, checkpoint, name, pvp, train_set, unlabeled, valid, test
     if run:
         print('%s: loading the finished run in %s' % (name, run_dir))
         return run, load(run_dir, calibrate=args.calibrate, model=args.model).scorer
-    mlm = task.build_checkpoint_mlm(args, checkpoint)
-    run = fit_pet(
-        mlm,
-        pvp,
-        generator,
-        valid,
-        test,
-        mode=args.mode,
-        settings=vars(args),
-        calibrate=args.calibrate,
-        out_dir=run_dir,
-        **startup.budget_args(args),
-    )
+    mlm, run = task.fit_pet_from_flags(args, checkpoint, pvp, generator, valid, test, run_dir)
     return run, Scorer(mlm, pvp, calibrate=args.calibrate)
 
 

@@ -1,4 +1,4 @@
-"""Pattern + verbalizer: a task as data.
+"""Pattern + verbalizer: a task as data, bound to a tokenizer (``PVP``).
 
 A *pattern* is a template with one mask slot ``____`` (a run of underscores)
 and text fields in braces: ``____满意。{text}``, ``{text}____满意。``,
@@ -8,13 +8,12 @@ task whose words have several lengths is scored from one cloze per length
 (``PVP.slot_lengths``). ``PVP`` binds both to a tokenizer and builds the cloze
 inputs; when they exceed ``maxlen`` only the fields are cut (longest first,
 from the end), so the pattern and the slot always survive, and the text is the
-same at every slot length.
+same at every slot length. The scores' TensorFlow math is ``pet_keras.scoring``'s.
 """
 
 import re
 
 import numpy as np
-import tensorflow as tf
 
 from bert4keras.snippets import truncate_sequences
 from pet_keras.io import write_json
@@ -190,25 +189,6 @@ class PVP:
             lengths = set(self.word_length[self.word_label == encoded.label].tolist())
             encoded.at_length = {n: encoded if n == self.slot_length else self.encode(example, n) for n in lengths}
         return encoded
-
-    def class_logits(self, word_scores):
-        """Per-label scores (batch, labels) from per-word log-probabilities
-        (batch, words) — or, when every word has one length, the words'
-        summed slot logits, which differ from them by one constant per example
-        — so their softmax is the label distribution. With ``length_norm`` a
-        word's score is divided by its length first.
-
-        ``sum`` → logsumexp of the label's word scores (log of the summed
-        probabilities), ``mean`` → their mean, ``max`` → their maximum."""
-        if self.verbalizer.length_norm:
-            word_scores = word_scores / tf.constant(self.word_length, dtype=word_scores.dtype)
-        member = tf.one_hot(self.word_label, len(self.labels), dtype=word_scores.dtype)  # (words, labels)
-        if self.verbalizer.aggregation == 'mean':
-            return tf.matmul(word_scores, member) / tf.reduce_sum(member, 0)
-        masked = word_scores[:, :, None] + tf.math.log(member)[None]  # -inf off the label
-        if self.verbalizer.aggregation == 'sum':
-            return tf.reduce_logsumexp(masked, axis=1)
-        return tf.reduce_max(masked, axis=1)
 
     def to_json(self):
         return {

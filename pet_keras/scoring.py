@@ -24,6 +24,26 @@ from pet_keras.data import Example
 CONTENT_FREE_TEXTS = ('', 'N/A')
 
 
+def class_logits(pvp, word_scores):
+    """``pvp``'s per-label scores (batch, labels) from per-word log-probabilities
+    (batch, words) — or, when every word has one length, the words'
+    summed slot logits, which differ from them by one constant per example
+    — so their softmax is the label distribution. With ``length_norm`` a
+    word's score is divided by its length first.
+
+    ``sum`` → logsumexp of the label's word scores (log of the summed
+    probabilities), ``mean`` → their mean, ``max`` → their maximum."""
+    if pvp.verbalizer.length_norm:
+        word_scores = word_scores / tf.constant(pvp.word_length, dtype=word_scores.dtype)
+    member = tf.one_hot(pvp.word_label, len(pvp.labels), dtype=word_scores.dtype)  # (words, labels)
+    if pvp.verbalizer.aggregation == 'mean':
+        return tf.matmul(word_scores, member) / tf.reduce_sum(member, 0)
+    masked = word_scores[:, :, None] + tf.math.log(member)[None]  # -inf off the label
+    if pvp.verbalizer.aggregation == 'sum':
+        return tf.reduce_logsumexp(masked, axis=1)
+    return tf.reduce_max(masked, axis=1)
+
+
 def calibrated(log_probs, content_free_log_probs):
     """Contextual calibration: p(label | x) / p_cf(label), renormalised.
     Done in log space, so a content-free probability that underflows to 0 in
@@ -130,7 +150,7 @@ class Scorer:
         pvp = self.pvp
         inputs, word_scores = self.word_scores(mlm)
         log_probs = keras.layers.Lambda(
-            lambda scores: tf.nn.log_softmax(pvp.class_logits(scores)), dtype='float32', name='Label-Log-Probabilities'
+            lambda scores: tf.nn.log_softmax(class_logits(pvp, scores)), dtype='float32', name='Label-Log-Probabilities'
         )(word_scores)
         # inputs: token ids, segment ids, slot positions per slot length; output: (batch, labels) log-probabilities
         return keras.Model(inputs, log_probs, name='pet_classifier')

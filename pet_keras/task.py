@@ -8,6 +8,7 @@ from collections import namedtuple
 
 from pet_keras import cli, crossval, startup
 from pet_keras.compat import keras
+import tensorflow as tf
 from pet_keras.taskfile import SPLITS
 from pet_keras.batching import PetDataGenerator
 from pet_keras.classifier import build_classifier, fit_classifier
@@ -168,29 +169,24 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
             settings=settings(args),
             **startup.budget_args(args),
         )
-    budget, record = startup.budget_args(args), None
+    record, steps = None, args.steps
     if valid is None and labeled:
         record = {'cross_validation': cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy)}
-        budget['steps'] = record['cross_validation']['steps']
+        steps = record['cross_validation']['steps']
         keras.backend.clear_session()
     generator = training_generator(args, pvp, labeled, unlabeled)
-    with strategy.scope():
-        mlm = build_checkpoint_mlm(args, checkpoint)
-    results = fit_pet(
-        mlm,
+    _, results = fit_pet_from_flags(
+        args,
+        checkpoint,
         pvp,
         generator,
         valid,
         test,
-        mode=args.mode,
-        resume=args.resume,
-        may_change=cli.RESUME_MAY_CHANGE,
-        out_dir=out,
-        settings=settings(args),
+        out,
+        strategy,
+        steps=steps,
         tensorboard=args.tensorboard,
-        calibrate=args.calibrate,
         record=record,
-        **budget,
     )
     if record:
         choice = record['cross_validation']
@@ -214,21 +210,24 @@ def cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strate
             print('fold %d: the finished run in %s' % (number, fold_dir))
             return done
         keras.backend.clear_session()
-        with strategy.scope():
-            mlm = build_checkpoint_mlm(args, checkpoint)
-        return fit_pet(
-            mlm,
-            pvp,
-            generator,
-            held_out,
-            None,
-            mode=args.mode,
-            resume=args.resume,
-            may_change=cli.RESUME_MAY_CHANGE,
-            out_dir=fold_dir,
-            settings=settings(args),
-            calibrate=args.calibrate,
-            **startup.budget_args(args),
-        )
+        return fit_pet_from_flags(args, checkpoint, pvp, generator, held_out, None, fold_dir, strategy)[1]
 
     return crossval.cross_validate(fit_fold, labeled, args.folds, args.seed)
+
+
+def fit_pet_from_flags(args, checkpoint, pvp, generator, valid, test, out, strategy=None, **more):
+    """fit_pet on a model built from ``checkpoint`` (under ``strategy``, default TensorFlow's),
+    with the flags' mode, budget, --resume and --calibrate; ``more``: fit_pet's other arguments,
+    which override those. Returns (the model, fit_pet's results)."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        mlm = build_checkpoint_mlm(args, checkpoint)
+    kwargs = dict(
+        startup.budget_args(args),
+        mode=args.mode,
+        resume=args.resume,
+        may_change=cli.RESUME_MAY_CHANGE,
+        settings=settings(args),
+        calibrate=args.calibrate,
+    )
+    kwargs.update(more)
+    return mlm, fit_pet(mlm, pvp, generator, valid, test, out_dir=out, **kwargs)

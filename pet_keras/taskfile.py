@@ -26,7 +26,7 @@ PATH_KEYS = SPLITS + ('checkpoint_dir', 'config_path', 'checkpoint_path', 'dict_
 
 
 # read before TensorFlow loads (pet_keras.commands parses the flags first); pet_keras.task runs the task
-def task_flags(path, allowed):
+def task_file_flags(path, allowed):
     """The command-line flags a ``--task`` file stands for: put before the
     flags given, they are overridden by them. ``allowed``: the long flags the
     command takes (a key outside them, --help or --task is refused naming the file)."""

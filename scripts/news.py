@@ -14,10 +14,12 @@ from pet_keras import cli, runtime, startup
 from pet_keras.data import Dataset, split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
-from pet_keras.tasks import NEWS_PATTERNS, NEWS_WORDS, TNEWS_FILES, read_news
+from pet_keras.presets import NEWS_PATTERNS, NEWS_WORDS, TNEWS_FILES, read_news
 from pet_keras.modes import training_sets
 
-p = cli.parser(__doc__, NEWS_PATTERNS, 'N1', 'folder with the TNEWS files (required)', labeled_fraction=1.0, maxlen=64)
+p = cli.script_parser(
+    __doc__, NEWS_PATTERNS, 'N1', 'folder with the TNEWS files (required)', labeled_fraction=1.0, maxlen=64
+)
 
 
 def main(args):
@@ -59,4 +61,4 @@ def main(args):
     fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)
 
 
-cli.main(p, main)
+cli.run(p, main)

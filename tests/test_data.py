@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pet_keras.data import Dataset, Example, read_jsonl, read_tsv, split_labeled
-from pet_keras.tasks import SENTIMENT_LABELS, read_news
+from pet_keras.presets import SENTIMENT_LABELS, read_news
 
 
 def write(path, text, encoding='utf-8'):

@@ -214,7 +214,7 @@ def test_labeled_share_repeats_the_labeled_examples_in_every_epoch(pvp, tok, sha
 
 def test_the_scripts_flags_make_the_generator(pvp):
     flags = ['--labeled-share', '0.5', '--batch-size', '8', '--mask-rate', '0', '--seed', '3']
-    args = cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args(flags)
+    args = cli.script_parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args(flags)
     gen = task.training_generator(args, pvp, labeled_examples(4), unlabeled_examples(40))
     assert (gen.labeled_share, gen.batch_size, gen.mask_rate, len(gen.epoch)) == (0.5, 8, 0, 80)
     assert task.training_generator(args, pvp, [], []) is None  # zero-shot

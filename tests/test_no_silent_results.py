@@ -146,12 +146,12 @@ def test_columns_with_spaces_read_and_empty_names_are_one_line(checkpoint, tmp_p
 
 
 def test_a_task_file_with_a_non_string_column_is_one_line_naming_it(tmp_path):
-    from pet_keras.taskfile import task_flags
+    from pet_keras.taskfile import task_file_flags
 
     task = tmp_path / 'task.json'
     task.write_text(json.dumps({'columns': ['text', 1]}), encoding='utf-8')
     with pytest.raises(ValueError, match=r'task.json: "columns" is \["text", 1\]; expected a list of column names'):
-        task_flags(str(task), {'--columns'})
+        task_file_flags(str(task), {'--columns'})
 
 
 @pytest.mark.parametrize('labels', [('ab', 'cd'), ('0', '1')])

@@ -11,7 +11,7 @@ import pytest
 from pet_keras.data import Example, read_tsv
 from pet_keras.pattern import PVP, Pattern
 from pet_keras.verbalizer import Verbalizer
-from pet_keras.tasks import PAIR_LABELS, PAIR_PATTERNS, PAIR_WORDS, read_pairs
+from pet_keras.presets import PAIR_LABELS, PAIR_PATTERNS, PAIR_WORDS, read_pairs
 from test_scripts import flat, run_script
 from tiny import make_mlm, make_tokenizer, vocab_tokens, write_vocab
 

@@ -14,8 +14,8 @@ from pet_keras.data import Example
 from pet_keras.batching import PetDataGenerator
 from pet_keras.pattern import PVP, Pattern
 from pet_keras.verbalizer import Verbalizer
-from pet_keras.scoring import Scorer
-from pet_keras.tasks import NEWS_PATTERNS, PAIR_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS
+from pet_keras.scoring import Scorer, class_logits
+from pet_keras.presets import NEWS_PATTERNS, PAIR_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS
 from tiny import ex, make_tokenizer, sharpened_mlm
 
 NEWS_WORDS = {'体育': ['体育'], '财经': ['财经'], '故事': ['故事'], '文化': ['文化'], '汽车': ['汽车']}
@@ -310,7 +310,7 @@ def test_class_logits_match_numpy(tok, aggregation):
     )
     rng = np.random.default_rng(0)
     scores = (3 * rng.standard_normal((5, 6))).astype('float32')
-    got = pvp.class_logits(tf.constant(scores)).numpy()
+    got = class_logits(pvp, tf.constant(scores)).numpy()
     groups = [[0, 1], [2, 3, 4], [5]]
     reduce = {'sum': logsumexp, 'mean': np.mean, 'max': np.max}[aggregation]
     want = np.array([[reduce(row[g]) for g in groups] for row in scores])
@@ -324,7 +324,7 @@ def test_class_logits_match_numpy(tok, aggregation):
     else:
         np.testing.assert_allclose(probs, np.exp(want) / np.exp(want).sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
     # up to one constant per example: shifting an example's word scores changes nothing
-    shifted = tf.nn.softmax(pvp.class_logits(tf.constant(scores + np.arange(5, dtype='float32')[:, None] * 7)))
+    shifted = tf.nn.softmax(class_logits(pvp, tf.constant(scores + np.arange(5, dtype='float32')[:, None] * 7)))
     np.testing.assert_allclose(shifted.numpy(), probs, atol=1e-5)
 
 
@@ -333,7 +333,7 @@ def test_class_logits_one_word_per_label_is_identity(tok):
     scores = np.array([[1.0, -2.0], [0.5, 3.0]], dtype='float32')
     for aggregation in ('sum', 'mean', 'max'):
         pvp.verbalizer.aggregation = aggregation
-        np.testing.assert_allclose(pvp.class_logits(tf.constant(scores)).numpy(), scores, atol=1e-6)
+        np.testing.assert_allclose(class_logits(pvp, tf.constant(scores)).numpy(), scores, atol=1e-6)
 
 
 # ---------------------------------------------------------------- scoring against the full-vocabulary model

@@ -412,7 +412,7 @@ def test_the_budget_runs_unless_patience_stops_it(tok, tmp_path):
         verbose=0,
     )
     assert [r['step'] for r in stopped['evaluations']] == [2]  # not better than step 0: patience 1 stops
-    args = cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args([])
+    args = cli.script_parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args([])
     assert (args.steps, args.eval_every, args.patience) == (budget.STEPS, budget.EVAL_EVERY, budget.PATIENCE)
     assert args.lr is None  # fit_pet's default: budget.default_learning_rate
     defaults = inspect.signature(fit_pet).parameters

@@ -13,7 +13,7 @@ import tempfile
 from hypothesis import given, settings, strategies as st
 
 from pet_keras.data import Example, read_jsonl, read_tsv
-from pet_keras.tasks import SENTIMENT_LABELS, read_news, read_pairs
+from pet_keras.presets import SENTIMENT_LABELS, read_news, read_pairs
 from pet_keras.pattern import PVP
 from tiny import CHINESE, make_tokenizer
 

@@ -268,7 +268,7 @@ def test_build_mlm_refuses_a_truncated_checkpoint_before_bert4keras_reads_it(tok
 
 
 def parse(*flags):
-    return cli.parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args(list(flags))
+    return cli.script_parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args(list(flags))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pet_keras.tasks import NEWS_PATTERNS, SENTIMENT_PATTERNS
+from pet_keras.presets import NEWS_PATTERNS, SENTIMENT_PATTERNS
 from pet_keras.modes import PET_MODES
 from tiny import make_mlm
 

@@ -141,7 +141,9 @@ def test_task_file_gives_the_flags_run(files, tiny_checkpoint, tmp_path):
     (tmp_path / 'tasks' / 'news.json').write_text(json.dumps(spec, ensure_ascii=False), encoding='utf-8')
     p = commands.parser()
     command = ['train', '--task', str(tmp_path / 'tasks' / 'news.json'), '--mode', 'few-shot']
-    from_file = p.parse_args(command[:1] + taskfile.task_flags(command[2], cli.long_flags(p, 'train')) + command[1:])
+    from_file = p.parse_args(
+        command[:1] + taskfile.task_file_flags(command[2], cli.long_flags(p, 'train')) + command[1:]
+    )
     from_flags = p.parse_args(['train'] + flags(files, tiny_checkpoint, '--label-words', SPORTS, '--calibrate'))
     assert from_file.train == files['train']  # relative to the task file
     assert from_file.mode == 'few-shot'  # the command line overrides the file

@@ -15,8 +15,8 @@ import tensorflow as tf
 from pet_keras import cli, startup
 from pet_keras.pattern import PVP
 from pet_keras.verbalizer import AGGREGATIONS, Verbalizer
-from pet_keras.scoring import Scorer
-from pet_keras.tasks import SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI
+from pet_keras.scoring import Scorer, class_logits
+from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS, SENTIMENT_WORDS_MULTI
 from test_scripts import run_script
 from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, vocab_tokens, write_vocab
 
@@ -60,7 +60,7 @@ def test_class_probabilities_from_word_probabilities(tok, aggregation):
     # word scores are logits: log-probabilities plus the slot's log-normaliser, any constant per example
     log_p = np.log([WORD_PROBS[w] for w in words])
     scores = np.stack([log_p + c for c in (0.0, 7.5, -40.0)]).astype('float32')
-    probs = tf.nn.softmax(pvp.class_logits(tf.constant(scores))).numpy()
+    probs = tf.nn.softmax(class_logits(pvp, tf.constant(scores))).numpy()
     for row in probs:
         np.testing.assert_allclose(row, EXPECTED[aggregation], rtol=1e-5)
 
@@ -72,7 +72,7 @@ def test_the_aggregations_disagree_where_they_should(tok):
     winner = {}
     for aggregation in AGGREGATIONS:
         pvp = PVP('____满意。{text}', Verbalizer(words, aggregation), tok, 32)
-        winner[aggregation] = pvp.labels[int(np.argmax(pvp.class_logits(tf.constant(p)).numpy()))]
+        winner[aggregation] = pvp.labels[int(np.argmax(class_logits(pvp, tf.constant(p)).numpy()))]
     assert winner == {'sum': 'negative', 'mean': 'positive', 'max': 'positive'}
 
 
@@ -152,7 +152,7 @@ def test_verbalizer_refuses_bad_words(words, message):
 
 
 def flags(*argv):
-    return cli.parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(list(argv))
+    return cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(list(argv))
 
 
 def test_default_is_the_scripts_words():
