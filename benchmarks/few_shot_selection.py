@@ -217,9 +217,9 @@ def main(argv=None):
     done['command'] = common.command_line('benchmarks/few_shot_selection.py', argv or sys.argv[1:])
     done['machine'] = common.machine_info()
     ckpt = accuracy.Checkpoint(args.checkpoint_dir)
-    for name in args.tasks:
-        task = accuracy.load_task(name, task_args(args))
-        for seed in range(args.seeds):
+    tasks = {name: accuracy.load_task(name, task_args(args)) for name in args.tasks}
+    for seed in range(args.seeds):  # seed by seed, so a run cut short has every task
+        for name, task in tasks.items():
             key = '%s/seed%d' % (name, seed)
             work = os.path.join(args.work_dir, name, 'seed%d' % seed)
             if key not in units:
