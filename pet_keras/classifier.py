@@ -17,7 +17,7 @@ from pet_keras.callbacks import best_weights_checkpoint, Evaluator, best_evaluat
 from pet_keras.batching import pad_to_multiple
 from pet_keras.compat import keras
 from pet_keras.progress import progress_bar
-from pet_keras.io import write_json, write_text
+from pet_keras.io import atomic_path, write_json, write_text
 from pet_keras.model import load_checkpoint_weights, load_config
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
@@ -208,7 +208,8 @@ def train_classifier(model, generator, scorer, valid, steps, eval_every, patienc
     best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
     model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
     zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
-    model.save_weights(best_path)
+    with atomic_path(best_path) as tmp:  # step 0 is the best until an evaluation beats it
+        model.save_weights(tmp)
     evaluator = Evaluator(scorer, valid, eval_every)
     fit_interruptibly(
         model,

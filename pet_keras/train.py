@@ -24,7 +24,7 @@ from pet_keras.callbacks import (
     last_weights_checkpoint,
 )
 from pet_keras.compat import keras
-from pet_keras.io import write_json
+from pet_keras.io import atomic_path, write_json
 from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE, evaluation_data, saved_run, training_data
 from pet_keras.scoring import Scorer
 from bert4keras.optimizers import Adam
@@ -204,7 +204,8 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
         run.update(zero_shot=zero, evaluations=saved['evaluations'], finished=False, trained=True)
         return saved['evaluations']
     if chief and not saved:
-        model.save_weights(best_path)  # step 0 is the best until an evaluation beats it
+        with atomic_path(best_path) as tmp:  # step 0 is the best until an evaluation beats it
+            model.save_weights(tmp)
     done = saved['evaluations'] if saved else []
     best_so_far = best_evaluation(zero['valid'], done)[1] if valid else None
     evaluator = Evaluator(scorer, valid, eval_every, best=best_so_far, history=done)
