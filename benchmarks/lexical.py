@@ -4,8 +4,10 @@
 TF-IDF over character n-grams (scikit-learn's TfidfVectorizer, sublinear term
 frequency) and a linear SVM (LinearSVC), trained on exactly the labeled rows
 pet_keras trains on. The n-gram range (1-1, 1-2, 1-3) and the regularisation
-C (0.03-10) are chosen on validation accuracy; test accuracy is of that
-choice. It reads the whole text, however long. A second or so per task.
+C (0.03-10) are chosen on validation accuracy (with --folds K instead: on the mean held-out
+accuracy of K-fold cross-validation over the labeled rows, the folds pet_keras.crossval
+deals, then refit on all of them, as `pet-keras train` without --valid does); test accuracy
+is of that choice. It reads the whole text, however long. A second or so per task.
 
     python benchmarks/lexical.py                    # sentiment, TNEWS, IFLYTEK from ../shared
     python benchmarks/lexical.py --tasks sentiment --out results/lexical.json
@@ -17,6 +19,8 @@ Needs scikit-learn (benchmarks/requirements.txt).
 import argparse
 import sys
 import time
+
+import numpy as np
 from pathlib import Path
 
 NGRAMS = ((1, 1), (1, 2), (1, 3))
@@ -28,9 +32,10 @@ def text_of(example):
     return ' '.join(str(v) for v in example.fields.values())
 
 
-def lexical_baseline(labeled, valid, test, seed=0):
-    """Fit the grid on ``labeled`` (data.Example lists), choose on ``valid``; the record:
-    valid and test accuracy of the choice, the choice, and the grid's validation accuracies."""
+def lexical_baseline(labeled, valid, test, seed=0, folds=None):
+    """Fit the grid on ``labeled`` (data.Example lists), choose on ``valid`` (``folds``: on
+    cross-validation over ``labeled`` instead, then refit on all of it); the record: the
+    choice's valid (cross-validated) and test accuracy, the choice, and the grid's accuracies."""
     try:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
@@ -38,21 +43,34 @@ def lexical_baseline(labeled, valid, test, seed=0):
         message = 'the lexical baseline needs scikit-learn: pip install -r benchmarks/requirements.txt'
         raise SystemExit(message) from None
 
+    def fit(train, ngram, c):
+        vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
+        features = vectorizer.fit_transform([text_of(e) for e in train])
+        return vectorizer, LinearSVC(C=c, random_state=seed).fit(features, [e.label for e in train])
+
+    def accuracy_of(fitted, examples):
+        vectorizer, model = fitted
+        return float(
+            (model.predict(vectorizer.transform([text_of(e) for e in examples])) == [e.label for e in examples]).mean()
+        )
+
     started = time.time()
-    x_train, y_train = [text_of(e) for e in labeled], [e.label for e in labeled]
-    x_valid, y_valid = [text_of(e) for e in valid], [e.label for e in valid]
+    if folds:
+        from pet_keras.crossval import fold_splits
+
+        splits = fold_splits(labeled, folds, seed)
     grid, best = [], None
     for ngram in NGRAMS:
-        vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
-        train_features = vectorizer.fit_transform(x_train)
-        valid_features = vectorizer.transform(x_valid)
         for c in C_GRID:
-            model = LinearSVC(C=c, random_state=seed).fit(train_features, y_train)
-            accuracy = float((model.predict(valid_features) == y_valid).mean())
+            if folds:
+                accuracy = float(np.mean([accuracy_of(fit(train, ngram, c), held) for train, held in splits]))
+            else:
+                accuracy = accuracy_of(fit(labeled, ngram, c), valid)
             grid.append({'ngram_range': list(ngram), 'C': c, 'valid': round(accuracy, 4)})
             if best is None or accuracy > best[0]:
-                best = (accuracy, ngram, c, vectorizer, model)
-    accuracy, ngram, c, vectorizer, model = best
+                best = (accuracy, ngram, c)
+    accuracy, ngram, c = best
+    vectorizer, model = fit(labeled, ngram, c)
     test_accuracy = None
     if test:
         test_accuracy = float(
@@ -64,6 +82,7 @@ def lexical_baseline(labeled, valid, test, seed=0):
         'ngram_range': list(ngram),
         'C': c,
         'grid': grid,
+        'chosen_by': '%d-fold cross-validation' % folds if folds else 'validation',
         'labeled': len(labeled),
         'seconds': round(time.time() - started, 2),
     }
@@ -102,11 +121,12 @@ def main(argv=None):
         '--tasks', nargs='+', choices=('sentiment', 'tnews', 'iflytek'), default=['sentiment', 'tnews', 'iflytek']
     )
     p.add_argument('--data-dir', default=str(common.SHARED / 'datasets'), help='holds sentiment/, tnews/, iflytek/')
+    p.add_argument('--folds', type=int, help='choose by K-fold cross-validation over the labeled rows, not validation')
     p.add_argument('--out', help='write the records as JSON here')
     args = p.parse_args(argv)
     records = {}
     for name, (labeled, valid, test) in load_tasks(args.tasks, Path(args.data_dir)).items():
-        records[name] = lexical_baseline(labeled, valid, test)
+        records[name] = lexical_baseline(labeled, valid, test, folds=args.folds)
         r = records[name]
         print(
             '%s: labeled %d, valid %.2f, test %.2f (char %d-%d grams, C %g; %.1f s)'

@@ -13,7 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras import budget, runlock
-from pet_keras.callbacks import best_weights_checkpoint, Evaluator, best_evaluation, early_stopping, fit_interruptibly
+from pet_keras.callbacks import (
+    Evaluator,
+    best_evaluation,
+    best_weights_checkpoint,
+    early_stopping,
+    fit_interruptibly,
+    last_weights_checkpoint,
+)
 from pet_keras.batching import pad_to_multiple
 from pet_keras.compat import keras
 from pet_keras.progress import progress_bar
@@ -138,21 +145,25 @@ def fit_classifier(
     out_dir=None,
     settings=None,
     verbose=1,
+    record=None,
 ):
     """Fine-tune ``model`` (``build_classifier``) on ``train`` examples with
     ``targets`` (examples × labels distributions; default: their one-hot
     labels) under fit_pet's budget: at most ``steps`` steps, validation every
     ``eval_every``, stopping after ``patience`` evaluations without a better
-    one, keeping the best weights; test accuracy once, on them.
+    one, keeping the best weights; test accuracy once, on them. With
+    ``valid=None`` the whole budget trains and the last weights are kept
+    (a budget chosen beforehand, by ``pet_keras.crossval``).
     ``learning_rate`` defaults to ``budget.default_learning_rate('classifier', ...)``.
     ``out_dir`` becomes a run folder ``pet_keras.serving.load`` opens
     (classifier.json, classifier_weights.h5, bert_config.json, vocab.txt, results.json).
     ``out_dir`` is locked while it runs (``runlock``), as fit_pet's is.
+    ``record``: more entries for results.json (e.g. ``pet_keras.crossval``'s choice).
     Returns the results dict (also written to ``out_dir/results.json``)."""
     budget.check(steps, eval_every, patience, learning_rate)
     if steps < 1:
         raise ValueError('the classifier trains: steps must be at least 1, got %d' % steps)
-    if not train or not valid:
+    if not train or (valid is not None and not valid):
         raise ValueError(
             'no %s examples: the classifier needs at least one' % ('training' if not train else 'validation')
         )
@@ -170,7 +181,10 @@ def fit_classifier(
         zero_valid, history = train_classifier(
             model, generator, scorer, valid, steps, eval_every, patience, learning_rate, out_dir, verbose
         )
-        best_step, best_valid = best_evaluation(zero_valid, history)
+        if valid is None:
+            best_step, best_valid = history[-1]['step'], None
+        else:
+            best_step, best_valid = best_evaluation(zero_valid, history)
         results = {
             'settings': settings or {},
             'labels': labels,
@@ -187,14 +201,16 @@ def fit_classifier(
             'valid': best_valid,
             'test': scorer.accuracy(test, verbose=False) if test else None,
             'wall_seconds': round(time.time() - started, 1),
+            **(record or {}),
         }
         save_run_folder(model, tokenizer, out_dir, labels, list(train[0].fields), maxlen)
         write_json(os.path.join(out_dir, 'results.json'), results)
         print(
-            'best step %d: valid %.4f, test %s; results in %s'
+            '%s %d: valid %s, test %s; results in %s'
             % (
+                'best step' if valid is not None else 'trained steps',
                 best_step,
-                best_valid,
+                '-' if best_valid is None else '%.4f' % best_valid,
                 '%.4f' % results['test'] if results['test'] is not None else '-',
                 os.path.join(out_dir, 'results.json'),
             )
@@ -207,10 +223,14 @@ def train_classifier(model, generator, scorer, valid, steps, eval_every, patienc
     written to and reloaded from ``out_dir``; (step 0's validation accuracy, the evaluations)."""
     best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
     model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
-    zero_valid = scorer.accuracy(valid, verbose=False)  # the untrained head: step 0
+    zero_valid = scorer.accuracy(valid, verbose=False) if valid is not None else None  # the untrained head
     with atomic_path(best_path) as tmp:  # step 0 is the best until an evaluation beats it
         model.save_weights(tmp)
     evaluator = Evaluator(scorer, valid, eval_every)
+    if valid is not None:
+        keep = [best_weights_checkpoint(best_path, zero_valid)] + early_stopping(patience, [zero_valid])
+    else:  # nothing to choose on: the last weights are the run's
+        keep = [last_weights_checkpoint(best_path)]
     fit_interruptibly(
         model,
         'a classifier run does not resume: the same command starts it again',
@@ -219,8 +239,7 @@ def train_classifier(model, generator, scorer, valid, steps, eval_every, patienc
         steps_per_epoch=eval_every,
         epochs=budget.evaluations(steps, eval_every),
         verbose=verbose,
-        callbacks=[evaluator, keras.callbacks.TerminateOnNaN(), best_weights_checkpoint(best_path, zero_valid)]
-        + early_stopping(patience, [zero_valid]),
+        callbacks=[evaluator, keras.callbacks.TerminateOnNaN()] + keep,
     )
     model.load_weights(best_path)
     return zero_valid, evaluator.history

@@ -124,8 +124,9 @@ def data_flags(p, data_help, labeled_fraction):
         d.add_argument(
             '--no-valid',
             action='store_true',
-            help='leave the validation file out, as a user with only a few labels would: few-shot and '
-            'semi-supervised runs choose their steps by cross-validation over the labeled examples (--folds)',
+            help='leave the validation file out, as a user with only a few labels would: few-shot, '
+            'semi-supervised and classifier runs choose their steps by cross-validation over the labeled '
+            'examples (--folds)',
         )
     d.add_argument(
         '--labeled-fraction',

@@ -39,8 +39,8 @@ def file_flags(p, splits=SPLITS, task_file=True, pattern=False):
         )
     helps = {
         'train': 'the labeled training examples',
-        'valid': 'labeled examples that choose the best step (without it, few-shot and semi-supervised runs '
-        'choose their number of steps by cross-validation over the labeled examples, --folds)',
+        'valid': 'labeled examples that choose the best step (without it, few-shot, semi-supervised and '
+        'classifier runs choose their number of steps by cross-validation over the labeled examples, --folds)',
         'test': 'labeled examples, scored once with the best weights (optional)',
         'unlabeled': 'more unlabeled text (unsupervised and semi-supervised modes)',
     }

@@ -48,8 +48,9 @@ def fold_splits(examples, k=FOLDS, seed=0):
 
 
 def accuracy_curve(results):
-    """{step: held-out accuracy} of a fit_pet run, step 0 (the untrained model) included."""
-    curve = {0: results['zero_shot']['valid']}
+    """{step: held-out accuracy} of a fit_pet run, step 0 (the untrained model) included, or of a
+    fit_classifier run (its step 0, a random head, is never a model to keep)."""
+    curve = {0: results['zero_shot']['valid']} if 'zero_shot' in results else {}
     curve.update({r['step']: r['valid'] for r in results['evaluations'] if r.get('valid') is not None})
     return curve
 
@@ -73,7 +74,8 @@ def choose_steps(curves):
 
 
 def cross_validate(fit_fold, examples, k=FOLDS, seed=0):
-    """``fit_fold(number, training examples, held-out examples)`` (fit_pet's results) for each
+    """``fit_fold(number, training examples, held-out examples)`` (fit_pet's or fit_classifier's
+    results) for each
     of the ``k`` folds (numbered from 1), then ``choose_steps`` over their curves."""
     curves = []
     for number, (train, held_out) in enumerate(fold_splits(examples, k, seed), 1):

@@ -22,7 +22,7 @@ MODES = {
 }
 # the modes that run without validation data: zero-shot chooses nothing; pet_keras.crossval
 # chooses the others' number of steps over their labeled examples
-WITHOUT_VALIDATION = ('zero-shot', 'few-shot', 'semi-supervised')
+WITHOUT_VALIDATION = ('zero-shot', 'few-shot', 'semi-supervised', CLASSIFIER)
 PET_MODES = tuple(name for name in MODES if name != CLASSIFIER)
 TRAINED = tuple(name for name, mode in MODES.items() if mode.labeled or mode.unlabeled)
 

@@ -110,8 +110,8 @@ def check_data(args, labeled, unlabeled, train, valid, test, *more):
     run must be one that cross-validates (``pet_keras.crossval``) or does not train."""
     if valid is None and args.mode not in WITHOUT_VALIDATION:
         raise ValueError(
-            '--mode %s chooses its best step on validation data: give it (few-shot and semi-supervised runs '
-            'without it choose their steps by cross-validation over the labeled examples)' % args.mode
+            '--mode %s chooses its best step on validation data: give it (few-shot, semi-supervised and '
+            'classifier runs without it choose their steps by cross-validation over the labeled examples)' % args.mode
         )
     for data in (train, valid, test) + more:
         if data is not None and data.skipped:

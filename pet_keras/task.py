@@ -152,42 +152,24 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
     training run's steps are chosen by cross-validation over the labeled examples
     (``cross_validated_steps``). Returns the run's results (fit_pet's or fit_classifier's),
     written to ``out``."""
-    if args.mode == CLASSIFIER:
-        labels = labels or pvp.labels
-        with strategy.scope():
-            model = build_classifier(checkpoint.config_path, checkpoint.checkpoint_path, len(labels), args.model)
-        return fit_classifier(
-            model,
-            checkpoint.tokenizer,
-            labels,
-            labeled,
-            valid,
-            test,
-            batch_size=args.batch_size,
-            maxlen=args.maxlen,
-            out_dir=out,
-            settings=settings(args),
-            **startup.budget_args(args),
-        )
+    labels = labels or pvp.labels
     record, steps = None, args.steps
     if valid is None and labeled:
-        record = {'cross_validation': cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy)}
+        record = {
+            'cross_validation': cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy, labels)
+        }
         steps = record['cross_validation']['steps']
         keras.backend.clear_session()
-    generator = training_generator(args, pvp, labeled, unlabeled)
-    _, results = fit_pet_from_flags(
-        args,
-        checkpoint,
-        pvp,
-        generator,
-        valid,
-        test,
-        out,
-        strategy,
-        steps=steps,
-        tensorboard=args.tensorboard,
-        record=record,
-    )
+    if args.mode == CLASSIFIER:
+        results = fit_classifier_from_flags(
+            args, checkpoint, labels, labeled, valid, test, out, strategy, steps=steps, record=record
+        )
+    else:
+        generator = training_generator(args, pvp, labeled, unlabeled)
+        results = fit_pet_from_flags(
+            args, checkpoint, pvp, generator, valid, test, out, strategy, steps=steps, tensorboard=args.tensorboard,
+            record=record,
+        )[1]  # fmt: skip
     if record:
         choice = record['cross_validation']
         print(
@@ -197,13 +179,17 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
     return results
 
 
-def cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy):
-    """``pet_keras.crossval``'s choice of steps for a run without validation: a fit_pet run per
-    fold in ``out``/cross-validation/fold-<n>, each under the run's budget and flags; a fold
-    finished by an earlier call with the same flags is read back, not trained again."""
+def cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy, labels):
+    """``pet_keras.crossval``'s choice of steps for a run without validation: a fit_pet (or
+    fit_classifier) run per fold in ``out``/cross-validation/fold-<n>, each under the run's
+    budget and flags; a PET fold finished by an earlier call with the same flags is read back,
+    not trained again (a classifier run always starts again)."""
 
     def fit_fold(number, train, held_out):
         fold_dir = os.path.join(out, CROSS_VALIDATION, 'fold-%d' % number)
+        if args.mode == CLASSIFIER:
+            keras.backend.clear_session()
+            return fit_classifier_from_flags(args, checkpoint, labels, train, held_out, None, fold_dir, strategy)
         generator = training_generator(args, pvp, train, unlabeled)
         done = finished_run(fold_dir, settings(args), generator, cli.RESUME_MAY_CHANGE)
         if done:
@@ -213,6 +199,16 @@ def cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strate
         return fit_pet_from_flags(args, checkpoint, pvp, generator, held_out, None, fold_dir, strategy)[1]
 
     return crossval.cross_validate(fit_fold, labeled, args.folds, args.seed)
+
+
+def fit_classifier_from_flags(args, checkpoint, labels, train, valid, test, out, strategy, **more):
+    """fit_classifier on a classifier built from ``checkpoint`` under ``strategy``, with the flags'
+    budget, batch size and maxlen; ``more``: fit_classifier's other arguments, which override those."""
+    with strategy.scope():
+        model = build_classifier(checkpoint.config_path, checkpoint.checkpoint_path, len(labels), args.model)
+    kwargs = dict(startup.budget_args(args), batch_size=args.batch_size, maxlen=args.maxlen, settings=settings(args))
+    kwargs.update(more)
+    return fit_classifier(model, checkpoint.tokenizer, labels, train, valid, test, out_dir=out, **kwargs)
 
 
 def fit_pet_from_flags(args, checkpoint, pvp, generator, valid, test, out, strategy=None, **more):

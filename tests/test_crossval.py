@@ -85,14 +85,29 @@ def test_train_without_valid_chooses_steps_by_cross_validation(checkpoint, tmp_p
     assert again == choice
 
 
-def test_modes_that_need_validation_say_so(checkpoint, tmp_path, capsys):  # noqa: F811
+def test_unsupervised_runs_need_validation_and_say_so(checkpoint, tmp_path, capsys):  # noqa: F811
     train = jsonl(
         tmp_path / 'train.jsonl', [{'text': '春天很好', 'label': 'good'}, {'text': '秋天不好', 'label': 'bad'}]
     )
-    argv = train_argv(checkpoint, {'train': train}, tmp_path / 'run', '--mode', 'classifier')
+    argv = train_argv(checkpoint, {'train': train}, tmp_path / 'run', '--mode', 'unsupervised')
     with pytest.raises(SystemExit):
         commands.main(argv)
-    assert '--mode classifier chooses its best step on validation data' in capsys.readouterr().err
+    assert '--mode unsupervised chooses its best step on validation data' in capsys.readouterr().err
+
+
+def test_the_classifier_without_valid_is_cross_validated_too(checkpoint, tmp_path):  # noqa: F811
+    rows = [
+        {'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('春天很好', '秋天不好', '花草很美', '石头不美')
+    ]
+    train = jsonl(tmp_path / 'data' / 'train.jsonl', rows * 2)
+    out = tmp_path / 'run'
+    argv = train_argv(checkpoint, {'train': train}, out, '--mode', 'classifier', '--folds', '2')
+    assert commands.main(argv) == 0
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    choice = results['cross_validation']
+    assert choice['steps'] == 2 and [p['step'] for p in choice['mean_curve']] == [2]  # a random head is never kept
+    assert results['best_step'] == 2 and results['valid'] is None and results['test'] is None
+    assert (out / 'cross-validation' / 'fold-2' / 'classifier.json').is_file()
 
 
 def test_the_sentiment_script_without_its_validation_file_cross_validates(checkpoint, tmp_path, monkeypatch, capsys):  # noqa: F811

@@ -35,3 +35,9 @@ def test_the_choice_is_made_on_validation_and_reads_whole_texts():
 
 def test_without_test_examples_only_validation_is_reported():
     assert lexical_baseline(task(20), task(10, 100), [])['test'] is None
+
+
+def test_without_validation_the_choice_is_cross_validated_on_the_labeled_rows():
+    record = lexical_baseline(task(20), None, task(10, 200), folds=4)
+    assert record['chosen_by'] == '4-fold cross-validation' and record['valid'] == 1.0 and record['test'] == 1.0
+    assert max(g['valid'] for g in record['grid']) == record['valid']
