@@ -590,6 +590,8 @@ def test_second_run_ctrl_c_zero_shot_and_resume(checkpoint, tmp_path, monkeypatc
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C must reach it: a shell starts background jobs with SIGINT ignored, which a child inherits
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.time() + 300
