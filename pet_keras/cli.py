@@ -87,6 +87,17 @@ def share(text):
 share.__name__ = 'share'
 
 
+def folds(text):
+    """An argparse type: 0 (no cross-validation) or a number of folds >= 2."""
+    value = whole(0)(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError('must be 0 (no cross-validation) or at least 2, got 1')
+    return value
+
+
+folds.__name__ = 'whole number'
+
+
 def output_flags(p):
     """--debug and --verbose, which every command takes (compat reads --verbose from sys.argv
     before TensorFlow loads)."""
@@ -247,10 +258,11 @@ def training_flags(p):
     )
     r.add_argument(
         '--folds',
-        type=whole(2),
+        type=folds,
         default=crossval.FOLDS,
         help='without validation data: the folds of the cross-validation that chooses the number of steps; '
-        'the run trains k + 1 times and reports the cross-validated accuracy (default %d)' % crossval.FOLDS,
+        'the run trains k + 1 times and reports the cross-validated accuracy (default %d; 0: no '
+        'cross-validation, --steps steps are trained and the last weights kept)' % crossval.FOLDS,
     )
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument(

@@ -154,7 +154,7 @@ def fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, l
     written to ``out``."""
     labels = labels or pvp.labels
     record, steps = None, args.steps
-    if valid is None and labeled:
+    if valid is None and labeled and args.folds:
         record = {
             'cross_validation': cross_validated_steps(args, checkpoint, pvp, labeled, unlabeled, out, strategy, labels)
         }

@@ -125,3 +125,22 @@ def test_the_sentiment_script_without_its_validation_file_cross_validates(checkp
     assert code == 0, err
     assert 'valid left out' in printed and 'cross-validated accuracy' in printed
     assert json.loads((out / 'results.json').read_text(encoding='utf-8'))['cross_validation']['folds'] == 2
+
+
+def test_folds_0_trains_the_budget_without_cross_validation(checkpoint, tmp_path):  # noqa: F811
+    rows = [
+        {'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('春天很好', '秋天不好', '花草很美', '石头不美')
+    ]
+    train = jsonl(tmp_path / 'data' / 'train.jsonl', rows)
+    out = tmp_path / 'run'
+    argv = train_argv(checkpoint, {'train': train}, out, '--mode', 'few-shot', '--folds', '0')
+    assert commands.main(argv) == 0
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    assert results['best_step'] == 2 and results['valid'] is None and 'cross_validation' not in results
+    assert not (out / 'cross-validation').exists()
+
+
+def test_one_fold_is_a_flag_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        commands.main(['train', '--folds', '1'])
+    assert stop.value.code == 2 and 'must be 0 (no cross-validation) or at least 2, got 1' in capsys.readouterr().err
