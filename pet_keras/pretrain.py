@@ -182,6 +182,14 @@ def pretrain(
             state = recorded_state(out_dir, recipe)
             initial = saved_weights if continuing else None  # resuming restores the weights from resume/
         else:
+            # a new run writes vocab.txt and bert_config.json, and removes them if refused: never over a user's
+            found = [name for name in CKPT_FILES if os.path.exists(os.path.join(out_dir, name))]
+            if found:
+                raise FileExistsError(
+                    '%s holds %s but no %s: not a pretraining run to continue; choose another --out (a run killed '
+                    'before its first save leaves these: remove them to start again)'
+                    % (out_dir, ', '.join(found), STATE)
+                )
             state = new_state(out_dir, corpus, config, init_checkpoint, vocab_size, steps, recipe)
             initial = os.path.join(init_checkpoint, 'bert_model.ckpt') if init_checkpoint else None
         try:

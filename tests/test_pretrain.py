@@ -243,3 +243,14 @@ def test_block_batches_are_the_same_for_the_same_step():
     np.testing.assert_array_equal(ta, tb)
     assert a.shape == (4, 32) and not np.array_equal(a, c)
     assert (a[:, 0] == tokenizer._token_start_id).all() and (a[:, -1] == tokenizer._token_end_id).all()
+
+
+def test_a_new_run_never_writes_over_or_removes_a_users_vocabulary(tmp_path):
+    out = tmp_path / 'mlm'
+    out.mkdir()
+    (out / 'vocab.txt').write_text('mine\n', encoding='utf-8')
+    for docs in (DOCS, DOCS[:3]):  # refused before anything is written, and not removed by a refused run
+        with pytest.raises(FileExistsError, match='holds vocab.txt but no pretraining.json'):
+            pretrain(str(out), docs, steps=20, **RUN)
+        assert (out / 'vocab.txt').read_text(encoding='utf-8') == 'mine\n'
+        assert os.listdir(out) == ['vocab.txt']
