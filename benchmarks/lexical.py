@@ -43,34 +43,38 @@ def lexical_baseline(labeled, valid, test, seed=0, folds=None):
         message = 'the lexical baseline needs scikit-learn: pip install -r benchmarks/requirements.txt'
         raise SystemExit(message) from None
 
-    def fit(train, ngram, c):
+    def vectorized(train, held_out, ngram):
+        """(vectorizer, train features and labels, held-out features and labels): one TF-IDF fit."""
         vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
-        features = vectorizer.fit_transform([text_of(e) for e in train])
-        return vectorizer, LinearSVC(C=c, random_state=seed).fit(features, [e.label for e in train])
-
-    def accuracy_of(fitted, examples):
-        vectorizer, model = fitted
-        return float(
-            (model.predict(vectorizer.transform([text_of(e) for e in examples])) == [e.label for e in examples]).mean()
-        )
+        x_train = vectorizer.fit_transform([text_of(e) for e in train])
+        x_held = vectorizer.transform([text_of(e) for e in held_out]) if held_out else None
+        return vectorizer, (x_train, [e.label for e in train]), (x_held, [e.label for e in held_out or ()])
 
     started = time.time()
     if folds:
         from pet_keras.crossval import fold_splits
 
         splits = fold_splits(labeled, folds, seed)
+    else:
+        splits = [(labeled, valid)]
     grid, best = [], None
     for ngram in NGRAMS:
+        features = [vectorized(train, held, ngram)[1:] for train, held in splits]  # once per split, for every C
         for c in C_GRID:
-            if folds:
-                accuracy = float(np.mean([accuracy_of(fit(train, ngram, c), held) for train, held in splits]))
-            else:
-                accuracy = accuracy_of(fit(labeled, ngram, c), valid)
+            accuracy = float(
+                np.mean(
+                    [
+                        (LinearSVC(C=c, random_state=seed).fit(*train).predict(held[0]) == held[1]).mean()
+                        for train, held in features
+                    ]
+                )
+            )
             grid.append({'ngram_range': list(ngram), 'C': c, 'valid': round(accuracy, 4)})
             if best is None or accuracy > best[0]:
                 best = (accuracy, ngram, c)
     accuracy, ngram, c = best
-    vectorizer, model = fit(labeled, ngram, c)
+    vectorizer, (x_train, y_train), _ = vectorized(labeled, None, ngram)
+    model = LinearSVC(C=c, random_state=seed).fit(x_train, y_train)
     test_accuracy = None
     if test:
         test_accuracy = float(
