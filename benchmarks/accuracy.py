@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (imports pet_keras first)
 from lexical import lexical_baseline  # noqa: E402
 
-from pet_keras import budget, cli, runtime, startup  # noqa: E402
+from pet_keras import argtypes, budget, presets, runtime, startup  # noqa: E402
 from pet_keras.classifier import build_classifier, fit_classifier  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.data import split_labeled  # noqa: E402
@@ -138,7 +138,7 @@ def parse_args(argv=None):
     p.add_argument('--mask-rate', type=float, default=0.15)
     p.add_argument(
         '--labeled-share',
-        type=cli.share,
+        type=argtypes.share,
         default=budget.LABELED_SHARE,
         help="semi-supervised cells: the labeled examples' share of the stream, or 'natural' (default %s)"
         % (budget.LABELED_SHARE or 'natural'),
@@ -211,7 +211,7 @@ def load_task(name, args):
             name, labeled, unlabeled, list(valid), list(test), common.portable_path(args.sentiment_dir), args
         )
     path = {
-        split: startup.data_file(args.tnews_dir, names, required=split != 'unlabeled')
+        split: presets.data_file(args.tnews_dir, names, required=split != 'unlabeled')
         for split, names in TNEWS_FILES.items()
     }
     unlabeled = list(read_news(path['unlabeled'], labeled=False)) if path['unlabeled'] else []

@@ -5,12 +5,12 @@ before TensorFlow builds anything, and every user error is one line.
 It does not load TensorFlow (nor anything that does): ``--help`` and a flag error answer at once."""
 
 import argparse
-import math
 import os
 import sys
 import traceback
 
 from pet_keras import budget, crossval
+from pet_keras.argtypes import POSITIVE, folds, number, share, whole
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.modes import MODES, PET_MODES
 from pet_keras.verbalizer import AGGREGATIONS
@@ -20,20 +20,6 @@ MIXED_PRECISION_HELP = (
     'compute in bfloat16 with float32 weights (Keras policy mixed_bfloat16): faster where bfloat16 matmuls '
     'are (CPUs with AMX); slower than float32 on CPUs without AMX. Predictions can differ from float32 near ties'
 )
-# the flags a resumed run may change: none of them changes the data or what the steps done mean
-# (--mixed-precision changes the compute dtype only; weights and optimizer state are float32 either way)
-RESUME_MAY_CHANGE = (
-    'resume',
-    'overwrite',
-    'steps',
-    'patience',
-    'out',
-    'distribute',
-    'tensorboard',
-    'mixed_precision',
-    'debug',
-    'verbose',
-)
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,61 +27,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, 'error: %s (%s --help lists the flags)\n' % (message, self.prog))
-
-
-def whole(low):
-    """An argparse type: a whole number >= ``low``."""
-
-    def parse(text):
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError('must be a whole number >= %d, got %s' % (low, text))
-        return value
-
-    parse.__name__ = 'whole number'  # argparse's "invalid whole number value: 'x'"
-    return parse
-
-
-def number(low, high, bounds='[]'):
-    """An argparse type: a finite number between ``low`` and ``high``, each
-    included or not as ``bounds`` says: '(]' is low < x <= high."""
-
-    def parse(text):
-        value = float(text)
-        if not (
-            math.isfinite(value)
-            and (low <= value if bounds[0] == '[' else low < value)
-            and (value <= high if bounds[1] == ']' else value < high)
-        ):
-            raise argparse.ArgumentTypeError(
-                'must be a number in %s%g, %g%s, got %s' % (bounds[0], low, high, bounds[1], text)
-            )
-        return value
-
-    parse.__name__ = 'number'
-    return parse
-
-
-POSITIVE = number(0, math.inf, '()')
-
-
-def share(text):
-    """An argparse type: a number in (0, 1), or 'natural' (None)."""
-    return None if text == 'natural' else number(0, 1, '()')(text)
-
-
-share.__name__ = 'share'
-
-
-def folds(text):
-    """An argparse type: 0 (no cross-validation) or a number of folds >= 2."""
-    value = whole(0)(text)
-    if value == 1:
-        raise argparse.ArgumentTypeError('must be 0 (no cross-validation) or at least 2, got 1')
-    return value
-
-
-folds.__name__ = 'whole number'
 
 
 def output_flags(p):

@@ -1,4 +1,4 @@
-"""The ``pet-keras`` command: train a task from files (pet_keras.task), use a run folder.
+"""The ``pet-keras`` command: train a task from files (pet_keras.taskfile, pet_keras.runner), use a run folder.
 
     pet-keras train --train train.jsonl --valid dev.jsonl --test test.jsonl --pattern '这是一篇____的文章。{content}'
     pet-keras label-words --train train.jsonl --pattern '这是一篇____的文章。{content}' --out words.json
@@ -21,7 +21,7 @@ the input holds stays beside the prediction.
 import argparse
 import sys
 
-from pet_keras import cli, convert, taskfile
+from pet_keras import argtypes, cli, convert, taskfile
 from pet_keras.inputs import READERS
 from pet_keras.taskfile import SPLITS, task_file_flags
 
@@ -55,6 +55,16 @@ def file_flags(p, splits=SPLITS, task_file=True, pattern=False):
         d.add_argument('--pattern', help="a template with a ____ slot and the data's keys as {fields}")
 
 
+def command(commands, name, run, help, description=None):
+    """Sub-command ``name`` of ``commands`` (argparse sub-parsers), done by ``subcommands.<run>``;
+    its --help shows ``description`` as written."""
+    p = commands.add_parser(
+        name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.set_defaults(run=run)
+    return p
+
+
 def parser():
     p = cli.Parser(prog='pet-keras', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export,convert}')
@@ -64,32 +74,25 @@ def parser():
         help='contextual calibration on or off (default: as the run was evaluated, results.json)',
     )
 
-    tr = commands.add_parser(
-        'train',
-        help="train PET (or the classifier) on a task's files, no Python",
-        description=taskfile.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    tr = command(
+        commands, 'train', 'train', "train PET (or the classifier) on a task's files, no Python", taskfile.__doc__
     )
     cli.script_parser(None, {}, None, None, labeled_fraction=1, p=tr)
     file_flags(tr)
-    tr.set_defaults(run='train')
 
-    lw = commands.add_parser(
-        'label-words',
-        help='search label words for a task (PETAL), as --label-words JSON',
-        description=taskfile.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    lw = command(
+        commands, 'label-words', 'label_words', 'search label words for a task (PETAL), as --label-words JSON',
+        taskfile.__doc__,
+    )  # fmt: skip
     cli.model_flags(lw)
     file_flags(lw, ('train',), task_file=False, pattern=True)
     lw.add_argument('--top-k', type=int, default=3, help='words per label (default 3)')
     lw.add_argument('--out', required=True, help='the JSON file to write, label → words')
     lw.add_argument('--maxlen', type=int, default=128)
-    lw.add_argument('--batch-size', type=cli.whole(1), default=32, help='examples per scoring batch (default 32)')
+    lw.add_argument('--batch-size', type=argtypes.whole(1), default=32, help='examples per scoring batch (default 32)')
     lw.add_argument('--length-norm', action='store_true', help='rank words by their mean token log-probability')
-    lw.set_defaults(run='label_words')
 
-    pr = commands.add_parser('predict', help='label texts with a trained model, as JSON lines')
+    pr = command(commands, 'predict', 'predict', 'label texts with a trained model, as JSON lines')
     pr.add_argument('--model-dir', required=True, help='a run folder written by fit_pet (with pvp.json)')
     pr.add_argument('--input', required=True, help='the texts: plain text, JSON lines or TSV; - for stdin')
     pr.add_argument(
@@ -103,25 +106,22 @@ def parser():
         choices=sorted(READERS),
         help='input format (default: by extension: .jsonl/.json jsonl, .tsv tsv, else text)',
     )
-    pr.add_argument('--batch-size', type=cli.whole(1), default=64, help='examples per scoring batch (default 64)')
+    pr.add_argument('--batch-size', type=argtypes.whole(1), default=64, help='examples per scoring batch (default 64)')
     pr.add_argument('--calibrate', **calibrate)
     cli.output_flags(pr)
-    pr.set_defaults(run='predict')
 
-    ex = commands.add_parser('export', help='write a TensorFlow SavedModel for serving')
+    ex = command(commands, 'export', 'export', 'write a TensorFlow SavedModel for serving')
     ex.add_argument('--model-dir', required=True, help='a run folder written by fit_pet (with pvp.json)')
     ex.add_argument('--out', required=True, help='the SavedModel folder to write')
     ex.add_argument('--calibrate', **calibrate)
     ex.add_argument('--overwrite', action='store_true', help='replace --out when it is not empty (else refused)')
     cli.output_flags(ex)
-    ex.set_defaults(run='export')
 
-    co = commands.add_parser(
-        'convert',
-        help='convert a Hugging Face BERT-family masked LM (safetensors) to the checkpoint folder pet_keras loads',
-        description=convert.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    co = command(
+        commands, 'convert', 'convert_command',
+        'convert a Hugging Face BERT-family masked LM (safetensors) to the checkpoint folder pet_keras loads',
+        convert.__doc__,
+    )  # fmt: skip
     co.add_argument(
         '--from',
         dest='source',
@@ -132,7 +132,6 @@ def parser():
         '--out', required=True, help='the new folder to write (bert_config.json, bert_model.ckpt.*, vocab.txt)'
     )
     cli.output_flags(co)
-    co.set_defaults(run='convert_command')
     return p
 
 

@@ -7,34 +7,29 @@ classifier learns from those (distillation). iPET repeats the per-pattern
 training for some generations, each time adding the ensemble's most confident
 pseudo-labels, balanced per class, to the labeled set.
 
-``ipet`` and ``distill`` run the whole of it from the flags of
-scripts/sentiment_ensemble.py (``cli.script_parser(several_patterns=True)`` and the
-ensemble's own): every model trains under the same budget, in its own run folder.
+``ipet`` and ``distill`` run the whole of it for scripts/sentiment_ensemble.py, on what
+``runner.prepare`` prepared: every model trains under the same ``RunConfig``, in its own run
+folder.
 """
 
 import os
 
 import numpy as np
 
-from pet_keras import cli, startup, task
+from pet_keras import runner
 from pet_keras.classifier import build_classifier, fit_classifier, one_hot
 from pet_keras.compat import keras
+from pet_keras.config import RESUME_MAY_CHANGE
 from pet_keras.data import Example
 from pet_keras.io import write_json
+from pet_keras.modes import training_sets
 from pet_keras.runstate import finished_run
 from pet_keras.scoring import Scorer
 from pet_keras.serving import load
-from pet_keras.modes import training_sets
 
-# flags a pattern's run does not depend on: what they change in its training data is compared instead
-ENSEMBLE_ONLY = cli.RESUME_MAY_CHANGE + (
-    'patterns',
-    'temperature',
-    'generations',
-    'growth',
-    'weighted',
-    'max_unlabeled',
-)
+# what a finished pattern run may differ in and still be reused: what --max-unlabeled changes in its
+# training data is compared instead
+REUSABLE_IF_CHANGED = RESUME_MAY_CHANGE + ('max_unlabeled',)
 
 
 def ensemble_proba(probs, weights=None):
@@ -79,45 +74,39 @@ def confident_examples(examples, probs, labels, per_class):
     return chosen
 
 
-def pattern_model(args, checkpoint, name, pvp, train_set, unlabeled, valid, test, run_dir, may_change=ENSEMBLE_ONLY):
+def pattern_model(config, prepared, name, pvp, train_set, run_dir):
     """One pattern's model of a generation, a fresh one (Keras session cleared): (its run's
     results, its Scorer). A finished run in ``run_dir`` with the same settings and training
-    data (``may_change``: the settings it need not share) is loaded instead of trained again."""
+    data is loaded instead of trained again."""
     keras.backend.clear_session()
-    examples, texts = training_sets(args.mode, train_set, unlabeled)
-    generator = task.training_generator(args, pvp, examples, texts)
-    run = finished_run(run_dir, vars(args), generator, may_change) if generator else None
+    examples, texts = training_sets(config.mode, train_set, prepared.unlabeled)
+    generator = runner.training_generator(config, pvp, examples, texts)
+    settings = dict(prepared.settings, pattern=pvp.pattern.template)
+    run = finished_run(run_dir, settings, generator, REUSABLE_IF_CHANGED) if generator else None
     if run:
         print('%s: loading the finished run in %s' % (name, run_dir))
-        return run, load(run_dir, calibrate=args.calibrate, model=args.model).scorer
-    mlm, run = task.fit_pet_from_flags(args, checkpoint, pvp, generator, valid, test, run_dir)
-    return run, Scorer(mlm, pvp, calibrate=args.calibrate)
+        return run, load(run_dir, calibrate=config.calibrate, model=config.model).scorer
+    mlm, run = runner.fit_pet_with(
+        config, prepared, generator, prepared.valid, prepared.test, run_dir, pvp=pvp, settings=settings
+    )
+    return run, Scorer(mlm, pvp, calibrate=config.calibrate)
 
 
-def generation(args, checkpoint, pvps, number, train_set, splits, out, presets=(), may_change=ENSEMBLE_ONLY):
+def generation(config, prepared, pvps, number, train_set, presets=(), weighted=False):
     """Generation ``number``: a model per pattern of ``pvps`` ({name: PVP}) trained on
-    ``train_set`` (and ``splits['unlabeled']``), in ``out``/generation-<number>/<name>
-    (``pattern-<i>`` for a name not in ``presets``), and their ensemble (--weighted: by
+    ``train_set`` (and the prepared unlabeled text), in <out>/generation-<number>/<name>
+    (``pattern-<i>`` for a name not in ``presets``), and their ensemble (``weighted``: by
     validation accuracy). Returns (its record, {split: the ensemble's probabilities})."""
+    splits = {'valid': prepared.valid, 'test': prepared.test, 'unlabeled': prepared.unlabeled}
     probs, record = {split: [] for split in splits}, {'generation': number, 'labeled': len(train_set)}
     for index, (name, pvp) in enumerate(pvps.items()):
-        run_dir = os.path.join(out, 'generation-%d' % number, name if name in presets else 'pattern-%d' % index)
-        run, scorer = pattern_model(
-            args,
-            checkpoint,
-            name,
-            pvp,
-            train_set,
-            splits['unlabeled'],
-            splits['valid'],
-            splits['test'],
-            run_dir,
-            may_change,
-        )
+        folder = name if name in presets else 'pattern-%d' % index
+        run_dir = os.path.join(prepared.out, 'generation-%d' % number, folder)
+        run, scorer = pattern_model(config, prepared, name, pvp, train_set, run_dir)
         record[name] = {'valid': run['valid'], 'test': run['test']}
         for split, examples in splits.items():
             probs[split].append(scorer.predict_proba(examples, verbose=split == 'unlabeled'))
-    weights = [record[name]['valid'] for name in pvps] if args.weighted else None
+    weights = [record[name]['valid'] for name in pvps] if weighted else None
     ensemble = {split: ensemble_proba(probs[split], weights) for split in splits}
     labels = next(iter(pvps.values())).labels
     record['ensemble'] = {split: accuracy(ensemble[split], splits[split], labels) for split in ('valid', 'test')}
@@ -125,44 +114,44 @@ def generation(args, checkpoint, pvps, number, train_set, splits, out, presets=(
     return record, ensemble
 
 
-def ipet(args, checkpoint, pvps, labeled, unlabeled, valid, test, out, presets=(), may_change=ENSEMBLE_ONLY):
-    """PET, then --generations iPET generations: after each, the labeled examples plus, per
-    class, the ensemble's most confident unlabeled ones (--growth times more each
+def ipet(config, prepared, pvps, presets=(), generations=0, growth=5, weighted=False):
+    """PET, then ``generations`` iPET generations: after each, the labeled examples plus, per
+    class, the ensemble's most confident unlabeled ones (``growth`` times more each
     generation) train the next. Returns (the generations' records, the last ensemble's
     {split: probabilities})."""
-    splits = {'valid': valid, 'test': test, 'unlabeled': unlabeled}
     labels = next(iter(pvps.values())).labels
-    records, train_set = [], labeled
-    for number in range(args.generations + 1):
-        record, ensemble = generation(args, checkpoint, pvps, number, train_set, splits, out, presets, may_change)
+    records, train_set = [], prepared.labeled
+    for number in range(generations + 1):
+        record, ensemble = generation(config, prepared, pvps, number, train_set, presets, weighted)
         records.append(record)
-        if number < args.generations:
-            per_class = len(labeled) * args.growth ** (number + 1) // len(labels)
-            train_set = labeled + confident_examples(unlabeled, ensemble['unlabeled'], labels, per_class)
+        if number < generations:
+            per_class = len(prepared.labeled) * growth ** (number + 1) // len(labels)
+            confident = confident_examples(prepared.unlabeled, ensemble['unlabeled'], labels, per_class)
+            train_set = prepared.labeled + confident
     return records, ensemble
 
 
-def distill(args, checkpoint, labels, labeled, unlabeled, soft_labels, valid, test, out_dir):
+def distill(config, prepared, soft_labels, out_dir, temperature=2.0):
     """Distillation: a fresh [CLS] classifier trained on the labeled examples' own labels and
-    the unlabeled ones' ``soft_labels`` (the ensemble's), softened by --temperature.
+    the unlabeled ones' ``soft_labels`` (the ensemble's), softened by ``temperature``.
     Returns fit_classifier's results."""
     keras.backend.clear_session()
-    config_path, checkpoint_path, _, tokenizer = checkpoint
-    classifier = build_classifier(config_path, checkpoint_path, len(labels), model=args.model)
-    targets = np.concatenate([one_hot(labeled, labels), soften(soft_labels, args.temperature)])
+    config_path, checkpoint_path, _, tokenizer = prepared.checkpoint
+    classifier = build_classifier(config_path, checkpoint_path, len(prepared.labels), model=config.model)
+    targets = np.concatenate([one_hot(prepared.labeled, prepared.labels), soften(soft_labels, temperature)])
     return fit_classifier(
         classifier,
         tokenizer,
-        labels,
-        labeled + unlabeled,
-        valid,
-        test,
+        prepared.labels,
+        prepared.labeled + prepared.unlabeled,
+        prepared.valid,
+        prepared.test,
         targets,
-        batch_size=args.batch_size,
-        maxlen=args.maxlen,
+        batch_size=config.batch_size,
+        maxlen=prepared.settings['maxlen'],
         out_dir=out_dir,
-        settings=vars(args),
-        **startup.budget_args(args),
+        settings=dict(prepared.settings, temperature=temperature),
+        **config.budget(),
     )
 
 

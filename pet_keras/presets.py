@@ -112,3 +112,22 @@ def read_pairs(path, labeled=True):
     if path.endswith(('.json', '.jsonl')):
         return read_jsonl(path, {'a': 'sentence1', 'b': 'sentence2'}, 'label', PAIR_LABELS, labeled)
     return read_tsv(path, PAIR_LABELS, ('a', 'b'), labeled)
+
+
+def data_file(data_dir, names, required=True):
+    """The first of the file ``names`` present in ``data_dir``; None when
+    none is and the file is not ``required`` (a missing required file is an error)."""
+    for name in names:
+        if os.path.exists(os.path.join(data_dir, name)):
+            return os.path.join(data_dir, name)
+    if required:
+        raise FileNotFoundError('%s has none of %s' % (data_dir, ', '.join(names)))
+    return None
+
+
+def read_folder(data_dir, files, reader):
+    """(train, valid, test, unlabeled) of a task folder: for each split the first of its
+    ``files`` names present, read by ``reader`` (path, labeled=True); unlabeled is optional."""
+    train, valid, test = (reader(data_file(data_dir, files[split])) for split in ('train', 'valid', 'test'))
+    unlabeled = data_file(data_dir, files['unlabeled'], required=False)
+    return train, valid, test, reader(unlabeled, labeled=False) if unlabeled else Dataset()

@@ -9,12 +9,13 @@ import tensorflow as tf
 from pet_keras.compat import keras
 
 
-def set_precision(args):
-    """Keras' global dtype policy from --mixed-precision; call it before the model is built.
+def set_precision(mixed_precision):
+    """Keras' global dtype policy: bfloat16 compute with ``mixed_precision`` (--mixed-precision),
+    else float32; call it before the model is built.
     Warns when the flag is given on a CPU without AMX and no GPU is visible: there bfloat16
     training measured slower than float32 (results/README.md, "Speed")."""
-    keras.mixed_precision.set_global_policy('mixed_bfloat16' if args.mixed_precision else 'float32')
-    if args.mixed_precision and cpu_has_amx() is False and not tf.config.list_physical_devices('GPU'):
+    keras.mixed_precision.set_global_policy('mixed_bfloat16' if mixed_precision else 'float32')
+    if mixed_precision and cpu_has_amx() is False and not tf.config.list_physical_devices('GPU'):
         print(
             'warning: --mixed-precision on a CPU without AMX (no amx_bf16 among the flags of /proc/cpuinfo): '
             'bfloat16 matrix multiplies are slow there, and training measured slower than float32 '
@@ -33,19 +34,19 @@ def cpu_has_amx(cpuinfo='/proc/cpuinfo'):
     return None if flags is None else 'amx_bf16' in flags
 
 
-def strategy(args):
-    """The tf.distribute strategy of --distribute: MirroredStrategy over all
+def strategy(distribute=None):
+    """The tf.distribute strategy of ``distribute`` (--distribute): MirroredStrategy over all
     local devices, MultiWorkerMirroredStrategy configured by TF_CONFIG, or
     the default (one device). Call it before anything else runs on TensorFlow:
     multi-worker training must set up its collective ops first."""
-    if args.distribute == 'multi-worker':
+    if distribute == 'multi-worker':
         if 'TF_CONFIG' not in os.environ:
             raise ValueError(
                 "--distribute multi-worker needs TF_CONFIG (the cluster and this worker's "
                 'index; see docs/distributed.md)'
             )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    elif args.distribute == 'mirrored':
+    elif distribute == 'mirrored':
         strategy = tf.distribute.MirroredStrategy()
     else:
         return tf.distribute.get_strategy()

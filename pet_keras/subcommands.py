@@ -8,15 +8,15 @@ import json
 import os
 import sys
 
-from pet_keras import convert, runtime, startup, task
-from pet_keras.data import split_labeled
+from pet_keras import convert, runner, runtime
+from pet_keras.config import RunConfig, TaskSpec, input_files, read_label_words
+from pet_keras.data import Dataset
 from pet_keras.inputs import READERS, input_format
 from pet_keras.io import atomic_path, refuse_overwriting_inputs, write_json
 from pet_keras.label_search import label_words_json, print_label_words, search
-from pet_keras.modes import CLASSIFIER, training_sets
-from pet_keras.pattern import PVP, Pattern
+from pet_keras.pattern import Pattern
 from pet_keras.serving import export_saved_model, load
-from pet_keras.task import load_checkpoint, read_data, task_labels, task_verbalizer
+from pet_keras.taskfile import SPLITS, read_task_files, task_labels
 
 OUTPUT_KEYS = ('prediction', 'probabilities')  # added to each input row
 
@@ -82,72 +82,54 @@ def convert_command(args):
 
 
 def train(args):
-    """``pet-keras train``: the scripts' flow (scripts/sentiment.py) on the task's files."""
+    """``pet-keras train``: the task of the files and flags, run as the scripts run theirs."""
     required(args, 'train', 'pattern')
     name = (
         os.path.splitext(os.path.basename(args.task))[0]
         if args.task
         else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
     )
-    out = args.out or os.path.join('runs', '%s-%s' % (name, args.mode))
-    startup.check_start(args, out)
-    strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
-    runtime.seed(args.seed)
-    runtime.set_precision(args)
+    config = RunConfig.from_flags(args, out=os.path.join('runs', '%s-%s' % (name, args.mode)))
     pattern = Pattern(args.pattern)
-    data = read_data(args, pattern.fields)
-    words = startup.read_label_words(args.label_words) if args.label_words else {}
+    files = {split: getattr(args, split) for split in SPLITS if getattr(args, split) is not None}
+    data = read_task_files(files, pattern.fields, args.columns, args.label_field)
+    words = read_label_words(args.label_words) if args.label_words else {}
     labels = task_labels(data, words)
     if len(labels) < 2:
         raise ValueError(
             '%s: every row has the label %r; classification needs at least two labels (rows of another '
             'label, or --label-words naming the others)' % (args.train, labels[0] if labels else None)
         )
-    labeled, unlabeled = split_labeled(data['train'], args.labeled_fraction, args.split_seed)
-    labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + list(data.get('unlabeled', ())))
     print('labels (%d): %s' % (len(labels), ', '.join(labels)))
-    valid, test = data.get('valid'), data.get('test')
-    print(
-        'labeled %d, unlabeled %d, valid %s, test %s'
-        % (
-            len(labeled),
-            len(unlabeled),
-            len(valid) if valid is not None else '-',
-            len(test) if test is not None else '-',
-        )
-    )
-    startup.check_data(
-        args,
-        labeled,
-        unlabeled,
+    task = TaskSpec(
+        name,
+        args.pattern,
+        {label: words.get(label, label) for label in labels},
         data['train'],
-        valid,
-        test,
-        *[data[split] for split in ('unlabeled',) if split in data],
+        data.get('valid'),
+        data.get('test'),
+        data.get('unlabeled', Dataset()),
+        labeled_fraction=args.labeled_fraction,
+        split_seed=args.split_seed,
+        named_labels=tuple(label for label in labels if label not in words),
+        aggregation=args.aggregation,
+        length_norm=args.length_norm,
+        maxlen=args.maxlen,
+        files=input_files(args),
     )
-    checkpoint = load_checkpoint(args)
-    pvp = (
-        None
-        if args.mode == CLASSIFIER
-        else PVP(
-            pattern,
-            task_verbalizer(labels, words, checkpoint.tokenizer, args.aggregation, args.length_norm),
-            checkpoint.tokenizer,
-            args.maxlen,
-        )
-    )  # the classifier needs no label words
-    return task.fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy, labels)
+    return runner.run(task, config)
 
 
 def label_words(args):
     """``pet-keras label-words``: PETAL's search (pet_keras.label_search) on the
     labeled training file, written as the JSON ``--label-words`` reads."""
     required(args, 'train', 'pattern')
-    runtime.set_precision(args)
+    config = RunConfig.from_flags(args)
+    runtime.set_precision(config.mixed_precision)
     pattern = Pattern(args.pattern)
-    examples = read_data(args, pattern.fields, ('train',))['train']
-    checkpoint = load_checkpoint(args)
-    mlm = task.build_checkpoint_mlm(args, checkpoint)
+    examples = read_task_files({'train': args.train}, pattern.fields, args.columns, args.label_field)['train']
+    checkpoint = runner.load_checkpoint(config)
+    mlm = runner.build_checkpoint_mlm(config, checkpoint)
     found = search(
         mlm,
         args.pattern,

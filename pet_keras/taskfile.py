@@ -20,12 +20,14 @@ import difflib
 import json
 import os
 
+from pet_keras.data import Dataset, Example, read_jsonl, read_tsv
+
 SPLITS = ('train', 'valid', 'test', 'unlabeled')
 # task-file keys whose relative paths are relative to the task file
 PATH_KEYS = SPLITS + ('checkpoint_dir', 'config_path', 'checkpoint_path', 'dict_path', 'out', 'label_words')
 
 
-# read before TensorFlow loads (pet_keras.commands parses the flags first); pet_keras.task runs the task
+# read before TensorFlow loads (pet_keras.commands parses the flags first); pet_keras.runner runs the task
 def task_file_flags(path, allowed):
     """The command-line flags a ``--task`` file stands for: put before the
     flags given, they are overridden by them. ``allowed``: the long flags the
@@ -78,3 +80,61 @@ def task_file_flags(path, allowed):
         if value is not None:
             flags.append('%s=%s' % (flag, value))
     return flags
+
+
+def read_split(path, fields, columns, label_field, labeled=True):
+    """One file's examples with just the pattern's ``fields``: JSON lines, or TSV named by ``columns``."""
+    if columns is not None or path.lower().endswith('.tsv'):
+        if columns is None:
+            raise ValueError(
+                '%s: a TSV file needs --columns naming its columns, e.g. --columns %s'
+                % (path, ','.join(fields + [label_field]))
+            )
+        given, columns = columns, [name.strip() for name in columns.split(',')]  # 'text, label' means text,label
+        if not all(columns):
+            raise ValueError(
+                '--columns %r: an empty column name; expected names separated by commas, the label last, e.g. '
+                '--columns %s' % (given, ','.join(fields + [label_field]))
+            )
+        texts = [name for name in columns if name != label_field]
+        if labeled and columns[-1] != label_field:
+            raise ValueError('--columns %s: the label column %s must be the last' % (','.join(columns), label_field))
+        missing = [name for name in fields if name not in texts]
+        if missing:
+            raise ValueError("--columns %s: no column for the pattern's {%s}" % (','.join(columns), missing[0]))
+        data = read_tsv(path, fields=texts, labeled=labeled)
+    else:
+        data = read_jsonl(path, {name: name for name in fields}, label_field, labeled=labeled)
+    return Dataset(
+        [Example({name: e.fields[name] for name in fields}, e.label, e.source) for e in data], data.skipped, path
+    )
+
+
+def read_task_files(files, fields, columns=None, label_field='label'):
+    """{split: Dataset} of ``files`` ({split: path}, splits of ``SPLITS``), printing what was
+    read and skipped."""
+    data = {}
+    for split, path in files.items():
+        data[split] = read_split(path, fields, columns, label_field, labeled=split != 'unlabeled')
+        print(
+            '%s %s: %d examples%s'
+            % (
+                split,
+                path,
+                len(data[split]),
+                ', %d rows skipped (blank, or a field of the pattern empty)' % data[split].skipped
+                if data[split].skipped
+                else '',
+            )
+        )
+    return data
+
+
+def task_labels(data, words):
+    """The labels: ``words``' order when it names every label of the data,
+    else the order of first appearance in train, valid, test, then
+    ``words``' other labels (absent from the data, e.g. few-shot)."""
+    seen = list(dict.fromkeys(e.label for split in ('train', 'valid', 'test') for e in data.get(split, ())))
+    if all(label in words for label in seen):
+        return list(words)
+    return seen + [label for label in words if label not in seen]

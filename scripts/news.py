@@ -10,12 +10,10 @@ reference's train.json, dev.json, test.json ({"text", "label_name"}). Label
 words are the two-character Chinese names (故事, 文化, 娱乐, 体育 …).
 """
 
-from pet_keras import cli, runtime, startup
-from pet_keras.data import Dataset, split_labeled
-from pet_keras.pattern import PVP
-from pet_keras.task import fit, load_checkpoint
-from pet_keras.presets import NEWS_PATTERNS, NEWS_WORDS, TNEWS_FILES, read_news
-from pet_keras.modes import training_sets
+from pet_keras import cli
+from pet_keras.config import RunConfig, TaskSpec, label_words, preset_template
+from pet_keras.presets import NEWS_PATTERNS, NEWS_WORDS, TNEWS_FILES, read_news, read_folder
+from pet_keras.runner import run
 
 p = cli.script_parser(
     __doc__, NEWS_PATTERNS, 'N1', 'folder with the TNEWS files (required)', labeled_fraction=1.0, maxlen=64
@@ -25,40 +23,18 @@ p = cli.script_parser(
 def main(args):
     if not args.data_dir:
         p.error('--data-dir is required (e.g. ../shared/datasets/tnews)')
-    out = args.out or 'runs/news-%s-%s' % (args.mode, args.pattern if args.pattern in NEWS_PATTERNS else 'custom')
-    startup.check_start(args, out)
-    strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
-    runtime.seed(args.seed)
-    runtime.set_precision(args)
 
     # data: FewCLUE keeps unlabeled text in its own file; otherwise --labeled-fraction splits train
-    train, valid, test = (
-        read_news(startup.data_file(args.data_dir, TNEWS_FILES[s])) for s in ('train', 'valid', 'test')
-    )
-    unlabeled_file = startup.data_file(args.data_dir, TNEWS_FILES['unlabeled'], required=False)
-    more = read_news(unlabeled_file, labeled=False) if unlabeled_file else Dataset()
-    labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
-    labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + more)
-    valid = None if args.no_valid else valid  # the steps chosen by cross-validation over the labeled examples
-    print(
-        'labeled %d, unlabeled %d, valid %s, test %d'
-        % (len(labeled), len(unlabeled), 'left out' if valid is None else len(valid), len(test))
-    )
-    startup.check_data(args, labeled, unlabeled, train, valid, test, more)
+    train, valid, test, unlabeled = read_folder(args.data_dir, TNEWS_FILES, read_news)
 
-    # tokenizer
-    checkpoint = load_checkpoint(args)
+    # pattern and label words (each label's own name)
+    template = preset_template(args.pattern, NEWS_PATTERNS)
+    words = label_words(args.label_words, NEWS_WORDS)
 
-    # pattern and verbalizer: each label's own name
-    pvp = PVP(
-        startup.pattern_template(args, NEWS_PATTERNS),
-        startup.verbalizer(args, NEWS_WORDS),
-        checkpoint.tokenizer,
-        args.maxlen,
-    )
-
-    # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode
-    fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)
+    # model, training and evaluation by --mode: PET's masked LM, or the [CLS] classifier
+    task = TaskSpec.from_flags(args, 'news', template, words, train, valid, test, unlabeled)
+    pattern = args.pattern if args.pattern in NEWS_PATTERNS else 'custom'
+    run(task, RunConfig.from_flags(args, out='runs/news-%s-%s' % (args.mode, pattern)))
 
 
 cli.run(p, main)

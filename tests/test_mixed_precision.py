@@ -4,7 +4,6 @@ scores, close to float32; LayerNorm statistics stay float32 (compat fix 6)."""
 
 import pet_keras  # noqa: F401  (first: it sets up TensorFlow/Keras for bert4keras)
 
-from argparse import Namespace
 
 import numpy as np
 import pytest
@@ -98,7 +97,7 @@ def test_cpu_has_amx_reads_the_cpuinfo_flags(tmp_path):
 def test_mixed_precision_warns_only_on_a_cpu_known_to_lack_amx(monkeypatch, capsys, mixed_precision, has_amx, warns):
     monkeypatch.setattr(runtime, 'cpu_has_amx', lambda: has_amx)
     try:
-        runtime.set_precision(Namespace(mixed_precision=mixed_precision))
+        runtime.set_precision(mixed_precision)
         assert keras.mixed_precision.global_policy().name == ('mixed_bfloat16' if mixed_precision else 'float32')
     finally:
         keras.mixed_precision.set_global_policy('float32')

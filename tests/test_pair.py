@@ -331,7 +331,7 @@ def test_pair_semi_supervised_fewclue_files(pair_checkpoint, tmp_path):
         out,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'labeled 8, unlabeled 5, valid 6, test 6' in result.stdout
+    assert '(labeled 8, unlabeled 5), valid 6, test 6' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     assert results['pattern'] == {
         'pattern': PAIR_PATTERNS['Q1'],
@@ -370,7 +370,7 @@ def test_pair_zero_shot_tsv_files_q2_and_label_words(pair_checkpoint, tmp_path):
         out,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'labeled 0, unlabeled 0, valid 4, test 5' in result.stdout
+    assert '(labeled 0, unlabeled 0), valid 4, test 5' in result.stdout
     pvp = json.loads((out / 'pvp.json').read_text(encoding='utf-8'))
     # the labels keep the task's order; one-character words give a one-token slot
     assert pvp == {

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras import cli
+from pet_keras.config import RESUME_MAY_CHANGE
 from pet_keras.callbacks import ResumableEarlyStopping
 from pet_keras.compat import keras, write_checkpoint
 from pet_keras.batching import PetDataGenerator
@@ -87,7 +87,7 @@ def run(tok, folder, out, interrupt_at=None, resume=False, settings=SETTINGS, ex
         patience=10,
         out_dir=str(out),
         settings=dict(settings, resume=resume),
-        may_change=cli.RESUME_MAY_CHANGE,
+        may_change=RESUME_MAY_CHANGE,
         verbose=0,
         resume=resume,
         callbacks=[probe],

@@ -197,7 +197,7 @@ def test_news_zero_shot_smoke(chinese_checkpoint, tmp_path):
         out,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'labeled 0, unlabeled 0, valid 1098, test 2010' in result.stdout
+    assert '(labeled 0, unlabeled 0), valid 1098, test 2010' in result.stdout
     results = check_run_folder(out, NEWS_PATTERNS['N1'])
     assert results['evaluations'] == [] and results['best_step'] == 0
     assert results['valid'] == results['zero_shot']['valid'] and results['test'] == results['zero_shot']['test']

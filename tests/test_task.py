@@ -1,4 +1,4 @@
-"""Any task from files and flags: pet-keras train / label-words (pet_keras.task)
+"""Any task from files and flags: pet-keras train / label-words (pet_keras.taskfile, pet_keras.runner)
 and predict's --fields, stdin and id copying, on a tiny checkpoint."""
 
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
@@ -15,7 +15,9 @@ import pytest
 
 from bert4keras.tokenizers import Tokenizer
 
-from pet_keras import cli, commands, task, taskfile
+from pet_keras import cli, commands, runner, taskfile
+from pet_keras.config import TaskSpec
+from pet_keras.data import Dataset
 
 REPO = Path(__file__).resolve().parents[1]
 PATTERN = '这是一个____新闻{content}'
@@ -98,7 +100,7 @@ def test_few_shot_end_to_end_then_predict(files, tiny_checkpoint, monkeypatch, c
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'train %s: 8 examples, 2 rows skipped' % files['train'] in result.stdout
-    assert 'labeled 8, unlabeled 0, valid 4, test 4' in result.stdout
+    assert '(labeled 8, unlabeled 0), valid 4, test 4' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     assert results['settings']['mode'] == 'few-shot' and len(results['evaluations']) == 1
     # the given word for news_sports; the others are their own names, in order of appearance
@@ -161,14 +163,20 @@ def test_bad_task_file_is_named(tmp_path, capsys):
 def test_labels_and_partial_label_words(tiny_checkpoint):
     tokenizer = Tokenizer(tiny_checkpoint['dict_path'], do_lower_case=True)
     data = {'train': [SimpleNamespace(label=label) for _, label in ROWS]}
-    assert task.task_labels(data, {}) == ['news_sports', '房地产', '财经']
-    assert task.task_labels(data, {'财经': '经', '房地产': '房', 'news_sports': '体'}) == [
+    assert taskfile.task_labels(data, {}) == ['news_sports', '房地产', '财经']
+    assert taskfile.task_labels(data, {'财经': '经', '房地产': '房', 'news_sports': '体'}) == [
         '财经',
         '房地产',
         'news_sports',
     ]
-    verbalizer = task.task_verbalizer(['news_sports', '房地产', '财经'], {'news_sports': ['体育']}, tokenizer)
-    assert verbalizer.label_words == {'news_sports': ['体育'], '房地产': ['房地产'], '财经': ['财经']}
+    words = {'news_sports': ['体育'], '房地产': '房地产', '财经': '财经'}
+    task = TaskSpec('news', '____{text}', words, Dataset(), named_labels=('房地产', '财经'))
+    pvp = runner.task_pvp(task, tokenizer)
+    assert pvp.verbalizer.label_words == {'news_sports': ['体育'], '房地产': ['房地产'], '财经': ['财经']}
+    words['news_sports'] = 'news_sports'
+    named = TaskSpec('news', '____{text}', words, Dataset(), named_labels=('news_sports',))
+    with pytest.raises(ValueError, match="label 'news_sports' .*not a word the vocabulary spells whole"):
+        runner.task_pvp(named, tokenizer)
 
 
 def test_unspellable_label_is_one_clear_error(files, tiny_checkpoint, capsys):
@@ -186,19 +194,18 @@ def test_unspellable_label_is_one_clear_error(files, tiny_checkpoint, capsys):
 def test_tsv_columns_and_counts(tmp_path, capsys):
     path = tmp_path / 'train.tsv'
     path.write_text('1\t春夏\t体育\n2\t\t财经\n\n3\t房地产\t房地产\n', encoding='utf-8')
-    args = SimpleNamespace(train=str(path), columns='id,sentence,label', label_field='label')
-    data = task.read_data(args, ['sentence'], ('train',))['train']
+    data = taskfile.read_task_files({'train': str(path)}, ['sentence'], 'id,sentence,label', 'label')['train']
     assert [(e.fields, e.label) for e in data] == [({'sentence': '春夏'}, '体育'), ({'sentence': '房地产'}, '房地产')]
     assert 'train %s: 2 examples, 2 rows skipped' % path in capsys.readouterr().out
     with pytest.raises(ValueError, match='needs --columns'):
-        task.read_split(str(path), ['sentence'], None, 'label')
+        taskfile.read_split(str(path), ['sentence'], None, 'label')
     other = tmp_path / 'train.data'  # any extension is TSV when --columns names the columns
     other.write_text('春夏\t体育\n', encoding='utf-8')
-    assert [(e.fields, e.label) for e in task.read_split(str(other), ['sentence'], 'sentence,label', 'label')] == [
+    assert [(e.fields, e.label) for e in taskfile.read_split(str(other), ['sentence'], 'sentence,label', 'label')] == [
         ({'sentence': '春夏'}, '体育')
     ]
     with pytest.raises(ValueError, match='no column for'):
-        task.read_split(str(path), ['text'], 'id,sentence,label', 'label')
+        taskfile.read_split(str(path), ['text'], 'id,sentence,label', 'label')
 
 
 def test_classifier_folder_predicts(files, tiny_checkpoint, capsys):

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pet_keras import cli, startup
+from pet_keras import cli
+from pet_keras.config import TaskSpec, label_words
+from pet_keras.data import Dataset
 from pet_keras.pattern import PVP
 from pet_keras.verbalizer import AGGREGATIONS, Verbalizer
 from pet_keras.scoring import Scorer, class_logits
@@ -155,13 +157,19 @@ def flags(*argv):
     return cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(list(argv))
 
 
+def task_verbalizer(args, default_words):
+    """The Verbalizer of the task a script makes of these flags."""
+    words = label_words(args.label_words, default_words)
+    return TaskSpec.from_flags(args, 'sentiment', '____{text}', words, Dataset(), None, None).verbalizer()
+
+
 def test_default_is_the_scripts_words():
-    v = startup.verbalizer(flags(), SENTIMENT_WORDS)
+    v = task_verbalizer(flags(), SENTIMENT_WORDS)
     assert v.label_words == SENTIMENT_WORDS and v.aggregation == 'sum'
 
 
 def test_inline_json_keeps_the_task_label_order():
-    v = startup.verbalizer(
+    v = task_verbalizer(
         flags('--label-words', '{"positive": ["很", "挺", "太"], "negative": "不"}', '--aggregation', 'mean'),
         SENTIMENT_WORDS,
     )
@@ -173,7 +181,7 @@ def test_inline_json_keeps_the_task_label_order():
 def test_json_file(tmp_path):
     path = tmp_path / 'words.json'
     path.write_text(json.dumps(SENTIMENT_WORDS_MULTI, ensure_ascii=False), encoding='utf-8')
-    v = startup.verbalizer(flags('--label-words', str(path), '--aggregation', 'max'), SENTIMENT_WORDS)
+    v = task_verbalizer(flags('--label-words', str(path), '--aggregation', 'max'), SENTIMENT_WORDS)
     assert v.label_words == SENTIMENT_WORDS_MULTI and v.aggregation == 'max'
 
 
@@ -197,17 +205,17 @@ def test_json_file(tmp_path):
 )
 def test_bad_label_words_are_clear_errors(value, message):
     with pytest.raises(ValueError, match='^--label-words: .*' + message):
-        startup.verbalizer(flags('--label-words', value), SENTIMENT_WORDS)
+        task_verbalizer(flags('--label-words', value), SENTIMENT_WORDS)
 
 
 def test_bad_json_file_is_named(tmp_path):
     path = tmp_path / 'words.json'
     path.write_text('{"positive": ["很"],\n "negative": ["不"],}\n', encoding='utf-8')
     with pytest.raises(ValueError, match='%s: malformed JSON .* at line 2 column' % re.escape(str(path))):
-        startup.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
+        task_verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
     path.write_bytes('{"positive": "很"}'.encode('gbk'))
     with pytest.raises(ValueError, match='%s is not UTF-8' % re.escape(str(path))):
-        startup.verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
+        task_verbalizer(flags('--label-words', str(path)), SENTIMENT_WORDS)
 
 
 def test_unknown_aggregation_is_refused(capsys):
@@ -264,7 +272,7 @@ def test_sentiment_trains_with_several_words_per_label(checkpoint, tmp_path):
         out,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'train 40 (labeled 20, unlabeled 0)' in result.stdout
+    assert 'train 40 (labeled 20, unlabeled 0), valid 6, test 6' in result.stdout
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     assert results['settings']['aggregation'] == 'mean'
     assert results['pattern']['label_words'] == SENTIMENT_WORDS_MULTI and results['pattern']['aggregation'] == 'mean'
