@@ -13,18 +13,11 @@ import numpy as np
 import tensorflow as tf
 
 from pet_keras import budget, runlock
-from pet_keras.callbacks import (
-    Evaluator,
-    best_evaluation,
-    best_weights_checkpoint,
-    early_stopping,
-    fit_interruptibly,
-    last_weights_checkpoint,
-)
 from pet_keras.batching import pad_to_multiple
 from pet_keras.compat import keras
+from pet_keras.io import write_json, write_text
+from pet_keras.loop import budget_record, chosen_step, print_outcome, train_and_keep_best
 from pet_keras.progress import progress_bar
-from pet_keras.io import atomic_path, write_json, write_text
 from pet_keras.model import load_checkpoint_weights, load_config
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
@@ -178,23 +171,14 @@ def fit_classifier(
             raise ValueError('targets must have shape %s, got %s' % ((len(train), len(labels)), targets.shape))
         generator = ClassifierGenerator(tokenizer, train, targets, batch_size, maxlen)
         scorer = ClassifierScorer(model, tokenizer, labels, maxlen)
-        zero_valid, history = train_classifier(
-            model, generator, scorer, valid, steps, eval_every, patience, learning_rate, out_dir, verbose
-        )
-        if valid is None:
-            best_step, best_valid = history[-1]['step'], None
-        else:
-            best_step, best_valid = best_evaluation(zero_valid, history)
+        plan = budget.Budget(steps, eval_every, patience, learning_rate)
+        zero_valid, history = train_classifier(model, generator, scorer, valid, plan, out_dir, verbose)
+        best_step, best_valid = chosen_step(zero_valid, history)
         results = {
             'settings': settings or {},
             'labels': labels,
             'train_examples': len(train),
-            'budget': {
-                'steps': steps,
-                'eval_every': eval_every,
-                'patience': patience,
-                'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None,
-            },
+            'budget': budget_record(steps, eval_every, patience, learning_rate),
             'step_0': {'valid': zero_valid},  # the untrained model (a random head): not a zero-shot result
             'evaluations': history,
             'best_step': best_step,
@@ -205,44 +189,29 @@ def fit_classifier(
         }
         save_run_folder(model, tokenizer, out_dir, labels, list(train[0].fields), maxlen)
         write_json(os.path.join(out_dir, 'results.json'), results)
-        print(
-            '%s %d: valid %s, test %s; results in %s'
-            % (
-                'best step' if valid is not None else 'trained steps',
-                best_step,
-                '-' if best_valid is None else '%.4f' % best_valid,
-                '%.4f' % results['test'] if results['test'] is not None else '-',
-                os.path.join(out_dir, 'results.json'),
-            )
-        )
+        print_outcome(results, out_dir)
         return results
 
 
-def train_classifier(model, generator, scorer, valid, steps, eval_every, patience, learning_rate, out_dir, verbose):
-    """fit_classifier's training: Keras ``fit`` over evaluation intervals, the best weights
-    written to and reloaded from ``out_dir``; (step 0's validation accuracy, the evaluations)."""
-    best_path = os.path.join(out_dir, CLASSIFIER_WEIGHTS)
-    model.compile(optimizer=Adam(learning_rate), loss='categorical_crossentropy')
+def train_classifier(model, generator, scorer, valid, plan, out_dir, verbose):
+    """fit_classifier's training under ``plan`` (a budget.Budget) in the one loop
+    (``loop.train_and_keep_best``); (step 0's validation accuracy, the evaluations)."""
+    model.compile(optimizer=Adam(plan.learning_rate), loss='categorical_crossentropy')
     zero_valid = scorer.accuracy(valid, verbose=False) if valid is not None else None  # the untrained head
-    with atomic_path(best_path) as tmp:  # step 0 is the best until an evaluation beats it
-        model.save_weights(tmp)
-    evaluator = Evaluator(scorer, valid, eval_every)
-    if valid is not None:
-        keep = [best_weights_checkpoint(best_path, zero_valid)] + early_stopping(patience, [zero_valid])
-    else:  # nothing to choose on: the last weights are the run's
-        keep = [last_weights_checkpoint(best_path)]
-    fit_interruptibly(
+    history = train_and_keep_best(
         model,
-        'a classifier run does not resume: the same command starts it again',
-        out_dir,
         generator.to_dataset(),
-        steps_per_epoch=eval_every,
-        epochs=budget.evaluations(steps, eval_every),
+        scorer,
+        valid,
+        plan,
+        out_dir,
+        os.path.join(out_dir, CLASSIFIER_WEIGHTS),
+        zero_valid,
+        'a classifier run does not resume: the same command starts it again',
+        chief=model.distribute_strategy.extended.should_checkpoint,
         verbose=verbose,
-        callbacks=[evaluator, keras.callbacks.TerminateOnNaN()] + keep,
     )
-    model.load_weights(best_path)
-    return zero_valid, evaluator.history
+    return zero_valid, history
 
 
 def save_run_folder(model, tokenizer, out_dir, labels, fields, maxlen):

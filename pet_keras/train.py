@@ -15,16 +15,9 @@ import shutil
 import time
 
 from pet_keras import budget, runlock
-from pet_keras.callbacks import (
-    Evaluator,
-    best_evaluation,
-    best_weights_checkpoint,
-    early_stopping,
-    fit_interruptibly,
-    last_weights_checkpoint,
-)
 from pet_keras.compat import keras
-from pet_keras.io import atomic_path, write_json
+from pet_keras.io import write_json
+from pet_keras.loop import budget_record, chosen_step, print_outcome, train_and_keep_best
 from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE, evaluation_data, saved_run, training_data
 from pet_keras.scoring import Scorer
 from bert4keras.optimizers import Adam
@@ -69,7 +62,7 @@ def fit_pet(
     ``resume`` continues the interrupted run in ``out_dir`` after its last
     evaluation, with its optimizer state, history and best weights; its
     ``settings`` may differ only in the keys ``may_change`` names (the scripts
-    pass ``cli.RESUME_MAY_CHANGE``), its training data not at all.
+    pass ``config.RESUME_MAY_CHANGE``), its training data not at all.
     It replays the batch stream up to there, so with the same seeds it trains
     on the batches the uninterrupted run would have. Without ``resume`` an
     interrupted run in ``out_dir`` is an error.
@@ -122,27 +115,8 @@ def fit_pet(
         results.update(best_results(scorer, test, zero, history), wall_seconds=round(time.time() - started, 1))
         if chief:
             save_run(mlm, pvp, out_dir, results, run)
-        print(
-            '%s %d: valid %s, test %s; results in %s'
-            % (
-                'best step' if valid else 'trained steps',
-                results['best_step'],
-                '-' if results['valid'] is None else '%.4f' % results['valid'],
-                '-' if results['test'] is None else '%.4f' % results['test'],
-                os.path.join(out_dir, 'results.json'),
-            )
-        )
+        print_outcome(results, out_dir)
         return results
-
-
-def budget_record(steps, eval_every, patience, learning_rate):
-    """The budget as results.json records it (a learning-rate schedule is not a number: null)."""
-    return {
-        'steps': steps,
-        'eval_every': eval_every,
-        'patience': patience,
-        'learning_rate': learning_rate if isinstance(learning_rate, (int, float)) else None,
-    }
 
 
 def zero_shot(scorer, valid, test, saved, out_dir, eval_every):
@@ -168,10 +142,7 @@ def best_results(scorer, test, zero, history):
     """The evaluations, the best step and its validation and test accuracy (test computed
     once, here, on the best weights the model now holds; step 0's when nothing beat it).
     Without validation the best step is the last one trained."""
-    if zero['valid'] is None:
-        best_step, best_valid = (history[-1]['step'] if history else 0), None
-    else:
-        best_step, best_valid = best_evaluation(zero['valid'], history)
+    best_step, best_valid = chosen_step(zero['valid'], history)
     best_test = zero.get('test')
     if test and best_step:
         print('test accuracy of the best weights (step %d)' % best_step)
@@ -191,64 +162,50 @@ def save_run(mlm, pvp, out_dir, results, run):
 
 
 def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks):
-    """fit_pet's training under ``plan`` (a budget.Budget): Keras ``fit`` over evaluation
-    intervals, the best weights (without ``valid``: the last) written to and reloaded from
-    ``out_dir``; the evaluation records."""
-    steps, eval_every, patience, learning_rate = plan
+    """fit_pet's training under ``plan`` (a budget.Budget) in the one loop
+    (``loop.train_and_keep_best``), recording the run in ``out_dir``/run.json after each
+    interval and backing up the optimizer's state for --resume; the evaluation records."""
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint
     best_path = os.path.join(out_dir, BEST_WEIGHTS)
-    model = training_model(mlm, learning_rate)
+    model = training_model(mlm, plan.learning_rate)
     if saved and saved.get('trained'):  # killed while writing the run folder: training had ended
         print('training had ended; writing the run folder again')
         model.load_weights(best_path)
         run.update(zero_shot=zero, evaluations=saved['evaluations'], finished=False, trained=True)
         return saved['evaluations']
-    if chief and not saved:
-        with atomic_path(best_path) as tmp:  # step 0 is the best until an evaluation beats it
-            model.save_weights(tmp)
     done = saved['evaluations'] if saved else []
-    best_so_far = best_evaluation(zero['valid'], done)[1] if valid else None
-    evaluator = Evaluator(scorer, valid, eval_every, best=best_so_far, history=done)
-    run.update(zero_shot=zero, evaluations=evaluator.history, finished=False)
+    run.update(zero_shot=zero, evaluations=done, finished=False)
     state_path = os.path.join(out_dir, RUN_STATE)
 
-    def record_run(epoch=None, logs=None):
+    def record_run(history):
+        run['evaluations'] = history
         if chief:
             write_json(state_path, run)
 
-    record_run()
-    if valid:
-        keep = [best_weights_checkpoint(best_path, best_so_far)]
-        keep += early_stopping(patience, [zero['valid']] + [r['valid'] for r in done])
-    else:  # nothing to choose on: the weights of the last interval are the run's
-        keep = [last_weights_checkpoint(best_path)]
-    fit_callbacks = [
-        evaluator,
-        keep[0],
-        keras.callbacks.LambdaCallback(on_epoch_end=record_run),
-        keras.callbacks.TerminateOnNaN(),
-    ] + keep[1:]
-    if tensorboard:
-        fit_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard')))
+    record_run(done)
+    more = [keras.callbacks.TensorBoard(os.path.join(out_dir, 'tensorboard'))] if tensorboard else []
     # after the callbacks that record an interval: a crash in between trains that interval again. Kept
     # after fit until the run folder is complete (save_run): a run killed while writing it resumes there
-    fit_callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP), delete_checkpoint=False))
-    dataset = generator.to_dataset(random=True).skip(len(done) * eval_every)
-    fit_interruptibly(
+    more.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP), delete_checkpoint=False))
+    history = train_and_keep_best(
         model,
-        'the same command with --resume continues',
+        generator.to_dataset(random=True).skip(len(done) * plan.eval_every),
+        scorer,
+        valid,
+        plan,
         out_dir,
-        dataset,
-        steps_per_epoch=eval_every,
-        epochs=budget.evaluations(steps, eval_every),
-        callbacks=fit_callbacks + list(callbacks),
+        best_path,
+        zero['valid'],
+        'the same command with --resume continues',
+        done=done,
+        chief=chief,
+        on_interval=record_run,
+        callbacks=more + list(callbacks),
         verbose=verbose,
     )
     run['trained'] = True
-    record_run()
-    if chief:
-        model.load_weights(best_path)
-    return evaluator.history
+    record_run(history)
+    return history
 
 
 def training_model(mlm, learning_rate):
