@@ -85,7 +85,8 @@ def data_flags(p, data_help, labeled_fraction):
 
 
 def pattern_flags(p, patterns, default_pattern, several_patterns, maxlen):
-    """The 'task' group: --mode, the pattern(s), --maxlen and the verbalizer's flags."""
+    """The 'task' group: --mode, the pattern(s), --maxlen and the verbalizer's flags (one
+    add_argument per flag, read top to bottom)."""
     t = p.add_argument_group('task')
     t.add_argument(
         '--mode',
@@ -139,7 +140,8 @@ def pattern_flags(p, patterns, default_pattern, several_patterns, maxlen):
 
 
 def training_flags(p):
-    """The 'training' group: the budget, learning rate, masking, seed, --out, --resume, --distribute."""
+    """The 'training' group: the budget, learning rate, masking, seed, --out, --resume, --distribute.
+    Long as a list of declarations is: one add_argument per flag, read top to bottom."""
     r = p.add_argument_group('training (README, "Training budget")')
     r.add_argument(
         '--steps',

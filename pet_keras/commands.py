@@ -66,6 +66,7 @@ def command(commands, name, run, help, description=None):
 
 
 def parser():
+    """The ``pet-keras`` parser: each sub-command and its flags, declared top to bottom."""
     p = cli.Parser(prog='pet-keras', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest='command', required=True, metavar='{train,label-words,predict,export,convert}')
     calibrate = dict(

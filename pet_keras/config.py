@@ -26,7 +26,7 @@ RESUME_MAY_CHANGE = ('resume', 'overwrite', 'steps', 'patience', 'out', 'distrib
 @dataclass
 class RunConfig:
     """How a run trains. The fields are the flags of the scripts and of ``pet-keras train``
-    (README, "Flags"), with the flags' defaults; ``patience=None`` never stops early (the flag's
+    (``--help`` lists them), with the flags' defaults; ``patience=None`` never stops early (the flag's
     0), ``learning_rate=None`` takes the mode's default (``budget.default_learning_rate``) and
     ``checkpoint_dir=None`` the embedded checkpoint."""
 

@@ -102,7 +102,9 @@ def read_jsonl(path, text_keys, label_key=None, label_names=None, labeled=True, 
     present is used), e.g. {'text': ('sentence', 'text')}. The label is
     ``label_key``'s value (tried in order when a tuple), mapped through
     ``label_names`` when given. With ``labeled=False`` labels are ignored.
-    With ``keep_rows`` each example keeps its whole JSON object as ``row``."""
+    With ``keep_rows`` each example keeps its whole JSON object as ``row``.
+    One loop over the rows with each check in the order a row is read, each its own
+    ``file:line`` message: longer than 50 lines, kept whole to read as one."""
     examples, skipped = [], 0
     label_keys = (label_key,) if isinstance(label_key, str) else tuple(label_key or ())
     for number, line in read_lines(path):

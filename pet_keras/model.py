@@ -230,18 +230,7 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
         for layer, names in transformer.variable_mapping().items()
         if transformer.prefixed(layer) in transformer.layers
     }
-
-    def layer_numbers(names):
-        return {int(m.group(1)) for n in names for m in [re.search(r'/layer_(\d+)/', n)] if m}
-
-    used = layer_numbers(name for names in mapping.values() for name in names)
-    unused_layers = sorted(layer_numbers(available) - used)
-    if unused_layers:  # a config with fewer layers than the checkpoint: the rest would be silently ignored
-        raise ValueError(
-            'checkpoint %s holds encoder layer(s) %s that the config (%d layers) leaves unused: the model would '
-            'compute something else (use the bert_config.json saved with it)'
-            % (checkpoint_path, ', '.join(map(str, unused_layers)), getattr(transformer, 'num_hidden_layers', -1))
-        )
+    refuse_unused_layers(transformer, mapping, available, checkpoint_path)
     missing, mismatched = [], []
     for layer, names in mapping.items():
         weights = transformer.layers[transformer.prefixed(layer)].trainable_weights
@@ -278,6 +267,23 @@ def check_checkpoint(transformer, checkpoint_path, allow_random_mlm_head=False):
             )
         mapping = {k: v for k, v in mapping.items() if k not in MLM_HEAD_LAYERS}
     return mapping
+
+
+def layer_numbers(names):
+    """The encoder layer numbers (``.../layer_<n>/...``) among variable ``names``."""
+    return {int(m.group(1)) for n in names for m in [re.search(r'/layer_(\d+)/', n)] if m}
+
+
+def refuse_unused_layers(transformer, mapping, available, checkpoint_path):
+    """A config with fewer layers than the checkpoint would silently ignore the rest: refused."""
+    used = layer_numbers(name for names in mapping.values() for name in names)
+    unused_layers = sorted(layer_numbers(available) - used)
+    if unused_layers:
+        raise ValueError(
+            'checkpoint %s holds encoder layer(s) %s that the config (%d layers) leaves unused: the model would '
+            'compute something else (use the bert_config.json saved with it)'
+            % (checkpoint_path, ', '.join(map(str, unused_layers)), getattr(transformer, 'num_hidden_layers', -1))
+        )
 
 
 def load_checkpoint_weights(transformer, checkpoint_path, allow_random_mlm_head=False):

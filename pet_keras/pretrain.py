@@ -8,6 +8,11 @@ an interrupted run started again with the same folder continues from its last
 save. A run holds the folder's lock (``runlock``) while it writes there: a
 second run into it is refused. Vocabulary logits are computed only at masked
 positions.
+
+It has its own loop, not ``pet_keras.loop``'s: there is no validation accuracy to choose
+weights on, and resuming needs the optimizer's state in a tf.train.Checkpoint every
+``save_every`` steps. The loop, its data and its checkpoint folder are one concept, so one
+module of a little over 300 lines.
 """
 
 import os
@@ -160,6 +165,7 @@ def pretrain(
     ``corpus`` is a list of documents; ``config`` a dict of BERT sizes for a
     model from scratch; ``init_checkpoint`` a Google-format folder to continue
     from (its vocab is kept). Returns the state written to pretraining.json.
+    The set-up (model, data, resumed state) and the loop read in order, so one function.
     """
     recipe = {
         'seq_len': seq_len,
