@@ -12,6 +12,7 @@ learning rate) with the names and with the two-character words.
 
     python benchmarks/many_labels.py                           # embedded model, dev and test
     python benchmarks/many_labels.py --max-eval 400 --few-shot # shorter evaluation, plus few-shot
+    python benchmarks/many_labels.py --max-eval 400 --few-shot --verbalizers two --windows  # whole texts
 
 Writes <out>/many_labels.json.
 """
@@ -38,6 +39,7 @@ from pet_keras.scoring import Scorer  # noqa: E402
 
 IFLYTEK_DIR = common.SHARED / 'datasets' / 'iflytek'
 PATTERN = '这是一款____类的应用。{text}'
+VERBALIZERS = {'names': 'names, log-probability', 'mean': 'names, mean per token', 'two': 'two characters each'}
 
 
 def parse_args(argv=None):
@@ -54,6 +56,14 @@ def parse_args(argv=None):
     p.add_argument('--eval-every', type=int, default=budget.EVAL_EVERY)
     p.add_argument('--patience', type=int, default=budget.PATIENCE)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument(
+        '--verbalizers',
+        nargs='+',
+        choices=list(VERBALIZERS),
+        default=list(VERBALIZERS),
+        help='names: each label its own name; mean: the same, mean per token; two: two characters each',
+    )
+    p.add_argument('--windows', action='store_true', help='read long texts whole, in windows (PVP.text_windows)')
     p.add_argument('--out', default=str(common.REPO / 'results'))
     return p.parse_args(argv)
 
@@ -117,6 +127,7 @@ def main(argv=None):
         'labels': len(names),
         'examples': dict({k: len(v) for k, v in splits.items()}, train=len(train)),
         'command': 'python benchmarks/many_labels.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
+        'windows': args.windows,
         'runs': {},
     }
     if args.few_shot:
@@ -128,12 +139,13 @@ def main(argv=None):
             'seed': args.seed,
         }
     verbalizers = {
-        'names, log-probability': Verbalizer({n: [n] for n in names}),
-        'names, mean per token': Verbalizer({n: [n] for n in names}, length_norm=True),
-        'two characters each': Verbalizer(two_character_words(names)),
+        'names': Verbalizer({n: [n] for n in names}),
+        'mean': Verbalizer({n: [n] for n in names}, length_norm=True),
+        'two': Verbalizer(two_character_words(names)),
     }
-    for title, verbalizer in verbalizers.items():
-        pvp = PVP(args.pattern, verbalizer, tokenizer, args.maxlen)
+    for key in args.verbalizers:
+        title, verbalizer = VERBALIZERS[key], verbalizers[key]
+        pvp = PVP(args.pattern, verbalizer, tokenizer, args.maxlen, windows=args.windows)
         scorer = Scorer(mlm, pvp, batch_size=args.batch_size)
         run = {'slot_lengths': list(pvp.slot_lengths)}
         for split, examples in splits.items():

@@ -121,6 +121,9 @@ class PetDataGenerator(DataGenerator):
         bucket=True,
         labeled_share=budget.LABELED_SHARE,
     ):
+        # with the pattern's windows, each window of a long text is an example of its own
+        labeled = [window for e in labeled for window in pvp.text_windows(e)]
+        unlabeled = [window for e in unlabeled for window in pvp.text_windows(e)]
         encoded = [pvp.encode_training(e) for e in labeled] + [pvp.encode_plain(e) for e in unlabeled]
         if not encoded:
             raise ValueError('no training examples')

@@ -111,6 +111,13 @@ def pattern_flags(p, patterns, default_pattern, several_patterns, maxlen):
         )
     t.add_argument('--maxlen', type=whole(1), default=maxlen, help='tokens per example (default %d)' % maxlen)
     t.add_argument(
+        '--windows',
+        action='store_true',
+        help='read a text longer than --maxlen whole: its longest field is cut into overlapping windows that '
+        'each fit, every window trains, and the label log-probabilities are averaged over its windows '
+        '(default: the text is cut at --maxlen, as the reference)',
+    )
+    t.add_argument(
         '--label-words',
         default=None,
         help='label → word or list of words, as a JSON object inline or in a JSON file, e.g. '

@@ -146,6 +146,7 @@ class TaskSpec:
             vocabulary cannot spell whole is refused, asking for --label-words.
         aggregation, length_norm: the ``Verbalizer``'s.
         maxlen: tokens per example, pattern included.
+        windows: read a longer text whole, in overlapping windows (``PVP.text_windows``).
         files: {flag: path} of what the task was read from (a run's --out may not be or hold any).
     """
 
@@ -163,6 +164,7 @@ class TaskSpec:
     aggregation: str = 'sum'
     length_norm: bool = False
     maxlen: int = 128
+    windows: bool = False
     files: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -191,6 +193,7 @@ class TaskSpec:
             aggregation=args.aggregation,
             length_norm=args.length_norm,
             maxlen=args.maxlen,
+            windows=args.windows,
             files=more.pop('files', None) or input_files(args),
             **more,
         )
@@ -214,6 +217,7 @@ class TaskSpec:
             'aggregation': self.aggregation,
             'length_norm': self.length_norm,
             'maxlen': self.maxlen,
+            'windows': self.windows,
             'labeled_fraction': self.labeled_fraction,
             'max_unlabeled': self.max_unlabeled,
             'split_seed': self.split_seed,

@@ -8,7 +8,11 @@ task whose words have several lengths is scored from one cloze per length
 (``PVP.slot_lengths``). ``PVP`` binds both to a tokenizer and builds the cloze
 inputs; when they exceed ``maxlen`` only the fields are cut (longest first,
 from the end), so the pattern and the slot always survive, and the text is the
-same at every slot length. The scores' TensorFlow math is ``pet_keras.scoring``'s.
+same at every slot length. With ``windows`` a text too long for ``maxlen`` is
+read whole instead: its longest field is cut into overlapping windows that each
+fit (``PVP.text_windows``), every window trains, and an example's label
+log-probabilities are averaged over its windows (``pet_keras.scoring``). The
+scores' TensorFlow math is ``pet_keras.scoring``'s.
 """
 
 import re
@@ -16,6 +20,7 @@ import re
 import numpy as np
 
 from bert4keras.snippets import truncate_sequences
+from pet_keras.data import Example
 from pet_keras.io import write_json
 from pet_keras.verbalizer import Verbalizer
 
@@ -72,8 +77,9 @@ class PVP:
     def _words_in_order(self):
         return [word for label in self.labels for word in self.verbalizer.label_words[label]]
 
-    def __init__(self, pattern, verbalizer, tokenizer, maxlen=128):
+    def __init__(self, pattern, verbalizer, tokenizer, maxlen=128, windows=False):
         self.pattern = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
+        self.windows = bool(windows)
         self.verbalizer = verbalizer if isinstance(verbalizer, Verbalizer) else Verbalizer(verbalizer)
         self.tokenizer = tokenizer
         self.maxlen = maxlen
@@ -164,6 +170,30 @@ class PVP:
         token_ids.append(tok._token_end_id)
         return Encoded(token_ids, [0] * len(token_ids), slots, self._label(example))
 
+    def text_windows(self, example):
+        """The example as the model reads it: itself when its fields fit ``maxlen`` or
+        ``windows`` is off (the fields are then cut), else copies whose longest field is
+        one window of it, windows half a window apart and the last ending with the text,
+        each fitting ``maxlen`` with the pattern (a character is at most one token)."""
+        if not self.windows:
+            return [example]
+        places = {name: self.pattern.field_places.count(name) for name in self.pattern.fields}
+        tokens = {name: len(self.text_ids(example.fields[name])) * count for name, count in places.items()}
+        if sum(tokens.values()) <= self._room:
+            return [example]
+        longest = max(tokens, key=tokens.get)
+        size = max(1, (self._room - sum(tokens.values()) + tokens[longest]) // places[longest])
+        text = example.fields[longest]
+        if len(text) <= size:
+            return [example]
+        starts = list(range(0, len(text) - size + 1, max(1, size // 2)))
+        if starts[-1] + size < len(text):
+            starts.append(len(text) - size)
+        return [
+            Example(dict(example.fields, **{longest: text[start : start + size]}), example.label, example.source)
+            for start in starts
+        ]
+
     def encode_plain(self, example):
         """The example's text without the pattern (unlabeled MLM data, as in
         the reference): one field as one segment, two as a sentence pair."""
@@ -197,12 +227,13 @@ class PVP:
             'aggregation': self.verbalizer.aggregation,
             'length_norm': self.verbalizer.length_norm,
             'maxlen': self.maxlen,
+            'windows': self.windows,
         }
 
     @classmethod
     def from_json(cls, spec, tokenizer):
         verbalizer = Verbalizer(spec['label_words'], spec.get('aggregation', 'sum'), spec.get('length_norm', False))
-        return cls(spec['pattern'], verbalizer, tokenizer, spec.get('maxlen', 128))
+        return cls(spec['pattern'], verbalizer, tokenizer, spec.get('maxlen', 128), spec.get('windows', False))
 
     def save(self, path):
         """Write ``to_json()`` to ``path`` through a temporary file and a rename: never half-written."""

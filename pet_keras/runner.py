@@ -110,7 +110,7 @@ def task_pvp(task, tokenizer, template=None):
                 json.dumps({label: ['…'] for label in unspellable}, ensure_ascii=False),
             )
         )
-    return PVP(template or task.template, task.verbalizer(), tokenizer, task.maxlen)
+    return PVP(template or task.template, task.verbalizer(), tokenizer, task.maxlen, task.windows)
 
 
 def cross_validated_steps(prepared, config):

@@ -175,7 +175,23 @@ class Scorer:
         return tf.reduce_logsumexp(log_probs, axis=0) - np.log(len(log_probs))
 
     def predict_proba(self, examples, verbose=True):
-        """(examples, labels) probabilities, labels in ``pvp.labels`` order."""
+        """(examples, labels) probabilities, labels in ``pvp.labels`` order. With the
+        pattern's ``windows``, an example read in several windows gets the softmax of the
+        mean of its windows' label log-probabilities."""
+        windows = [self.pvp.text_windows(e) for e in examples]
+        owner = np.repeat(np.arange(len(examples)), [len(w) for w in windows])
+        read = [window for example_windows in windows for window in example_windows]
+        probs = self.window_proba(read, verbose)
+        if len(read) == len(examples):
+            return probs
+        sums = np.zeros_like(probs, shape=(len(examples), probs.shape[1]), dtype='float64')
+        np.add.at(sums, owner, np.log(np.clip(probs, 1e-30, None)))
+        mean = sums / np.bincount(owner, minlength=len(examples))[:, None]
+        mean = np.exp(mean - mean.max(1, keepdims=True))
+        return (mean / mean.sum(1, keepdims=True)).astype('float32')
+
+    def window_proba(self, examples, verbose=True):
+        """(examples, labels) probabilities, each example read as given (cut to ``maxlen``)."""
         content_free = self.content_free_log_proba() if self.calibrate else None
         probs = np.zeros((len(examples), len(self.pvp.labels)), dtype='float32')
         bar = progress_bar(len(examples), unit_name='example') if verbose else None

@@ -292,7 +292,9 @@ def export_saved_model(model_dir, out_dir, calibrate=None, model=None, overwrite
     Calibration as in ``load``. An ``out_dir`` that is, holds or lies inside
     ``model_dir`` is refused; a non-empty one unless ``overwrite``. The SavedModel
     is written beside ``out_dir`` and renamed over it when complete, so a failed
-    export leaves what was there. Returns ``out_dir``."""
+    export leaves what was there. The signature reads one cloze per row: for a run trained
+    with windows (pvp.json "windows"), a server cuts long texts into the same windows
+    (``PVP.text_windows``) and averages their log-probabilities. Returns ``out_dir``."""
     refuse_overwriting_inputs(out_dir, '--out', {'--model-dir': model_dir})
     taken = os.path.exists(out_dir) and not (os.path.isdir(out_dir) and not os.listdir(out_dir))
     if taken and not overwrite:

@@ -115,6 +115,7 @@ def train(args):
         aggregation=args.aggregation,
         length_norm=args.length_norm,
         maxlen=args.maxlen,
+        windows=args.windows,
         files=input_files(args),
     )
     return runner.run(task, config)

@@ -33,6 +33,15 @@ def test_flags_become_a_run_config():
     assert RunConfig.from_flags(given, out='runs/default').out == 'mine'
 
 
+def test_flags_become_a_task_spec():
+    args = cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(
+        ['--windows', '--maxlen', '64', '--no-valid', '--labeled-fraction', '0.5', '--aggregation', 'max']
+    )
+    task = TaskSpec.from_flags(args, 'sentiment', '____满意{text}', WORDS, examples(4), examples(2), examples(2))
+    assert (task.windows, task.maxlen, task.valid, task.labeled_fraction) == (True, 64, None, 0.5)
+    assert task.verbalizer().aggregation == 'max'
+
+
 def test_run_config_json_round_trip_is_checked():
     config = RunConfig(mode='few-shot', steps=300, learning_rate=3e-4, out='runs/x')
     assert RunConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
@@ -57,7 +66,9 @@ def test_task_spec_takes_lists_and_refuses_bad_words_at_once():
 
 
 def test_run_trains_a_task_built_in_python(tiny_checkpoint, tmp_path, capsys):
-    task = TaskSpec('t', '____满意{text}', WORDS, examples(16), examples(6, 16), examples(6, 22), maxlen=24)
+    task = TaskSpec(
+        't', '____满意{text}', WORDS, examples(16), examples(6, 16), examples(6, 22), maxlen=24, windows=True
+    )
     config = RunConfig(
         steps=2, eval_every=2, batch_size=4, checkpoint_dir=str(tiny_checkpoint['dir']), out=str(tmp_path / 'run')
     )
@@ -67,5 +78,6 @@ def test_run_trains_a_task_built_in_python(tiny_checkpoint, tmp_path, capsys):
     saved = json.loads((tmp_path / 'run' / 'results.json').read_text(encoding='utf-8'))
     assert saved['settings']['pattern'] == '____满意{text}' and saved['settings']['steps'] == 2
     assert RunConfig.from_json({k: saved['settings'][k] for k in config.to_json()}) == config
+    assert json.loads((tmp_path / 'run' / 'pvp.json').read_text(encoding='utf-8'))['windows'] is True
     with pytest.raises(FileExistsError, match='holds a finished run'):
         runner.run(task, config)
