@@ -96,6 +96,7 @@ SHARED_SETTINGS = (
     'batch_size',
     'mask_rate',
     'maxlen',
+    'windows',
     'max_unlabeled',
     'max_eval',
 )
@@ -134,6 +135,7 @@ def parse_args(argv=None):
         help='stop after N evaluations without a better validation accuracy (default %d)' % budget.PATIENCE,
     )
     p.add_argument('--lr', type=float, help="learning rate of every cell (default: pet_keras.budget's, per mode)")
+    p.add_argument('--windows', action='store_true', help='PET reads long texts whole, in windows (PVP.text_windows)')
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--mask-rate', type=float, default=0.15)
     p.add_argument(
@@ -266,7 +268,7 @@ def cell_record(results, **more):
 
 def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
     labeled, unlabeled = training_sets(mode, task.labeled, task.unlabeled)
-    pvp = PVP(task.templates[pattern], task.verbalizer, ckpt.tokenizer, task.maxlen)
+    pvp = PVP(task.templates[pattern], task.verbalizer, ckpt.tokenizer, task.maxlen, windows=args.windows)
     generator = None
     if labeled or unlabeled:
         generator = PetDataGenerator(
@@ -406,7 +408,7 @@ def markdown(results, tasks):
         '# PET accuracy',
         '',
         'Made by %s. Checkpoint `%s`; at most %d steps, validation every %d, stop after %d evaluations '
-        'without a better one; lr %s; batch %d. Each cell: validation accuracy (%%) at the best evaluation / '
+        'without a better one; lr %s; batch %d%s. Each cell: validation accuracy (%%) at the best evaluation / '
         'test accuracy of those weights; several seeds: mean ± sample std. Zero-shot runs once (it has no '
         'randomness).'
         % (
@@ -417,6 +419,7 @@ def markdown(results, tasks):
             results['settings']['patience'],
             '%g' % results['settings']['lr'] if results['settings']['lr'] else 'the default of each mode',
             results['settings']['batch_size'],
+            '; long texts in windows' if results['settings'].get('windows') else '',
         ),
     ]
     for task in tasks:
@@ -551,6 +554,8 @@ def main(argv=None):
     settings = {
         k: common.portable_path(getattr(args, k)) if k.endswith('_dir') else getattr(args, k) for k in SHARED_SETTINGS
     }
+    if not settings['windows']:  # grids made before --windows existed have no such key
+        del settings['windows']
     # the weights, not only the folder: a checkpoint pretrained on in place must not resume an older grid
     # (the .index holds every tensor's checksum)
     settings['checkpoint_index_sha256'] = sha256(ckpt.checkpoint_path + '.index')
