@@ -94,6 +94,19 @@ class RunConfig:
                 )
         return cls(**values)
 
+    @classmethod
+    def from_run_folder(cls, run_dir):
+        """The config a finished run in ``run_dir`` was trained with: its results.json
+        "settings" (which also hold the task's), checked as ``from_json`` checks them."""
+        path = os.path.join(run_dir, 'results.json')
+        try:
+            with open(path, encoding='utf-8') as f:
+                settings = json.load(f)['settings']
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError('%s: not the results.json of a run (%s)' % (path, e)) from None
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls.from_json({k: v for k, v in settings.items() if k in names}, where=path)
+
     def budget(self):
         """``fit_pet``'s and ``fit_classifier``'s budget and learning rate."""
         return {

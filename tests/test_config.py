@@ -77,7 +77,10 @@ def test_run_trains_a_task_built_in_python(tiny_checkpoint, tmp_path, capsys):
     assert 'train 16 (labeled 16, unlabeled 0), valid 6, test 6' in capsys.readouterr().out
     saved = json.loads((tmp_path / 'run' / 'results.json').read_text(encoding='utf-8'))
     assert saved['settings']['pattern'] == '____满意{text}' and saved['settings']['steps'] == 2
-    assert RunConfig.from_json({k: saved['settings'][k] for k in config.to_json()}) == config
+    assert RunConfig.from_run_folder(tmp_path / 'run') == config
+    (tmp_path / 'other').mkdir()
+    with pytest.raises(ValueError, match='not the results.json of a run'):
+        RunConfig.from_run_folder(tmp_path / 'other')
     assert json.loads((tmp_path / 'run' / 'pvp.json').read_text(encoding='utf-8'))['windows'] is True
     with pytest.raises(FileExistsError, match='holds a finished run'):
         runner.run(task, config)
