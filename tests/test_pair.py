@@ -339,6 +339,7 @@ def test_pair_semi_supervised_fewclue_files(pair_checkpoint, tmp_path):
         'aggregation': 'sum',
         'length_norm': False,
         'maxlen': 32,
+        'windows': False,
     }
     assert len(results['evaluations']) == 1 and results['evaluations'][0]['loss'] > 0
     assert results['valid'] == max(results['zero_shot']['valid'], results['evaluations'][0]['valid'])
@@ -379,6 +380,7 @@ def test_pair_zero_shot_tsv_files_q2_and_label_words(pair_checkpoint, tmp_path):
         'aggregation': 'max',
         'length_norm': False,
         'maxlen': 40,
+        'windows': False,
     }
 
 
