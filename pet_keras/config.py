@@ -207,7 +207,7 @@ class TaskSpec:
             length_norm=args.length_norm,
             maxlen=args.maxlen,
             windows=args.windows,
-            files=more.pop('files', None) or input_files(args),
+            files=input_files(args),
             **more,
         )
 

@@ -148,7 +148,7 @@ def distill(config, prepared, soft_labels, out_dir, temperature=2.0):
         prepared.test,
         targets,
         batch_size=config.batch_size,
-        maxlen=prepared.settings['maxlen'],
+        maxlen=prepared.maxlen,
         out_dir=out_dir,
         settings=dict(prepared.settings, temperature=temperature),
         **config.budget(),

@@ -22,8 +22,8 @@ from pet_keras.train import fit_pet
 
 Checkpoint = namedtuple('Checkpoint', 'config_path checkpoint_path dict_path tokenizer')
 # what ``prepare`` hands to training: the run's folder and strategy, the checkpoint, the bound
-# pattern (None for the classifier), the labels, the examples split, and the run's settings
-Prepared = namedtuple('Prepared', 'out strategy checkpoint pvp labels labeled unlabeled valid test settings')
+# pattern (None for the classifier), the labels, maxlen, the examples split, and the run's settings
+Prepared = namedtuple('Prepared', 'out strategy checkpoint pvp labels maxlen labeled unlabeled valid test settings')
 
 
 def run(task, config):
@@ -86,7 +86,9 @@ def prepare(task, config, ensemble=False):
     checkpoint = load_checkpoint(config)
     pvp = None if config.mode == CLASSIFIER else task_pvp(task, checkpoint.tokenizer)  # no label words needed
     settings = dict(task.to_json(), **config.to_json())
-    return Prepared(out, strategy, checkpoint, pvp, task.labels, labeled, unlabeled, task.valid, task.test, settings)
+    return Prepared(
+        out, strategy, checkpoint, pvp, task.labels, task.maxlen, labeled, unlabeled, task.valid, task.test, settings
+    )
 
 
 def task_pvp(task, tokenizer, template=None):
@@ -142,7 +144,7 @@ def fit_classifier_with(config, prepared, train, valid, test, out, **more):
     checkpoint = prepared.checkpoint
     with prepared.strategy.scope():
         model = build_classifier(checkpoint.config_path, checkpoint.checkpoint_path, len(prepared.labels), config.model)
-    kwargs = dict(config.budget(), batch_size=config.batch_size, maxlen=prepared.settings['maxlen'])
+    kwargs = dict(config.budget(), batch_size=config.batch_size, maxlen=prepared.maxlen)
     kwargs.update(settings=prepared.settings, **more)
     return fit_classifier(model, checkpoint.tokenizer, prepared.labels, train, valid, test, out_dir=out, **kwargs)
 

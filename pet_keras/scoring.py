@@ -184,7 +184,7 @@ class Scorer:
         probs = self.window_proba(read, verbose)
         if len(read) == len(examples):
             return probs
-        sums = np.zeros_like(probs, shape=(len(examples), probs.shape[1]), dtype='float64')
+        sums = np.zeros((len(examples), probs.shape[1]))
         np.add.at(sums, owner, np.log(np.clip(probs, 1e-30, None)))
         mean = sums / np.bincount(owner, minlength=len(examples))[:, None]
         mean = np.exp(mean - mean.max(1, keepdims=True))

@@ -9,8 +9,7 @@ import os
 import sys
 
 from pet_keras import convert, runner, runtime
-from pet_keras.config import RunConfig, TaskSpec, input_files, read_label_words
-from pet_keras.data import Dataset
+from pet_keras.config import RunConfig, TaskSpec, read_label_words
 from pet_keras.inputs import READERS, input_format
 from pet_keras.io import atomic_path, refuse_overwriting_inputs, write_json
 from pet_keras.label_search import label_words_json, print_label_words, search
@@ -89,7 +88,7 @@ def train(args):
         if args.task
         else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
     )
-    config = RunConfig.from_flags(args, out=os.path.join('runs', '%s-%s' % (name, args.mode)))
+    config = RunConfig.from_flags(args)  # runner.prepare's default folder: runs/<name>-<mode>
     pattern = Pattern(args.pattern)
     files = {split: getattr(args, split) for split in SPLITS if getattr(args, split) is not None}
     data = read_task_files(files, pattern.fields, args.columns, args.label_field)
@@ -101,22 +100,16 @@ def train(args):
             'label, or --label-words naming the others)' % (args.train, labels[0] if labels else None)
         )
     print('labels (%d): %s' % (len(labels), ', '.join(labels)))
-    task = TaskSpec(
+    task = TaskSpec.from_flags(
+        args,
         name,
         args.pattern,
         {label: words.get(label, label) for label in labels},
         data['train'],
         data.get('valid'),
         data.get('test'),
-        data.get('unlabeled', Dataset()),
-        labeled_fraction=args.labeled_fraction,
-        split_seed=args.split_seed,
+        data.get('unlabeled', ()),
         named_labels=tuple(label for label in labels if label not in words),
-        aggregation=args.aggregation,
-        length_norm=args.length_norm,
-        maxlen=args.maxlen,
-        windows=args.windows,
-        files=input_files(args),
     )
     return runner.run(task, config)
 
