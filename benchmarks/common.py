@@ -89,13 +89,13 @@ class RecordsBatchShapes:
     """Mixin for a bert4keras DataGenerator whose batches are
     ``([token_ids, segment_ids, ...], labels)``: remembers each yielded batch's
     ``BatchShape`` in order (``batch_shapes``), so the FLOPs and tokens of the
-    timed steps are known. Batches with 4 inputs (pet_keras) compute
-    vocabulary logits at the positions input, others at every position."""
+    timed steps are known. Batches with a positions input (pet_keras' 5 inputs)
+    compute vocabulary logits there, others (3) at every position."""
 
     def __iter__(self, random=False):
         shapes = self.__dict__.setdefault('batch_shapes', [])
         for inputs, labels in super().__iter__(random):
-            shapes.append(BatchShape.of(inputs[0], inputs[2] if len(inputs) == 4 else None))
+            shapes.append(BatchShape.of(inputs[0], inputs[2] if len(inputs) > 3 else None))
             yield inputs, labels
 
 

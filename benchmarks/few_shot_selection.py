@@ -129,7 +129,7 @@ def fit(ckpt, pvp, train, valid, seed, steps, out_dir, patience=None, callbacks=
 
 def weights_accuracy(mlm, pvp, folder, step, examples):
     """Accuracy on ``examples`` of the reference run's weights at ``step`` (0: the checkpoint's)."""
-    training_model(mlm, 0.0).load_weights(os.path.join(folder, 'step-%d.h5' % step))
+    training_model(mlm, 0.0, pvp).load_weights(os.path.join(folder, 'step-%d.h5' % step))
     return Scorer(mlm, pvp).accuracy(examples, verbose=False)
 
 
@@ -187,7 +187,7 @@ def check_final_model(task, record, seed, ckpt, args, work):
     if steps == 0:
         return record['test']['cv']
     mlm, results = fit(ckpt, pvp, task.labeled, None, seed, steps, os.path.join(work, 'final'))
-    training_model(mlm, 0.0).load_weights(os.path.join(work, 'final', 'best_weights.h5'))
+    training_model(mlm, 0.0, pvp).load_weights(os.path.join(work, 'final', 'best_weights.h5'))
     return Scorer(mlm, pvp).accuracy(task.test, verbose=False)
 
 

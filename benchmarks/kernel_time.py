@@ -79,7 +79,7 @@ def workload(args):
     pvp = PVP(SENTIMENT_PATTERNS['P1'], Verbalizer(SENTIMENT_WORDS), tokenizer, maxlen=128)
     runtime.seed(0)
     mlm = build_mlm(str(ckpt / 'bert_config.json'), str(ckpt / 'bert_model.ckpt'), dict_path=str(ckpt / 'vocab.txt'))
-    model = training_model(mlm, 3e-4)
+    model = training_model(mlm, 3e-4, pvp)
     data = PetDataGenerator(pvp, labeled, batch_size=32, seed=0).to_dataset(random=True)
     model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # warm-up: tracing, first allocations
     phases['start-up'] = delta(start, usage())

@@ -64,6 +64,7 @@ def parse_args(argv=None):
         help='names: each label its own name; mean: the same, mean per token; two: two characters each',
     )
     p.add_argument('--windows', action='store_true', help='read long texts whole, in windows (PVP.text_windows)')
+    p.add_argument('--slot-loss', choices=budget.SLOT_LOSSES, default=budget.SLOT_LOSS, help="PET slot's training loss")
     p.add_argument('--out', default=str(common.REPO / 'results'))
     return p.parse_args(argv)
 
@@ -103,6 +104,7 @@ def few_shot(mlm, pvp, train, splits, args):
             steps=args.steps,
             eval_every=args.eval_every,
             patience=args.patience,
+            slot_loss=args.slot_loss,
             out_dir=out_dir,
             verbose=2,
         )
@@ -128,6 +130,7 @@ def main(argv=None):
         'examples': dict({k: len(v) for k, v in splits.items()}, train=len(train)),
         'command': 'python benchmarks/many_labels.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
         'windows': args.windows,
+        'slot_loss': args.slot_loss,
         'runs': {},
     }
     if args.few_shot:

@@ -310,7 +310,7 @@ def pet_training(mlm, task, labeled, unlabeled, args, peak, steps, bucket=True):
     """pet_keras' semi-supervised training steps, a job for
     ``common.run_in_turns``; the model is built now, in the caller's dtype policy."""
     generator = MeasuredPetGenerator(task.pvp, labeled, unlabeled, args.batch_size, seed=args.seed, bucket=bucket)
-    model = mlm.training_model()
+    model = mlm.training_model(task.pvp)
     model.compile(optimizer=Adam(args.lr), jit_compile=args.jit)
     data = generator.to_dataset(random=True) if args.pet_input == 'tf.data' else generator.forfit()
 

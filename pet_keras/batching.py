@@ -7,8 +7,9 @@ cloze with an L-token slot, so training raises the log-probability the word is
 scored by); unlabeled examples get no pattern (as in the reference) and only
 random masking. Training batches also mask ~15% of the other tokens (80%
 [MASK], 10% random, 10% unchanged), never special tokens nor the slot. Batches
-carry the positions to predict and their targets (see ``positions_batch``), so
-the vocabulary projection runs only there. Batch lengths are padded to a
+carry the positions to predict (a labeled row's slot first) and their targets
+(see ``positions_batch``), so the vocabulary projection runs only there, and
+each row's gold word, so the slot can train by a label loss (``layers.PetLoss``). Batch lengths are padded to a
 multiple (``pad_to_multiple``), so few distinct shapes are traced.
 """
 
@@ -81,23 +82,29 @@ def labeled_repeats(labeled, unlabeled, share):
     return max(1, round(share / (1 - share) * unlabeled / labeled))
 
 
-def positions_batch(sources, targets, multiple=16):
+def positions_batch(sources, targets, multiple=16, first=None, width=1):
     """(token ids, positions, targets at positions) from padded (batch, length)
     sources/targets: the token ids are ``sources`` as given; positions are padded
-    with 0 and target 0 (ignored) to a multiple of ``multiple`` (few distinct shapes)."""
+    with 0 and target 0 (ignored) to a multiple of ``multiple`` (few distinct shapes),
+    at least ``width``. ``first``: each row's positions to put first (a PET slot), or None."""
     where = targets > 0
-    width = pad_to_multiple(max(1, int(where.sum(1).max())), multiple)
+    width = pad_to_multiple(max(width, int(where.sum(1).max())), multiple)
     positions = np.zeros((len(sources), width), dtype='int32')
     gathered = np.zeros((len(sources), width), dtype='int32')
     for i, row in enumerate(where):
         p = np.flatnonzero(row)
+        if first is not None and first[i]:
+            p = np.concatenate([first[i], np.setdiff1d(p, first[i])])
         positions[i, : len(p)] = p
         gathered[i, : len(p)] = targets[i, p]
     return sources, positions, gathered
 
 
 class PetDataGenerator(DataGenerator):
-    """Batches ``((token_ids, segment_ids, positions, targets), None)``.
+    """Batches ``((token_ids, segment_ids, positions, targets, words), None)``:
+    ``words`` is each row's gold word (its index in ``PVP.word_ids``, −1 for
+    unlabeled text), whose slot positions come first in its row of
+    ``positions`` (what ``layers.PetLoss`` reads).
 
     ``labeled``/``unlabeled`` are ``data.Example`` lists; they are encoded
     once here. With several words for a label, each epoch draws one of them as
@@ -167,9 +174,10 @@ class PetDataGenerator(DataGenerator):
         return batches
 
     def example_arrays(self, item):
-        """(source ids, segment ids, target ids) of one encoded example; a
-        labeled one in the cloze of the length of the word drawn for it."""
-        word = None
+        """(source ids, segment ids, target ids, gold word or −1, slot positions or None)
+        of one encoded example; a labeled one in the cloze of the length of the word drawn
+        for it."""
+        word = -1
         if item.label is not None:
             word = self.rng.choice(self.words_of_label[item.label])
             item = item.at_length[self.pvp.word_length[word]]
@@ -178,18 +186,20 @@ class PetDataGenerator(DataGenerator):
             source, target = self.masker(token_ids, exclude=item.slots)
         else:
             source, target = token_ids.copy(), np.zeros_like(token_ids)
-        if word is not None:
+        if word >= 0:
             target[item.slots] = self.pvp.word_ids[word]
-        return source, item.segment_ids, target
+            return source, item.segment_ids, target, word, item.slots
+        return source, item.segment_ids, target, word, None
 
     def __iter__(self, random=False):
         for indices in self.batch_indices(random):
-            sources, segments, targets = zip(*(self.example_arrays(self.data[i]) for i in indices))
+            sources, segments, targets, words, slots = zip(*(self.example_arrays(self.data[i]) for i in indices))
             length = pad_to_multiple(max(len(s) for s in sources), LENGTH_MULTIPLE)
             ids, positions, gathered = positions_batch(
-                sequence_padding(sources, length), sequence_padding(targets, length)
-            )
-            yield [ids, sequence_padding(segments, length), positions, gathered], None
+                sequence_padding(sources, length), sequence_padding(targets, length), first=slots,
+                width=self.pvp.slot_length,
+            )  # fmt: skip
+            yield [ids, sequence_padding(segments, length), positions, gathered, np.array(words)], None
 
     def to_dataset(self, random=True):
         """An endless, prefetched tf.data pipeline over the batches."""
@@ -198,7 +208,9 @@ class PetDataGenerator(DataGenerator):
 
 def to_dataset(batches, prefetch=tf.data.AUTOTUNE):
     """A prefetched tf.data pipeline over ``batches()``, a new iterator of (token ids,
-    segment ids, positions, targets) int32 arrays; each element is the model's inputs ``(x,)``."""
-    spec = tf.TensorSpec((None, None), tf.int32)
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=(spec,) * 4)
+    segment ids, positions, targets, words) int32 arrays; each element is the model's inputs ``(x,)``."""
+    rows = tf.TensorSpec((None, None), tf.int32)
+    dataset = tf.data.Dataset.from_generator(
+        batches, output_signature=(rows,) * 4 + (tf.TensorSpec((None,), tf.int32),)
+    )
     return dataset.map(lambda *x: (x,)).prefetch(prefetch)

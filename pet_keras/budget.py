@@ -21,6 +21,10 @@ from pet_keras import modes
 STEPS = 2000  # a cap; patience ends a run sooner once its validation curve has flattened
 EVAL_EVERY = 50
 PATIENCE = 5  # evaluations, i.e. 250 steps without a better validation accuracy
+# how PET's slot trains (layers.PetLoss): the gold word's full-vocabulary masked-LM loss (the
+# reference's), cross-entropy over the labels' words, or ADAPET's decoupled label loss
+SLOT_LOSSES = ('mlm', 'labels', 'decoupled')
+SLOT_LOSS = 'mlm'
 
 Budget = namedtuple('Budget', 'steps eval_every patience learning_rate')  # one run's budget, as fit_pet takes it
 
@@ -59,3 +63,17 @@ def check(steps, eval_every, patience, learning_rate=None):
         raise ValueError('patience must be a whole number >= 1 (or None: no early stopping), got %r' % (patience,))
     if isinstance(learning_rate, (int, float)) and not (math.isfinite(learning_rate) and learning_rate >= 0):
         raise ValueError('learning_rate must be a finite number >= 0, got %r' % (learning_rate,))
+
+
+def check_slot_loss(slot_loss, slot_lengths):
+    """A ValueError unless ``slot_loss`` is one of ``SLOT_LOSSES`` and, for the label losses,
+    the label words (of ``slot_lengths`` tokens) have one length: those compare the words in
+    one cloze, and a word alone at its length would have no rival to learn from."""
+    if slot_loss not in SLOT_LOSSES:
+        raise ValueError('--slot-loss %s: expected one of %s' % (slot_loss, ', '.join(SLOT_LOSSES)))
+    if slot_loss != 'mlm' and len(slot_lengths) > 1:
+        raise ValueError(
+            '--slot-loss %s compares the label words in one cloze, so they must have one token length (these '
+            'have %s): give words of one length, or use --slot-loss mlm'
+            % (slot_loss, ', '.join(map(str, slot_lengths)))
+        )

@@ -190,6 +190,14 @@ def training_flags(p):
         help='random extra masking of training text (default 0.15)',
     )
     r.add_argument(
+        '--slot-loss',
+        choices=budget.SLOT_LOSSES,
+        default=budget.SLOT_LOSS,
+        help="how PET's slot trains: the gold word's masked-LM loss over the whole vocabulary (mlm, the "
+        "reference's), cross-entropy over the labels' words (labels), or ADAPET's decoupled label loss "
+        '(decoupled); the random extra masks keep the masked-LM loss (default %s)' % budget.SLOT_LOSS,
+    )
+    r.add_argument(
         '--labeled-share',
         type=share,
         default=budget.LABELED_SHARE,

@@ -37,6 +37,7 @@ class RunConfig:
     learning_rate: Optional[float] = None
     batch_size: int = 32
     mask_rate: float = 0.15
+    slot_loss: str = budget.SLOT_LOSS
     labeled_share: Optional[float] = budget.LABELED_SHARE
     folds: int = crossval.FOLDS
     seed: int = 0
@@ -57,6 +58,7 @@ class RunConfig:
     def __post_init__(self):
         modes.check(self.mode)
         budget.check(self.steps, self.eval_every, self.patience, self.learning_rate)
+        budget.check_slot_loss(self.slot_loss, ())
         if self.mode in modes.TRAINED and self.steps < 1:
             raise ValueError(
                 '--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '

@@ -29,7 +29,7 @@ import tensorflow as tf
 from pet_keras.io import write_json, write_text
 from pet_keras import compat  # noqa: F401  (before bert4keras)
 from pet_keras.compat import keras
-from pet_keras.layers import GatherPositions, LabelColumns, LabelTokenLogits, MaskedLMLoss
+from pet_keras.layers import GatherPositions, LabelColumns, LabelTokenLogits, MaskedLMLoss, PetLoss
 from bert4keras.models import BERT, build_transformer_model
 from bert4keras.tokenizers import Tokenizer, load_vocab
 
@@ -141,15 +141,22 @@ class MaskedLM:
         x = self.layers['Embedding-Token'](self.mlm_transform(hidden), mode='dense')
         return self.layers['MLM-Bias'](x)
 
-    def training_model(self):
+    def training_model(self, pvp=None, slot_loss='mlm'):
         """Inputs: token ids, segment ids, positions to predict, their targets
-        (0 = padding). Output: vocabulary logits at those positions; the
-        masked-LM loss and accuracy are attached."""
+        (0 = padding), and with a ``pvp`` each row's gold word (``PetDataGenerator``'s
+        batches). Output: vocabulary logits at those positions; the loss and the
+        masked-token accuracy are attached: the masked-LM loss, or with a ``pvp``
+        ``PetLoss`` with its slot trained by ``slot_loss`` (``budget.SLOT_LOSSES``)."""
         positions = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Positions')
         targets = keras.layers.Input(shape=(None,), dtype='int32', name='Input-Targets')
         logits = self.vocab_logits(self.encoder_at(positions))
-        logits = MaskedLMLoss(output_axis=1, dtype='float32', name='MLM-Loss')([targets, logits])
-        return keras.Model(self.inputs + [positions, targets], logits, name='mlm_training')
+        if pvp is None:
+            logits = MaskedLMLoss(output_axis=1, dtype='float32', name='MLM-Loss')([targets, logits])
+            return keras.Model(self.inputs + [positions, targets], logits, name='mlm_training')
+        words = keras.layers.Input(shape=(), dtype='int32', name='Input-Words')
+        loss = PetLoss(slot_loss, pvp.word_ids, pvp.word_label, output_axis=2, dtype='float32', name='MLM-Loss')
+        logits = loss([targets, words, logits])
+        return keras.Model(self.inputs + [positions, targets, words], logits, name='pet_training')
 
     def scoring_model(self, label_token_ids):
         """Inputs: token ids, segment ids, slot positions (batch, slot_length).

@@ -7,7 +7,7 @@ import json
 import os
 from collections import namedtuple
 
-from pet_keras import crossval, runtime, startup
+from pet_keras import budget, crossval, runtime, startup
 from pet_keras.batching import PetDataGenerator
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.classifier import build_classifier, fit_classifier
@@ -85,6 +85,8 @@ def prepare(task, config, ensemble=False):
     startup.check_data(config.mode, task.labeled_fraction, *used, task.train, task.valid, task.test, task.unlabeled)
     checkpoint = load_checkpoint(config)
     pvp = None if config.mode == CLASSIFIER else task_pvp(task, checkpoint.tokenizer)  # no label words needed
+    if pvp is not None:
+        budget.check_slot_loss(config.slot_loss, pvp.slot_lengths)
     settings = dict(task.to_json(), **config.to_json())
     return Prepared(
         out, strategy, checkpoint, pvp, task.labels, task.maxlen, labeled, unlabeled, task.valid, task.test, settings
@@ -163,6 +165,7 @@ def fit_pet_with(config, prepared, generator, valid, test, out, pvp=None, settin
         may_change=RESUME_MAY_CHANGE,
         settings=settings or prepared.settings,
         calibrate=config.calibrate,
+        slot_loss=config.slot_loss,
     )
     kwargs.update(more)
     return mlm, fit_pet(mlm, pvp or prepared.pvp, generator, valid, test, out_dir=out, **kwargs)

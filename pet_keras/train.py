@@ -34,6 +34,7 @@ def fit_pet(
     eval_every=budget.EVAL_EVERY,
     patience=budget.PATIENCE,
     learning_rate=None,
+    slot_loss=budget.SLOT_LOSS,
     out_dir=None,
     settings=None,
     tensorboard=False,
@@ -55,7 +56,8 @@ def fit_pet(
     ``pet_keras.crossval``) wants. ``learning_rate``
     (Adam; a float or a Keras schedule) defaults to ``budget.default_learning_rate``
     for ``mode`` (``pet_keras.modes``: the mode the generator's data was chosen for)
-    and the checkpoint; a run that trains needs one or the other. ``calibrate`` evaluates with contextual
+    and the checkpoint; a run that trains needs one or the other. ``slot_loss`` is how the
+    slot trains (``budget.SLOT_LOSSES``, ``layers.PetLoss``). ``calibrate`` evaluates with contextual
     calibration (``Scorer``). ``callbacks``: more Keras callbacks for ``fit``.
     ``record``: more entries for results.json (e.g. ``pet_keras.crossval``'s choice).
 
@@ -72,6 +74,7 @@ def fit_pet(
     (``runlock``) while it runs: another run into the same folder is refused.
     Returns the results dict (also written to ``out_dir/results.json``)."""
     budget.check(steps, eval_every, patience, learning_rate)
+    budget.check_slot_loss(slot_loss, pvp.slot_lengths)
     if valid is not None and not valid:
         raise ValueError('no validation examples: the best weights are chosen on validation accuracy (or pass None)')
     out_dir = out_dir or 'runs/pet'
@@ -90,6 +93,7 @@ def fit_pet(
             'pattern': pvp.to_json(),
             'calibrate': calibrate,
             'budget': budget_record(steps, eval_every, patience, learning_rate),
+            'slot_loss': slot_loss,
             **(record or {}),
         }
         run = None
@@ -110,7 +114,20 @@ def fit_pet(
         if steps:
             plan = budget.Budget(steps, eval_every, patience, learning_rate)
             history = train_intervals(
-                mlm, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks
+                mlm,
+                pvp,
+                slot_loss,
+                scorer,
+                generator,
+                valid,
+                plan,
+                out_dir,
+                run,
+                saved,
+                zero,
+                tensorboard,
+                verbose,
+                callbacks,
             )
         results.update(best_results(scorer, test, zero, history), wall_seconds=round(time.time() - started, 1))
         if chief:
@@ -161,13 +178,15 @@ def save_run(mlm, pvp, out_dir, results, run):
     remove_backup(out_dir)
 
 
-def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks):
-    """fit_pet's training under ``plan`` (a budget.Budget) in the one loop
+def train_intervals(
+    mlm, pvp, slot_loss, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks
+):
+    """fit_pet's training of ``pvp``'s slot by ``slot_loss`` under ``plan`` (a budget.Budget) in the one loop
     (``loop.train_and_keep_best``), recording the run in ``out_dir``/run.json after each
     interval and backing up the optimizer's state for --resume; the evaluation records."""
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint
     best_path = os.path.join(out_dir, BEST_WEIGHTS)
-    model = training_model(mlm, plan.learning_rate)
+    model = training_model(mlm, plan.learning_rate, pvp, slot_loss)
     if saved and saved.get('trained'):  # killed while writing the run folder: training had ended
         print('training had ended; writing the run folder again')
         model.load_weights(best_path)
@@ -208,10 +227,11 @@ def train_intervals(mlm, scorer, generator, valid, plan, out_dir, run, saved, ze
     return history
 
 
-def training_model(mlm, learning_rate):
-    """The MLM's training model, compiled with Adam under its strategy."""
+def training_model(mlm, learning_rate, pvp, slot_loss=budget.SLOT_LOSS):
+    """The MLM's training model on ``pvp``'s batches (``MaskedLM.training_model``),
+    compiled with Adam under its strategy."""
     with mlm.full_model.distribute_strategy.scope():
-        model = mlm.training_model()
+        model = mlm.training_model(pvp, slot_loss)
         model.compile(optimizer=Adam(learning_rate))
     # the logged loss and accuracy are already averaged over all replicas; Keras' default ("auto")
     # sums them again over multi-worker workers

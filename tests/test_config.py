@@ -3,6 +3,7 @@ checked, and ``runner.run`` runs a task built in Python as the scripts run their
 
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
+import dataclasses
 import json
 
 import pytest
@@ -24,10 +25,11 @@ def examples(n, offset=0):
 
 def test_flags_become_a_run_config():
     args = cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(
-        ['--lr', '1e-4', '--patience', '0', '--mode', 'semi-supervised', '--seed', '3']
+        ['--lr', '1e-4', '--patience', '0', '--mode', 'semi-supervised', '--seed', '3', '--slot-loss', 'labels']
     )
     config = RunConfig.from_flags(args, out='runs/default')
     assert (config.learning_rate, config.patience, config.mode, config.seed) == (1e-4, None, 'semi-supervised', 3)
+    assert config.slot_loss == 'labels'
     assert config.out == 'runs/default'  # the flag was not given: the script's default
     given = cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(['--out', 'mine'])
     assert RunConfig.from_flags(given, out='runs/default').out == 'mine'
@@ -70,10 +72,12 @@ def test_run_trains_a_task_built_in_python(tiny_checkpoint, tmp_path, capsys):
         't', '____满意{text}', WORDS, examples(16), examples(6, 16), examples(6, 22), maxlen=24, windows=True
     )
     config = RunConfig(
-        steps=2, eval_every=2, batch_size=4, checkpoint_dir=str(tiny_checkpoint['dir']), out=str(tmp_path / 'run')
-    )
+        steps=2, eval_every=2, batch_size=4, checkpoint_dir=str(tiny_checkpoint['dir']), out=str(tmp_path / 'run'),
+        slot_loss='decoupled',
+    )  # fmt: skip
     results = runner.run(task, config)
     assert results['best_step'] in (0, 2) and 0 <= results['test'] <= 1
+    assert results['slot_loss'] == 'decoupled'
     assert 'train 16 (labeled 16, unlabeled 0), valid 6, test 6' in capsys.readouterr().out
     saved = json.loads((tmp_path / 'run' / 'results.json').read_text(encoding='utf-8'))
     assert saved['settings']['pattern'] == '____满意{text}' and saved['settings']['steps'] == 2
@@ -84,3 +88,7 @@ def test_run_trains_a_task_built_in_python(tiny_checkpoint, tmp_path, capsys):
     assert json.loads((tmp_path / 'run' / 'pvp.json').read_text(encoding='utf-8'))['windows'] is True
     with pytest.raises(FileExistsError, match='holds a finished run'):
         runner.run(task, config)
+    mixed = TaskSpec('t', '____满意{text}', {'negative': '不', 'positive': '很好'}, examples(16), examples(6, 16))
+    with pytest.raises(ValueError, match='must have one token length'):
+        runner.run(mixed, dataclasses.replace(config, out=str(tmp_path / 'mixed')))
+    assert not (tmp_path / 'mixed').exists()

@@ -47,9 +47,10 @@ def full_targets(ids, positions, targets):
     for i in range(len(ids)):
         valid = targets[i] > 0
         n = int(valid.sum())
-        # predicted positions come first, distinct and increasing; the padding has target 0
+        # predicted positions come first (a labeled row's slot before the others), distinct; the padding
+        # has target 0
         assert valid[:n].all() and not valid[n:].any()
-        assert (np.diff(positions[i, :n]) > 0).all()
+        assert len(set(positions[i, :n].tolist())) == n
         assert (positions[i, n:] == 0).all()
         T[i, positions[i, :n]] = targets[i, :n]
     return T
@@ -58,7 +59,7 @@ def full_targets(ids, positions, targets):
 def batches(gen, random=False):
     for x, y in gen.__iter__(random):
         assert y is None
-        assert len(x) == 4
+        assert len(x) == 5
         yield [np.asarray(a) for a in x]
 
 
@@ -67,7 +68,7 @@ def test_batch_structure(pvp):
     gen = PetDataGenerator(pvp, labeled, batch_size=4, seed=0)
     assert len(gen) == 3
     sizes = []
-    for ids, segs, positions, targets in batches(gen):
+    for ids, segs, positions, targets, words in batches(gen):
         assert ids.ndim == segs.ndim == positions.ndim == targets.ndim == 2
         assert ids.shape == segs.shape
         assert positions.shape == targets.shape and positions.shape[0] == ids.shape[0]
@@ -85,7 +86,7 @@ def test_slot_is_mask_with_the_label_word_as_target(pvp, tok):
     gen = PetDataGenerator(pvp, labeled, batch_size=8, mask_rate=0.15, seed=0)
     for _ in range(20):  # many draws of the random masking
         row = 0
-        for ids, segs, positions, targets in batches(gen):
+        for ids, segs, positions, targets, words in batches(gen):
             T = full_targets(ids, positions, targets)
             for i in range(len(ids)):
                 e, orig = encoded[row], np.array(encoded[row].token_ids)
@@ -113,7 +114,7 @@ def test_slot_never_replaced_even_at_full_mask_rate(pvp, tok):
     gen = PetDataGenerator(pvp, labeled, batch_size=16, mask_rate=1.0, seed=3)
     word_ids = {tok.token_to_id('很'), tok.token_to_id('不')}
     for _ in range(30):
-        ids, segs, positions, targets = next(batches(gen))
+        ids, segs, positions, targets, words = next(batches(gen))
         T = full_targets(ids, positions, targets)
         assert (ids[:, 1] == tok._token_mask_id).all()
         assert set(T[:, 1].tolist()) <= word_ids
@@ -134,7 +135,7 @@ def test_random_mask_rate_and_80_10_10(pvp, tok):
     literal = set(pvp._literals[1])  # '满意。' tokens are ordinary tokens too
     assert literal
     for _ in range(150):
-        ids, segs, positions, targets = next(batches(gen))
+        ids, segs, positions, targets, words = next(batches(gen))
         T = full_targets(ids, positions, targets)
         for i, e in enumerate(encoded):
             orig = np.array(e.token_ids)
@@ -156,7 +157,7 @@ def test_unlabeled_get_no_pattern_only_random_masking(pvp, tok):
     gen = PetDataGenerator(pvp, unlabeled=unlabeled, batch_size=12, mask_rate=0.15, seed=0)
     saw_target = False
     for _ in range(10):
-        ids, segs, positions, targets = next(batches(gen))
+        ids, segs, positions, targets, words = next(batches(gen))
         T = full_targets(ids, positions, targets)
         for i, e in enumerate(unlabeled):
             plain = np.array(tok.encode(e.fields['text'])[0])
@@ -177,7 +178,7 @@ def test_unlabeled_get_no_pattern_only_random_masking(pvp, tok):
 def test_mask_rate_zero_only_slot_targets(pvp, tok):
     labeled, unlabeled = labeled_examples(6), unlabeled_examples(4)
     gen = PetDataGenerator(pvp, labeled, unlabeled, batch_size=10, mask_rate=0, seed=0)
-    ids, segs, positions, targets = next(batches(gen))
+    ids, segs, positions, targets, words = next(batches(gen))
     T = full_targets(ids, positions, targets)
     for i, e in enumerate(labeled):
         assert np.flatnonzero(T[i]).tolist() == [1]
@@ -191,11 +192,27 @@ def test_mask_rate_zero_only_slot_targets(pvp, tok):
 def test_mixed_batch_rows_keep_their_kind(pvp, tok):
     labeled, unlabeled = labeled_examples(5), unlabeled_examples(5)
     gen = PetDataGenerator(pvp, labeled, unlabeled, batch_size=10, mask_rate=0.15, seed=2)
-    ids, segs, positions, targets = next(batches(gen))
+    ids, segs, positions, targets, words = next(batches(gen))
     T = full_targets(ids, positions, targets)
     assert (ids[:5, 1] == tok._token_mask_id).all() and (T[:5, 1] > 0).all()
     for i, e in enumerate(unlabeled, 5):
         assert T[i, 1] == 0 or T[i, 1] == tok.token_to_id(e.fields['text'][0])
+    # each row's gold word (−1: none); a labeled row's slot is its first predicted position
+    assert words.shape == (10,) and (words[5:] == -1).all()
+    assert [pvp.labels[pvp.word_label[w]] for w in words[:5]] == [e.label for e in labeled]
+    assert (positions[:5, 0] == 1).all() and (targets[:5, 0] == [pvp.word_ids[w][0] for w in words[:5]]).all()
+
+
+def test_slot_positions_come_first_in_a_suffix_pattern(tok):
+    pvp = PVP('{text}。____满意', {'positive': ['很'], 'negative': ['不']}, tok, 48)
+    labeled = labeled_examples(8)
+    gen = PetDataGenerator(pvp, labeled, batch_size=8, mask_rate=0.5, seed=4)
+    ids, segs, positions, targets, words = next(batches(gen))
+    for i, e in enumerate(labeled):
+        slot = pvp.encode(e).slots[0]
+        assert positions[i, 0] == slot and targets[i, 0] == pvp.word_ids[words[i]][0]
+        assert pvp.labels[pvp.word_label[words[i]]] == e.label
+        assert (targets[i, 1:] > 0).sum() > 0 and slot not in positions[i, 1:][targets[i, 1:] > 0]
 
 
 @pytest.mark.parametrize('share, labeled_per_epoch', [(None, 4), (0.5, 40), (0.25, 12)])
@@ -204,7 +221,7 @@ def test_labeled_share_repeats_the_labeled_examples_in_every_epoch(pvp, tok, sha
     labeled, unlabeled = labeled_examples(4), unlabeled_examples(40)
     gen = PetDataGenerator(pvp, labeled, unlabeled, batch_size=8, mask_rate=0, seed=0, labeled_share=share)
     for random in (False, True):
-        rows = [full_targets(ids, positions, targets) for ids, _, positions, targets in batches(gen, random)]
+        rows = [full_targets(ids, positions, targets) for ids, _, positions, targets, _ in batches(gen, random)]
         slot_targets = np.concatenate([T[:, 1] for T in rows])
         assert len(slot_targets) == 40 + labeled_per_epoch
         assert int((slot_targets > 0).sum()) == labeled_per_epoch
@@ -249,7 +266,7 @@ def test_several_words_per_label(tok):
     allowed = {'positive': {tok.token_to_id(w) for w in '很好'}, 'negative': {tok.token_to_id(w) for w in '不低冷'}}
     counts = {}
     for _ in range(40):
-        ids, segs, positions, targets = next(batches(gen))
+        ids, segs, positions, targets, words = next(batches(gen))
         T = full_targets(ids, positions, targets)
         for i, e in enumerate(labeled):
             assert T[i, 1] in allowed[e.label]
@@ -270,11 +287,14 @@ def test_multi_token_slot_targets(tok):
     labeled = [ex('春夏秋冬', label, 'n:%d' % i) for i, label in enumerate(['体育', '财经', '故事', '体育'])]
     gen = PetDataGenerator(pvp, labeled, batch_size=4, mask_rate=0.15, seed=0)
     for _ in range(10):
-        ids, segs, positions, targets = next(batches(gen))
+        ids, segs, positions, targets, words = next(batches(gen))
         T = full_targets(ids, positions, targets)
         for i, e in enumerate(labeled):
             assert (ids[i, [7, 8]] == tok._token_mask_id).all()
             assert tok.ids_to_tokens(T[i, [7, 8]].tolist()) == list(e.label)
+            assert positions[i, :2].tolist() == [7, 8] and pvp.labels[words[i]] == e.label
+            others = positions[i, 2:][targets[i, 2:] > 0]
+            assert (np.diff(others) > 0).all()  # after the slot, in order
 
 
 def test_positions_batch_padding_and_width():
@@ -307,10 +327,11 @@ def test_to_dataset(pvp, tok):
     for element in elements:
         assert isinstance(element, tuple) and len(element) == 1  # (x,): no y
         x = element[0]
-        assert len(x) == 4
+        assert len(x) == 5
         for t in x:
-            assert isinstance(t, tf.Tensor) and t.dtype == tf.int32 and t.shape.rank == 2
-        ids, segs, positions, targets = (t.numpy() for t in x)
+            assert isinstance(t, tf.Tensor) and t.dtype == tf.int32
+        assert [t.shape.rank for t in x] == [2, 2, 2, 2, 1]
+        ids, segs, positions, targets, words = (t.numpy() for t in x)
         assert ids.shape == segs.shape and positions.shape == targets.shape
         assert positions.shape[1] % 16 == 0
         assert (ids[:, 1] == tok._token_mask_id).all()
@@ -384,6 +405,6 @@ def test_a_set_within_one_chunk_is_not_sorted(pvp):
 def test_batch_lengths_are_the_longest_row_rounded_up_to_eight(pvp):
     gen = PetDataGenerator(pvp, labeled_examples(20), batch_size=6, seed=0)
     longest = [max(len(gen.data[i].token_ids) for i in rows) for rows in gen.batch_indices(random=False)]
-    widths = [ids.shape[1] for ids, segs, positions, targets in batches(gen)]
+    widths = [ids.shape[1] for ids, segs, positions, targets, words in batches(gen)]
     assert widths == [-(-n // 8) * 8 for n in longest]
     assert any(n % 8 for n in longest)  # some batches are padded beyond their longest row

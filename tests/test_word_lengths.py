@@ -126,11 +126,12 @@ def test_generator_trains_each_word_at_its_own_length(tok):
     mask = tok._token_mask_id
     seen = set()
     for _ in range(20):  # label B draws 不是 (2 tokens) or 好 (1)
-        (ids, segs, positions, targets), _ = next(iter(gen))
+        (ids, segs, positions, targets, words), _ = next(iter(gen))
         for row in range(3):
             label = pvp.labels.index(examples[row].label)
             target_ids = [int(t) for t in targets[row] if t > 0]
             word = next(w for w, lab in zip(pvp.word_ids, pvp.word_label) if lab == label and w == target_ids)
+            assert pvp.word_ids[words[row]] == word
             slot = [int(p) for p, t in zip(positions[row], targets[row]) if t > 0]
             assert [int(ids[row, p]) for p in slot] == [mask] * len(word)  # as many masks as the word's tokens
             assert int((ids[row] == mask).sum()) == len(word)
