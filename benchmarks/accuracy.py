@@ -158,6 +158,14 @@ def parse_args(argv=None):
         default=str(common.REPO / 'runs' / 'benchmark-cells'),
         help='where a PET cell trains, so a stopped benchmark resumes inside the cell it was running',
     )
+    p.add_argument(
+        '--template',
+        nargs=2,
+        action='append',
+        default=[],
+        metavar=('NAME', 'TEMPLATE'),
+        help="one more pattern for every task, named for --patterns (e.g. PT '[P][P][P][P]____[P][P][P][P]{text}')",
+    )
     p.add_argument('--quick', action='store_true', help='1 seed, 4 steps, the first pattern, small data')
     p.add_argument(
         '--table-only', action='store_true', help='write the tables and chart from <out>/accuracy.json; run no cell'
@@ -166,7 +174,7 @@ def parse_args(argv=None):
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    presets = {name for task in args.tasks for name in TASKS[task]['patterns']}
+    presets = {name for task in args.tasks for name in TASKS[task]['patterns']} | {n for n, _ in args.template}
     if args.patterns is None:
         args.patterns = [
             name for task in args.tasks for name in list(TASKS[task]['patterns'])[: 1 if args.quick else None]
@@ -191,8 +199,9 @@ class TaskData:
         self.unlabeled = unlabeled[: args.max_unlabeled] if args.max_unlabeled is not None else unlabeled
         self.valid = valid[: args.max_eval] if args.max_eval is not None else valid
         self.test = test[: args.max_eval] if args.max_eval is not None else test
-        self.templates = spec['patterns']
-        self.patterns = [p for p in args.patterns if p in spec['patterns']]
+        # lr_sweep's and few_shot_selection's own flags have no --template
+        self.templates = dict(spec['patterns'], **dict(getattr(args, 'template', ())))
+        self.patterns = [p for p in args.patterns if p in self.templates]
         self.modes = [m for m in args.modes if m in spec['modes'] or m in BASELINES]
         self.verbalizer = Verbalizer(spec['words'])
         self.labels = self.verbalizer.labels
@@ -574,7 +583,13 @@ def main(argv=None):
     todo = [] if args.table_only else list(cells(tasks, args.seeds))
     for number, (task, mode, pattern, seed) in enumerate(todo, 1):
         key = cell_key(task.name, mode, pattern, seed)
-        if key in results['cells']:
+        saved = results['cells'].get(key)
+        if saved and saved.get('template', task.templates.get(pattern)) != task.templates.get(pattern):
+            raise SystemExit(
+                'error: %s was run with pattern %r; name --template %r otherwise'
+                % (key, saved['template'], task.templates[pattern])
+            )
+        if saved:
             print('[%d/%d] %s: done, skipped' % (number, len(todo), key), flush=True)
             continue
         print('\n[%d/%d] %s' % (number, len(todo), key), flush=True)

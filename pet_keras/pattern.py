@@ -1,18 +1,20 @@
 """Pattern + verbalizer: a task as data, bound to a tokenizer (``PVP``).
 
-A *pattern* is a template with one mask slot ``____`` (a run of underscores)
-and text fields in braces: ``____满意。{text}``, ``{text}____满意。``,
-``{a}？____，{b}``. A *verbalizer* maps each label to one or more words. A
-word of L tokens is read from the cloze whose slot holds L [MASK] tokens, so a
-task whose words have several lengths is scored from one cloze per length
-(``PVP.slot_lengths``). ``PVP`` binds both to a tokenizer and builds the cloze
-inputs; when they exceed ``maxlen`` only the fields are cut (longest first,
-from the end), so the pattern and the slot always survive, and the text is the
-same at every slot length. With ``windows`` a text too long for ``maxlen`` is
-read whole instead: its longest field is cut into overlapping windows that each
-fit (``PVP.text_windows``), every window trains, and an example's label
-log-probabilities are averaged over its windows (``pet_keras.scoring``). The
-scores' TensorFlow math is ``pet_keras.scoring``'s.
+A *pattern* is a template with one mask slot ``____`` (a run of underscores) and
+text fields in braces: ``____满意。{text}``, ``{text}____满意。``, ``{a}？____，{b}``.
+``[P]`` is a learned prompt token (P-tuning, Liu et al. 2021): the n-th ``[P]``
+reads as the vocabulary's ``[unused<n>]``, a token no text holds, whose
+embedding training learns (``[P][P]____[P][P]{text}``). A *verbalizer* maps each
+label to one or more words. A word of L tokens is read from the cloze whose slot
+holds L [MASK] tokens, so a task whose words have several lengths is scored from
+one cloze per length (``PVP.slot_lengths``). ``PVP`` binds both to a tokenizer
+and builds the cloze inputs; when they exceed ``maxlen`` only the fields are cut
+(longest first, from the end), so the pattern and the slot always survive, and
+the text is the same at every slot length. With ``windows`` a text too long for
+``maxlen`` is read whole instead: its longest field is cut into overlapping
+windows that each fit (``PVP.text_windows``), every window trains, and an
+example's label log-probabilities are averaged over its windows
+(``pet_keras.scoring``). The scores' TensorFlow math is ``pet_keras.scoring``'s.
 """
 
 import re
@@ -24,20 +26,23 @@ from pet_keras.data import Example
 from pet_keras.io import write_json
 from pet_keras.verbalizer import Verbalizer
 
-_PART = re.compile(r'(_{2,}|\{[A-Za-z_]\w*\})')
+_PART = re.compile(r'(_{2,}|\{[A-Za-z_]\w*\}|\[P\])')
+PROMPT = '[P]'
 
 
 class Pattern:
     """A parsed template: literal text, ``{field}`` slots for the example's
-    texts and exactly one mask slot."""
+    texts, learned prompt tokens ``[P]`` and exactly one mask slot."""
 
     def __init__(self, template):
         self.template = template
-        self.parts = []  # ('literal', str) | ('field', name) | ('slot', None)
+        self.parts = []  # ('literal', str) | ('field', name) | ('slot', None) | ('prompt', n), n = 1, 2 …
         for piece in _PART.split(template):
             if not piece:
                 continue
-            if piece.startswith('__'):
+            if piece == PROMPT:
+                self.parts.append(('prompt', 1 + sum(kind == 'prompt' for kind, _ in self.parts)))
+            elif piece.startswith('__'):
                 self.parts.append(('slot', None))
             elif piece.startswith('{'):
                 self.parts.append(('field', piece[1:-1]))
@@ -111,10 +116,19 @@ class PVP:
         self.word_length = np.array([len(ids) for ids in words], dtype='int32')
         self.slot_lengths = tuple(sorted(set(self.word_length.tolist())))
         self.slot_length = self.slot_lengths[-1]  # the longest: the room the text leaves is the same for all
+        prompts = [n for kind, n in self.pattern.parts if kind == 'prompt']
+        if prompts and '[unused%d]' % prompts[-1] not in tokenizer._token_dict:
+            raise ValueError(
+                'pattern %r has %d learned tokens [P], read as [unused1] … [unused%d]; the vocabulary has no '
+                '[unused%d] (use fewer [P])' % (self.pattern.template, len(prompts), len(prompts), len(prompts))
+            )
+        # the token ids of each part but the fields and the slot: literal text, or a prompt's [unused<n>]
         self._literals = {
             i: tokenizer.tokens_to_ids(tokenizer.tokenize(text)[1:-1])
-            for i, (kind, text) in enumerate(self.pattern.parts)
             if kind == 'literal'
+            else [tokenizer._token_dict['[unused%d]' % text]]
+            for i, (kind, text) in enumerate(self.pattern.parts)
+            if kind in ('literal', 'prompt')
         }
         for i, ids in self._literals.items():
             if tokenizer._token_unk_id in ids:  # e.g. curly quotes, absent from the Chinese BERT vocabulary
@@ -160,7 +174,7 @@ class PVP:
         tok = self.tokenizer
         token_ids, slots, filled = [tok._token_start_id], None, iter(fields)
         for i, (kind, _) in enumerate(self.pattern.parts):
-            if kind == 'literal':
+            if kind in ('literal', 'prompt'):
                 token_ids.extend(self._literals[i])
             elif kind == 'field':
                 token_ids.extend(next(filled))

@@ -327,6 +327,15 @@ def test_accuracy_cells_with_fewer_seeds_say_how_many():
     assert accuracy_benchmark.accuracy_text(None, 3) == 'not run'
 
 
+def test_accuracy_takes_a_named_template_beside_the_presets():
+    args = accuracy_benchmark.parse_args(
+        ['--tasks', 'sentiment', '--patterns', 'P1', 'PT', '--template', 'PT', '[P][P]____[P]{text}']
+    )
+    assert args.patterns == ['P1', 'PT'] and args.template == [['PT', '[P][P]____[P]{text}']]
+    with pytest.raises(SystemExit):
+        accuracy_benchmark.parse_args(['--tasks', 'sentiment', '--patterns', 'PT'])  # no such preset
+
+
 # smoke runs
 
 
