@@ -98,6 +98,7 @@ SHARED_SETTINGS = (
     'maxlen',
     'windows',
     'slot_loss',
+    'prompt_only',
     'max_unlabeled',
     'max_eval',
 )
@@ -138,6 +139,7 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, help="learning rate of every cell (default: pet_keras.budget's, per mode)")
     p.add_argument('--windows', action='store_true', help='PET reads long texts whole, in windows (PVP.text_windows)')
     p.add_argument('--slot-loss', choices=budget.SLOT_LOSSES, default=budget.SLOT_LOSS, help="PET slot's training loss")
+    p.add_argument('--prompt-only', action='store_true', help="PET trains only the embeddings of the pattern's [P]")
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--mask-rate', type=float, default=0.15)
     p.add_argument(
@@ -298,6 +300,7 @@ def run_pet(task, mode, pattern, seed, ckpt, args, out_dir, resume=False):
         patience=args.patience,
         learning_rate=args.lr,
         slot_loss=args.slot_loss,
+        prompt_only=args.prompt_only,
         out_dir=out_dir,
         resume=resume,
         verbose=2,
@@ -566,7 +569,7 @@ def main(argv=None):
     settings = {
         k: common.portable_path(getattr(args, k)) if k.endswith('_dir') else getattr(args, k) for k in SHARED_SETTINGS
     }
-    for key, default in (('windows', False), ('slot_loss', budget.SLOT_LOSS)):
+    for key, default in (('windows', False), ('slot_loss', budget.SLOT_LOSS), ('prompt_only', False)):
         if settings[key] == default:  # grids made before the flag existed have no such key
             del settings[key]
     # the weights, not only the folder: a checkpoint pretrained on in place must not resume an older grid

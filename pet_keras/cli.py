@@ -198,6 +198,12 @@ def training_flags(p):
         '(decoupled); the random extra masks keep the masked-LM loss (default %s)' % budget.SLOT_LOSS,
     )
     r.add_argument(
+        '--prompt-only',
+        action='store_true',
+        help="train only the embeddings of the pattern's learned tokens [P]; the encoder, the MLM head and "
+        "every other embedding stay the checkpoint's (P-tuning with the model frozen)",
+    )
+    r.add_argument(
         '--labeled-share',
         type=share,
         default=budget.LABELED_SHARE,

@@ -38,6 +38,7 @@ class RunConfig:
     batch_size: int = 32
     mask_rate: float = 0.15
     slot_loss: str = budget.SLOT_LOSS
+    prompt_only: bool = False
     labeled_share: Optional[float] = budget.LABELED_SHARE
     folds: int = crossval.FOLDS
     seed: int = 0
@@ -59,6 +60,8 @@ class RunConfig:
         modes.check(self.mode)
         budget.check(self.steps, self.eval_every, self.patience, self.learning_rate)
         budget.check_slot_loss(self.slot_loss, ())
+        if self.prompt_only and self.mode == modes.CLASSIFIER:
+            raise ValueError("--prompt-only trains a pattern's [P] tokens; --mode classifier has no pattern")
         if self.mode in modes.TRAINED and self.steps < 1:
             raise ValueError(
                 '--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '

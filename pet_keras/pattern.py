@@ -130,6 +130,7 @@ class PVP:
             for i, (kind, text) in enumerate(self.pattern.parts)
             if kind in ('literal', 'prompt')
         }
+        self.prompt_ids = [self._literals[i][0] for i, (kind, _) in enumerate(self.pattern.parts) if kind == 'prompt']
         for i, ids in self._literals.items():
             if tokenizer._token_unk_id in ids:  # e.g. curly quotes, absent from the Chinese BERT vocabulary
                 raise ValueError(

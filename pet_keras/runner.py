@@ -18,7 +18,7 @@ from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.modes import CLASSIFIER, training_sets
 from pet_keras.pattern import PVP
 from pet_keras.runstate import CROSS_VALIDATION, finished_run
-from pet_keras.train import fit_pet
+from pet_keras.train import check_prompt_only, fit_pet
 
 Checkpoint = namedtuple('Checkpoint', 'config_path checkpoint_path dict_path tokenizer')
 # what ``prepare`` hands to training: the run's folder and strategy, the checkpoint, the bound
@@ -87,6 +87,7 @@ def prepare(task, config, ensemble=False):
     pvp = None if config.mode == CLASSIFIER else task_pvp(task, checkpoint.tokenizer)  # no label words needed
     if pvp is not None:
         budget.check_slot_loss(config.slot_loss, pvp.slot_lengths)
+        check_prompt_only(config.prompt_only, pvp)
     settings = dict(task.to_json(), **config.to_json())
     return Prepared(
         out, strategy, checkpoint, pvp, task.labels, task.maxlen, labeled, unlabeled, task.valid, task.test, settings
@@ -166,6 +167,7 @@ def fit_pet_with(config, prepared, generator, valid, test, out, pvp=None, settin
         settings=settings or prepared.settings,
         calibrate=config.calibrate,
         slot_loss=config.slot_loss,
+        prompt_only=config.prompt_only,
     )
     kwargs.update(more)
     return mlm, fit_pet(mlm, pvp or prepared.pvp, generator, valid, test, out_dir=out, **kwargs)

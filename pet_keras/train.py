@@ -14,6 +14,9 @@ import os
 import shutil
 import time
 
+import numpy as np
+import tensorflow as tf
+
 from pet_keras import budget, runlock
 from pet_keras.compat import keras
 from pet_keras.io import write_json
@@ -35,6 +38,7 @@ def fit_pet(
     patience=budget.PATIENCE,
     learning_rate=None,
     slot_loss=budget.SLOT_LOSS,
+    prompt_only=False,
     out_dir=None,
     settings=None,
     tensorboard=False,
@@ -57,7 +61,8 @@ def fit_pet(
     (Adam; a float or a Keras schedule) defaults to ``budget.default_learning_rate``
     for ``mode`` (``pet_keras.modes``: the mode the generator's data was chosen for)
     and the checkpoint; a run that trains needs one or the other. ``slot_loss`` is how the
-    slot trains (``budget.SLOT_LOSSES``, ``layers.PetLoss``). ``calibrate`` evaluates with contextual
+    slot trains (``budget.SLOT_LOSSES``, ``layers.PetLoss``). ``prompt_only`` trains only the
+    embeddings of the pattern's ``[P]`` tokens (``PVP.prompt_ids``). ``calibrate`` evaluates with contextual
     calibration (``Scorer``). ``callbacks``: more Keras callbacks for ``fit``.
     ``record``: more entries for results.json (e.g. ``pet_keras.crossval``'s choice).
 
@@ -75,6 +80,7 @@ def fit_pet(
     Returns the results dict (also written to ``out_dir/results.json``)."""
     budget.check(steps, eval_every, patience, learning_rate)
     budget.check_slot_loss(slot_loss, pvp.slot_lengths)
+    check_prompt_only(prompt_only, pvp)
     if valid is not None and not valid:
         raise ValueError('no validation examples: the best weights are chosen on validation accuracy (or pass None)')
     out_dir = out_dir or 'runs/pet'
@@ -94,6 +100,7 @@ def fit_pet(
             'calibrate': calibrate,
             'budget': budget_record(steps, eval_every, patience, learning_rate),
             'slot_loss': slot_loss,
+            'prompt_only': prompt_only,
             **(record or {}),
         }
         run = None
@@ -116,7 +123,7 @@ def fit_pet(
             history = train_intervals(
                 mlm,
                 pvp,
-                slot_loss,
+                (slot_loss, prompt_only),
                 scorer,
                 generator,
                 valid,
@@ -179,14 +186,15 @@ def save_run(mlm, pvp, out_dir, results, run):
 
 
 def train_intervals(
-    mlm, pvp, slot_loss, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks
+    mlm, pvp, objective, scorer, generator, valid, plan, out_dir, run, saved, zero, tensorboard, verbose, callbacks
 ):
-    """fit_pet's training of ``pvp``'s slot by ``slot_loss`` under ``plan`` (a budget.Budget) in the one loop
-    (``loop.train_and_keep_best``), recording the run in ``out_dir``/run.json after each
-    interval and backing up the optimizer's state for --resume; the evaluation records."""
+    """fit_pet's training of ``pvp`` by ``objective`` (slot loss, prompt only) under ``plan``
+    (a budget.Budget) in the one loop (``loop.train_and_keep_best``), recording the run in
+    ``out_dir``/run.json after each interval and backing up the optimizer's state for --resume;
+    the evaluation records."""
     chief = mlm.full_model.distribute_strategy.extended.should_checkpoint
     best_path = os.path.join(out_dir, BEST_WEIGHTS)
-    model = training_model(mlm, plan.learning_rate, pvp, slot_loss)
+    model = training_model(mlm, plan.learning_rate, pvp, *objective)
     if saved and saved.get('trained'):  # killed while writing the run folder: training had ended
         print('training had ended; writing the run folder again')
         model.load_weights(best_path)
@@ -227,16 +235,44 @@ def train_intervals(
     return history
 
 
-def training_model(mlm, learning_rate, pvp, slot_loss=budget.SLOT_LOSS):
+def training_model(mlm, learning_rate, pvp, slot_loss=budget.SLOT_LOSS, prompt_only=False):
     """The MLM's training model on ``pvp``'s batches (``MaskedLM.training_model``),
-    compiled with Adam under its strategy."""
+    compiled with Adam under its strategy; with ``prompt_only`` Adam changes only the
+    embeddings of ``pvp``'s prompt tokens."""
     with mlm.full_model.distribute_strategy.scope():
         model = mlm.training_model(pvp, slot_loss)
-        model.compile(optimizer=Adam(learning_rate))
+        only = [only_rows(mlm.layers['Embedding-Token'].embeddings, pvp.prompt_ids)] if prompt_only else []
+        model.compile(optimizer=Adam(learning_rate, gradient_transformers=only))
     # the logged loss and accuracy are already averaged over all replicas; Keras' default ("auto")
     # sums them again over multi-worker workers
     model.distribute_reduction_method = 'first'
     return model
+
+
+def check_prompt_only(prompt_only, pvp):
+    """A ValueError when ``prompt_only`` would train nothing: a pattern without ``[P]``."""
+    if prompt_only and not pvp.prompt_ids:
+        raise ValueError(
+            "--prompt-only trains only the embeddings of the pattern's learned tokens [P], and pattern %r has "
+            'none (add some, e.g. [P][P]____{text})' % pvp.pattern.template
+        )
+
+
+def only_rows(table, rows):
+    """A gradient transformer (Keras' legacy optimizers) that keeps ``rows`` of ``table``'s
+    gradient and zeroes every other gradient: Adam then leaves all else unchanged."""
+    keep = np.zeros((table.shape[0], 1), dtype='float32')
+    keep[rows] = 1
+
+    def transform(grads_and_vars):
+        return [
+            (tf.convert_to_tensor(g) * keep if v.name == table.name else tf.zeros_like(v), v)
+            if g is not None
+            else (g, v)
+            for g, v in grads_and_vars
+        ]
+
+    return transform
 
 
 def remove_backup(out_dir):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pet_keras.batching import PetDataGenerator
+from pet_keras.config import RunConfig
 from pet_keras.pattern import PVP, Pattern
 from pet_keras.train import fit_pet
 from test_predict_train import seed_all
@@ -71,3 +72,33 @@ def test_prompt_embeddings_train_and_the_pattern_is_saved(tok, tmp_path):
     )  # the pattern's two prompt tokens learned (the last weights: no validation)
     saved = json.loads((tmp_path / 'run' / 'pvp.json').read_text(encoding='utf-8'))
     assert saved['pattern'] == '[P][P]____{text}'
+
+
+def test_prompt_only_changes_nothing_but_the_prompt_embeddings(tok, tmp_path):
+    seed_all(1)
+    pvp = PVP('[P][P]____{text}', WORDS, tok, 24)
+    mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'))
+    before = [w.numpy().copy() for w in mlm.full_model.weights]
+    train = [
+        ex('春夏秋冬' if i % 2 else '东西南北', 'positive' if i % 2 else 'negative', 'x:%d' % i) for i in range(16)
+    ]
+    results = fit_pet(mlm, pvp, PetDataGenerator(pvp, train, batch_size=8, seed=0), None, steps=4, eval_every=4,
+                      learning_rate=1e-2, prompt_only=True, out_dir=str(tmp_path / 'run'), verbose=0)  # fmt: skip
+    assert results['prompt_only'] is True
+    prompts = [tok.token_to_id('[unused%d]' % n) for n in (1, 2)]
+    for weight, old in zip(mlm.full_model.weights, before):
+        new = weight.numpy()
+        if weight.name == mlm.layers['Embedding-Token'].embeddings.name:
+            assert (new[prompts] != old[prompts]).any(axis=1).all()  # each prompt row trained
+            new, old = np.delete(new, prompts, axis=0), np.delete(old, prompts, axis=0)
+        np.testing.assert_array_equal(new, old, err_msg=weight.name)
+
+
+def test_prompt_only_needs_prompt_tokens(tok, tmp_path):
+    pvp = PVP('____满意。{text}', WORDS, tok, 24)
+    mlm = make_mlm(len(tok._token_dict), tmp_path / 'init', dict_path=write_vocab(tmp_path / 'vocab.txt'))
+    with pytest.raises(ValueError, match=r"pattern '____满意。\{text\}' has none \(add some"):
+        fit_pet(mlm, pvp, None, [ex('春天', 'positive')], prompt_only=True, out_dir=str(tmp_path / 'a'), verbose=0)
+    assert not (tmp_path / 'a').exists()
+    with pytest.raises(ValueError, match='--mode classifier has no pattern'):
+        RunConfig(mode='classifier', prompt_only=True)
