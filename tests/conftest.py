@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny vocabulary and tiny Google-format BERT checkpoints
-written with TensorFlow's own checkpoint writer (not through bert4keras)."""
+"""Shared fixtures: the tiny tokenizer (``tok``; a test file may define its own), a tiny
+vocabulary and tiny Google-format BERT checkpoints written with TensorFlow's own
+checkpoint writer (not through bert4keras)."""
 
 import pet_keras  # noqa: F401  (must come before tensorflow / bert4keras)
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from pet_keras.compat import write_checkpoint
+from tiny import make_tokenizer
 
 SPECIAL = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
 UNUSED = ['[unused%d]' % i for i in range(1, 6)]
@@ -41,6 +43,12 @@ def make_vocab():
     tokens = SPECIAL + UNUSED + chars + LATIN + CONTINUATIONS
     assert len(tokens) == len(set(tokens))
     return tokens
+
+
+@pytest.fixture(scope='session')
+def tok():
+    """bert4keras' Tokenizer over tests/tiny.py's vocabulary."""
+    return make_tokenizer()
 
 
 @pytest.fixture(scope='session')

@@ -13,7 +13,7 @@ from pet_keras.data import Example
 from pet_keras.pattern import PVP
 from pet_keras.scoring import CONTENT_FREE_TEXTS, Scorer
 from pet_keras.train import fit_pet
-from tiny import ex, make_tokenizer, sharpened_mlm, write_vocab
+from tiny import ex, sharpened_mlm, write_vocab
 
 WORDS = {'positive': '很', 'negative': '不', 'neutral': '理'}
 TEXTS = [
@@ -26,11 +26,6 @@ TEXTS = [
     '开关生死明暗',
     '天年日月水火山石',
 ]
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 @pytest.fixture

@@ -11,14 +11,9 @@ from pet_keras.config import RunConfig
 from pet_keras.batching import PetDataGenerator, positions_batch
 from pet_keras.pattern import PVP
 from pet_keras.runstate import training_data
-from tiny import ex, make_tokenizer
+from tiny import ex
 
 POOL = '我你他她们这那有在人大小上中来去说到天年日月水火山石木花草风雨春夏秋冬东西南北红黄蓝白黑'
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 @pytest.fixture(scope='module')

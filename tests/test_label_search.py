@@ -33,11 +33,6 @@ TEXTS = ['春夏花草风雨', '秋冬石木山水黑白', '我你他', '红黄�
 
 
 @pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
-
-
-@pytest.fixture(scope='module')
 def sharp(tok, tmp_path_factory):
     seed_all(3)
     mlm = sharpened_mlm(len(tok._token_dict), tmp_path_factory.mktemp('search'), seed=5)

@@ -16,14 +16,9 @@ from pet_keras.pattern import PVP, Pattern
 from pet_keras.verbalizer import Verbalizer
 from pet_keras.scoring import Scorer, class_logits
 from pet_keras.presets import NEWS_PATTERNS, PAIR_PATTERNS, SENTIMENT_PATTERNS, SENTIMENT_WORDS
-from tiny import ex, make_tokenizer, sharpened_mlm
+from tiny import ex, sharpened_mlm
 
 NEWS_WORDS = {'体育': ['体育'], '财经': ['财经'], '故事': ['故事'], '文化': ['文化'], '汽车': ['汽车']}
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 def tokens(tok, ids):

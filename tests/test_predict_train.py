@@ -21,7 +21,7 @@ from pet_keras.runstate import BEST_WEIGHTS
 from pet_keras.scoring import Scorer
 from pet_keras.modes import CLASSIFIER, MODES, PET_MODES, training_sets
 from pet_keras.train import fit_pet
-from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
+from tiny import ex, make_mlm, sharpened_mlm, write_vocab
 
 WORDS = {'positive': '很', 'negative': '不'}
 # the synthetic task: a text's characters come mostly from A (positive) or B (negative)
@@ -45,11 +45,6 @@ def synthetic(n, rng, tag, positive_share=0.5, purity=0.7):
 def seed_all(seed):
     tf.random.set_seed(seed)
     np.random.seed(seed)
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 @pytest.fixture(scope='module')

@@ -13,14 +13,9 @@ from pet_keras.config import RunConfig
 from pet_keras.pattern import PVP, Pattern
 from pet_keras.train import fit_pet
 from test_predict_train import seed_all
-from tiny import ex, make_mlm, make_tokenizer, write_vocab
+from tiny import ex, make_mlm, write_vocab
 
 WORDS = {'positive': ['很'], 'negative': ['不']}
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 def test_prompt_tokens_read_as_unused_tokens_in_order(tok):

@@ -29,7 +29,7 @@ from pet_keras.runstate import BACKUP, RUN_STATE, backed_up_intervals
 from pet_keras.train import fit_pet
 from test_predict_train import synthetic_setup
 from test_scripts import run_script
-from tiny import make_mlm, make_tokenizer, write_vocab
+from tiny import make_mlm, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 RUNLOCK = REPO / 'pet_keras' / 'runlock.py'
@@ -41,11 +41,6 @@ HOLDER = (
     'with runlock.locked(sys.argv[1]):\n'
     '    print("locked", flush=True); sys.stdin.read()\n' % str(RUNLOCK)
 )
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 def listing(folder):

@@ -22,15 +22,9 @@ from pet_keras.runstate import BACKUP, BEST_WEIGHTS, RUN_STATE
 from pet_keras.scoring import Scorer
 from pet_keras.train import fit_pet
 from test_predict_train import read_results, synthetic_setup
-from tiny import make_tokenizer
 
 SETTINGS = {'mode': 'few-shot', 'split_seed': 1, 'seed': 0, 'pattern': 'P1', 'steps': 40, 'resume': False}
 PASS = 8  # steps per pass over the 128 training examples, batches of 16: an evaluation each
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 class Interrupted(Exception):

@@ -22,18 +22,13 @@ from pet_keras.pattern import PVP
 from pet_keras.scoring import Scorer
 from pet_keras.serving import export_saved_model, load
 from pet_keras.train import fit_pet
-from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
+from tiny import ex, make_mlm, sharpened_mlm, write_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = {'positive': '很', 'negative': '不', 'neutral': '理'}
 PAIR_WORDS = {'same': '是的', 'different': '不是'}  # a two-token slot
 TEXTS = ['春夏花草风雨', '秋冬石木山水黑白', '我你他', '红黄蓝白黑东西南北早晚前后左右里外', '开关']
 PAIRS = [{'a': '春夏花草', 'b': '秋冬'}, {'a': '我你他她们', 'b': '我你'}, {'a': '红', 'b': '黄蓝白黑东西南北'}]
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 @pytest.fixture(scope='module')

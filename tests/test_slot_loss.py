@@ -15,16 +15,11 @@ from pet_keras.config import RunConfig
 from pet_keras.pattern import PVP
 from pet_keras.train import fit_pet
 from test_predict_train import seed_all
-from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
+from tiny import ex, make_mlm, sharpened_mlm, write_vocab
 
 # a label with two words, one with one; the label losses need words of one length
 WORDS = {'A': ['很', '好'], 'B': ['不'], 'C': ['感']}
 TEXTS = ['春夏花草风雨', '秋冬石木山水黑白', '我你他', '红黄东西南北早晚', '开关上下']
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 @pytest.fixture(scope='module')

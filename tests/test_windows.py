@@ -5,20 +5,14 @@ windows; off, the text is cut at maxlen as before."""
 import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import numpy as np
-import pytest
 
 from pet_keras.batching import PetDataGenerator
 from pet_keras.pattern import PVP
 from pet_keras.scoring import Scorer
-from tiny import ex, make_tokenizer, sharpened_mlm
+from tiny import ex, sharpened_mlm
 
 WORDS = {'positive': ['很'], 'negative': ['不']}
 TEXT = '这家酒店的服务很好房间也很干净早餐种类多交通方便离地铁站很近前台的人很热情下次还会再来住'
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 def pvp(tok, template='____满意。{text}', maxlen=16, windows=True):

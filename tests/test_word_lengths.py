@@ -16,16 +16,11 @@ from pet_keras.scoring import Scorer
 from pet_keras.serving import export_saved_model
 from pet_keras.train import fit_pet
 from test_predict_train import seed_all
-from tiny import ex, make_mlm, make_tokenizer, sharpened_mlm, write_vocab
+from tiny import ex, make_mlm, sharpened_mlm, write_vocab
 
 # one word of 1 token, one of 2, one of 3; label B also has a 1-token word
 WORDS = {'A': ['很'], 'B': ['不是', '好'], 'C': ['感觉如']}
 TEXTS = ['春夏花草风雨', '秋冬石木山水黑白', '我你他', '红黄东西南北早晚前后左右里外', '开']
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return make_tokenizer()
 
 
 @pytest.fixture(scope='module')
