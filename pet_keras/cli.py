@@ -40,20 +40,29 @@ def output_flags(p):
 
 
 def script_parser(
-    description, patterns, default_pattern, data_help, several_patterns=False, labeled_fraction=0.01, maxlen=128, p=None
+    description,
+    patterns,
+    default_pattern,
+    data_help,
+    several_patterns=False,
+    labeled_fraction=0.01,
+    maxlen=128,
+    p=None,
+    repeated_pattern=False,
 ):
     """An argparse parser with the flags every PET script takes; with
     ``several_patterns`` (an ensemble) it takes ``--patterns`` (a list)
-    instead of ``--pattern``, and no classifier mode. ``labeled_fraction``
-    and ``maxlen`` are the script's defaults. ``p``: add the flags to this
-    parser (a ``pet-keras`` subcommand) instead; ``data_help=None``: no --data-dir."""
+    instead of ``--pattern``, and no classifier mode; with ``repeated_pattern``
+    ``--pattern`` may be given several times (an ensemble, ``pet-keras train``).
+    ``labeled_fraction`` and ``maxlen`` are the script's defaults. ``p``: add the flags to
+    this parser (a ``pet-keras`` subcommand) instead; ``data_help=None``: no --data-dir."""
     p = p or Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     model_flags(p)
     data_flags(p, data_help, labeled_fraction)
-    pattern_flags(p, patterns, default_pattern, several_patterns, maxlen)
+    pattern_flags(p, patterns, default_pattern, several_patterns, maxlen, repeated_pattern)
     training_flags(p)
     output_flags(p)
-    if several_patterns:
+    if several_patterns or repeated_pattern:
         ensemble_flags(p)
     return p
 
@@ -84,7 +93,7 @@ def data_flags(p, data_help, labeled_fraction):
     )
 
 
-def pattern_flags(p, patterns, default_pattern, several_patterns, maxlen):
+def pattern_flags(p, patterns, default_pattern, several_patterns, maxlen, repeated_pattern=False):
     """The 'task' group: --mode, the pattern(s), --maxlen and the verbalizer's flags (one
     add_argument per flag, read top to bottom)."""
     t = p.add_argument_group('task')
@@ -101,6 +110,13 @@ def pattern_flags(p, patterns, default_pattern, several_patterns, maxlen):
             nargs='+',
             default=list(patterns),
             help='presets (%s) or templates with a ____ slot (default: all presets)' % presets,
+        )
+    elif repeated_pattern:
+        t.add_argument(
+            '--pattern',
+            action='append',
+            help="a template with a ____ slot and the task's fields; given several times, full PET: a model per "
+            'pattern, their ensemble (iPET with --generations) and a [CLS] classifier distilled from it',
         )
     else:
         t.add_argument(
@@ -245,15 +261,32 @@ def training_flags(p):
     )
 
 
+# the ensemble's flags and defaults (ensemble.full_pet's arguments)
+ENSEMBLE_DEFAULTS = {'weighted': False, 'generations': 0, 'growth': 5, 'temperature': 2.0}
+
+
 def ensemble_flags(p):
-    """The 'ensemble, iPET, distillation' group of scripts/sentiment_ensemble.py (``check_ensemble``)."""
+    """The 'ensemble, iPET, distillation' group of scripts/sentiment_ensemble.py and ``pet-keras train``."""
     e = p.add_argument_group('ensemble, iPET, distillation')
     e.add_argument('--weighted', action='store_true', help='weight each pattern by its validation accuracy')
-    e.add_argument('--generations', type=whole(0), default=0, help='iPET generations after the first (default 0: PET)')
     e.add_argument(
-        '--growth', type=whole(1), default=5, help='iPET: the training set grows this many times per generation'
+        '--generations',
+        type=whole(0),
+        default=ENSEMBLE_DEFAULTS['generations'],
+        help='iPET generations after the first (default 0: PET)',
     )
-    e.add_argument('--temperature', type=POSITIVE, default=2.0, help='softening of the distillation targets')
+    e.add_argument(
+        '--growth',
+        type=whole(1),
+        default=ENSEMBLE_DEFAULTS['growth'],
+        help='iPET: the training set grows this many times per generation (default %d)' % ENSEMBLE_DEFAULTS['growth'],
+    )
+    e.add_argument(
+        '--temperature',
+        type=POSITIVE,
+        default=ENSEMBLE_DEFAULTS['temperature'],
+        help='softening of the distillation targets (default %g)' % ENSEMBLE_DEFAULTS['temperature'],
+    )
     e.add_argument('--max-unlabeled', type=whole(0), help='use only the first N unlabeled texts (shorter runs)')
 
 

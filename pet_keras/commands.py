@@ -78,7 +78,7 @@ def parser():
     tr = command(
         commands, 'train', 'train', "train PET (or the classifier) on a task's files, no Python", taskfile.__doc__
     )
-    cli.script_parser(None, {}, None, None, labeled_fraction=1, p=tr)
+    cli.script_parser(None, {}, None, None, labeled_fraction=1, p=tr, repeated_pattern=True)
     file_flags(tr)
 
     lw = command(
@@ -142,7 +142,10 @@ def main(argv=None):
 
     def dispatch(args):
         if getattr(args, 'task', None):  # the task file's flags first: those given override them
-            args = p.parse_args(argv[:1] + task_file_flags(args.task, cli.long_flags(p, args.command)) + argv[1:])
+            from_file = task_file_flags(args.task, cli.long_flags(p, args.command))
+            if getattr(args, 'pattern', None):  # --pattern accumulates: the command line's replace the file's
+                from_file = [flag for flag in from_file if not flag.startswith('--pattern=')]
+            args = p.parse_args(argv[:1] + from_file + argv[1:])
         from pet_keras import subcommands  # after parsing: it loads TensorFlow, which --help need not wait for
 
         return getattr(subcommands, args.run)(args)

@@ -7,9 +7,9 @@ classifier learns from those (distillation). iPET repeats the per-pattern
 training for some generations, each time adding the ensemble's most confident
 pseudo-labels, balanced per class, to the labeled set.
 
-``ipet`` and ``distill`` run the whole of it for scripts/sentiment_ensemble.py, on what
-``runner.prepare`` prepared: every model trains under the same ``RunConfig``, in its own run
-folder.
+``full_pet`` runs the whole of it for scripts/sentiment_ensemble.py and ``pet-keras train``
+with several patterns: ``runner.prepare``, then ``ipet`` and ``distill``; every model trains
+under the same ``RunConfig``, in its own run folder.
 """
 
 import os
@@ -22,7 +22,7 @@ from pet_keras.compat import keras
 from pet_keras.config import RESUME_MAY_CHANGE
 from pet_keras.data import Example
 from pet_keras.io import write_json
-from pet_keras.modes import training_sets
+from pet_keras.modes import PET_MODES, training_sets
 from pet_keras.runstate import finished_run
 from pet_keras.scoring import Scorer
 from pet_keras.serving import load
@@ -153,6 +153,42 @@ def distill(config, prepared, soft_labels, out_dir, temperature=2.0):
         settings=dict(prepared.settings, temperature=temperature),
         **config.budget(),
     )
+
+
+def full_pet(task, config, templates, presets=(), weighted=False, generations=0, growth=5, temperature=2.0):
+    """Full PET on ``task`` (a ``TaskSpec``) as ``config`` says: a model per pattern of
+    ``templates`` ({name: template}; ``presets``: the names that are presets, which name their
+    run folders), ``generations`` iPET generations, and a [CLS] classifier distilled from the
+    last ensemble, in ``config.out``. Returns the results (also in <out>/results.json)."""
+    if len(templates) < 2:
+        raise ValueError('an ensemble needs at least two patterns, got %d' % len(templates))
+    if config.mode not in PET_MODES:
+        raise ValueError('--mode %s: an ensemble is of PET models (%s)' % (config.mode, ', '.join(PET_MODES)))
+    if generations and config.mode not in ('few-shot', 'semi-supervised'):
+        raise ValueError('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
+    if task.valid is None:
+        raise ValueError('an ensemble needs validation examples: each pattern keeps its best weights on them')
+    if config.resume or config.distribute:  # each pattern's run resumes and distributes on its own
+        raise ValueError(
+            '--resume and --distribute are not supported for an ensemble: train its patterns one by one for those '
+            '(the same command again loads each pattern whose run finished)'
+        )
+    prepared = runner.prepare(task, config, ensemble=True)
+    pvps = {name: runner.task_pvp(task, prepared.checkpoint.tokenizer, t) for name, t in templates.items()}
+
+    # one model per pattern, then their ensemble; iPET grows the labeled set
+    records, ensemble = ipet(config, prepared, pvps, presets, generations, growth, weighted)
+
+    # distillation: a [CLS] classifier on the ensemble's soft labels
+    student = distill(config, prepared, ensemble['unlabeled'], os.path.join(prepared.out, 'distilled'), temperature)
+    results = {
+        'settings': dict(prepared.settings, patterns=list(templates), generations=generations,
+                         growth=growth, weighted=weighted, temperature=temperature),
+        'generations': records,
+        'distilled': {'valid': student['valid'], 'test': student['test']},
+    }  # fmt: skip
+    write_results(prepared.out, results, pvps)
+    return results
 
 
 def write_results(out, results, names):

@@ -8,8 +8,9 @@ import json
 import os
 import sys
 
-from pet_keras import convert, runner, runtime
+from pet_keras import cli, convert, runner, runtime
 from pet_keras.config import RunConfig, TaskSpec, read_label_words
+from pet_keras.ensemble import full_pet
 from pet_keras.inputs import READERS, input_format
 from pet_keras.io import atomic_path, refuse_overwriting_inputs, write_json
 from pet_keras.label_search import label_words_json, print_label_words, search
@@ -81,17 +82,23 @@ def convert_command(args):
 
 
 def train(args):
-    """``pet-keras train``: the task of the files and flags, run as the scripts run theirs."""
+    """``pet-keras train``: the task of the files and flags, run as the scripts run theirs;
+    with several --pattern, full PET (``ensemble.full_pet``)."""
     required(args, 'train', 'pattern')
+    templates = list(dict.fromkeys(args.pattern))
+    if len(templates) == 1:
+        changed = ['--' + key for key, value in cli.ENSEMBLE_DEFAULTS.items() if getattr(args, key) != value]
+        if changed:
+            raise ValueError('%s: for an ensemble, which needs --pattern given several times' % ', '.join(changed))
     name = (
         os.path.splitext(os.path.basename(args.task))[0]
         if args.task
         else os.path.basename(os.path.dirname(os.path.abspath(args.train)))
     )
     config = RunConfig.from_flags(args)  # runner.prepare's default folder: runs/<name>-<mode>
-    pattern = Pattern(args.pattern)
+    fields = list(dict.fromkeys(field for template in templates for field in Pattern(template).fields))
     files = {split: getattr(args, split) for split in SPLITS if getattr(args, split) is not None}
-    data = read_task_files(files, pattern.fields, args.columns, args.label_field)
+    data = read_task_files(files, fields, args.columns, args.label_field)
     words = read_label_words(args.label_words) if args.label_words else {}
     labels = task_labels(data, words)
     if len(labels) < 2:
@@ -103,7 +110,7 @@ def train(args):
     task = TaskSpec.from_flags(
         args,
         name,
-        args.pattern,
+        templates[0],
         {label: words.get(label, label) for label in labels},
         data['train'],
         data.get('valid'),
@@ -111,7 +118,11 @@ def train(args):
         data.get('unlabeled', ()),
         named_labels=tuple(label for label in labels if label not in words),
     )
-    return runner.run(task, config)
+    if len(templates) == 1:
+        return runner.run(task, config)
+    return full_pet(
+        task, config, {t: t for t in templates}, **{key: getattr(args, key) for key in cli.ENSEMBLE_DEFAULTS}
+    )
 
 
 def label_words(args):

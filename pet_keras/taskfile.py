@@ -62,6 +62,9 @@ def task_file_flags(path, allowed):
         if isinstance(value, bool):
             flags += [flag] if value else []
             continue
+        if key == 'pattern' and isinstance(value, list):  # several patterns: full PET
+            flags += ['--pattern=%s' % template for template in value]
+            continue
         if key == 'label_words' and isinstance(value, dict):
             value = json.dumps(value, ensure_ascii=False)
         elif key == 'columns' and isinstance(value, list):

