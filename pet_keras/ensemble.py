@@ -16,14 +16,13 @@ import os
 
 import numpy as np
 
-from pet_keras import runner
+from pet_keras import runner, runtime
 from pet_keras.classifier import build_classifier, fit_classifier, one_hot
-from pet_keras.compat import keras
 from pet_keras.config import RESUME_MAY_CHANGE
 from pet_keras.data import Example
 from pet_keras.io import write_json
 from pet_keras.modes import PET_MODES, training_sets
-from pet_keras.runstate import finished_run
+from pet_keras.runstate import examples_digest, finished_classifier, finished_run
 from pet_keras.scoring import Scorer
 from pet_keras.serving import load
 
@@ -75,10 +74,10 @@ def confident_examples(examples, probs, labels, per_class):
 
 
 def pattern_model(config, prepared, name, pvp, train_set, run_dir):
-    """One pattern's model of a generation, a fresh one (Keras session cleared): (its run's
-    results, its Scorer). A finished run in ``run_dir`` with the same settings and training
-    data is loaded instead of trained again."""
-    keras.backend.clear_session()
+    """One pattern's model of a generation, in a fresh session (``runtime.fresh_session``): (its
+    run's results, its Scorer). A finished run in ``run_dir`` with the same settings and
+    training data is loaded instead of trained again."""
+    runtime.fresh_session(config.seed)
     examples, texts = training_sets(config.mode, train_set, prepared.unlabeled)
     generator = runner.training_generator(config, pvp, examples, texts)
     settings = dict(prepared.settings, pattern=pvp.pattern.template)
@@ -131,26 +130,34 @@ def ipet(config, prepared, pvps, presets=(), generations=0, growth=5, weighted=F
     return records, ensemble
 
 
-def distill(config, prepared, soft_labels, out_dir, temperature=2.0):
+def distill(config, prepared, soft_labels, out_dir, settings):
     """Distillation: a fresh [CLS] classifier trained on the labeled examples' own labels and
-    the unlabeled ones' ``soft_labels`` (the ensemble's), softened by ``temperature``.
-    Returns fit_classifier's results."""
-    keras.backend.clear_session()
+    the unlabeled ones' ``soft_labels`` (the ensemble's), softened by ``settings['temperature']``.
+    Returns fit_classifier's results; a distillation ``out_dir`` finished with these ``settings``
+    (the ensemble's) on the same examples is read back instead of trained again."""
+    examples = prepared.labeled + prepared.unlabeled
+    finished = finished_classifier(out_dir, settings, examples, REUSABLE_IF_CHANGED)
+    if finished:
+        print('distillation: loading the finished run in %s' % out_dir)
+        return finished
+    runtime.fresh_session(config.seed)
     config_path, checkpoint_path, _, tokenizer = prepared.checkpoint
     classifier = build_classifier(config_path, checkpoint_path, len(prepared.labels), model=config.model)
-    targets = np.concatenate([one_hot(prepared.labeled, prepared.labels), soften(soft_labels, temperature)])
+    soft = soften(soft_labels, settings['temperature'])
+    targets = np.concatenate([one_hot(prepared.labeled, prepared.labels), soft])
     return fit_classifier(
         classifier,
         tokenizer,
         prepared.labels,
-        prepared.labeled + prepared.unlabeled,
+        examples,
         prepared.valid,
         prepared.test,
         targets,
         batch_size=config.batch_size,
         maxlen=prepared.maxlen,
         out_dir=out_dir,
-        settings=dict(prepared.settings, temperature=temperature),
+        settings=settings,
+        record={'training_data': examples_digest(examples)},
         **config.budget(),
     )
 
@@ -174,16 +181,20 @@ def full_pet(task, config, templates, presets=(), weighted=False, generations=0,
             '(the same command again loads each pattern whose run finished)'
         )
     prepared = runner.prepare(task, config, ensemble=True)
+    settings = dict(prepared.settings, patterns=list(templates), generations=generations,
+                    growth=growth, weighted=weighted, temperature=temperature)  # fmt: skip
+    distilled_dir = os.path.join(prepared.out, 'distilled')
+    # a finished distillation made otherwise is refused now, not after every pattern has trained
+    finished_classifier(distilled_dir, settings, prepared.labeled + prepared.unlabeled, REUSABLE_IF_CHANGED)
     pvps = {name: runner.task_pvp(task, prepared.checkpoint.tokenizer, t) for name, t in templates.items()}
 
     # one model per pattern, then their ensemble; iPET grows the labeled set
     records, ensemble = ipet(config, prepared, pvps, presets, generations, growth, weighted)
 
     # distillation: a [CLS] classifier on the ensemble's soft labels
-    student = distill(config, prepared, ensemble['unlabeled'], os.path.join(prepared.out, 'distilled'), temperature)
+    student = distill(config, prepared, ensemble['unlabeled'], distilled_dir, settings)
     results = {
-        'settings': dict(prepared.settings, patterns=list(templates), generations=generations,
-                         growth=growth, weighted=weighted, temperature=temperature),
+        'settings': settings,
         'generations': records,
         'distilled': {'valid': student['valid'], 'test': student['test']},
     }  # fmt: skip

@@ -11,13 +11,12 @@ from pet_keras import budget, crossval, runtime, startup
 from pet_keras.batching import PetDataGenerator
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.classifier import build_classifier, fit_classifier
-from pet_keras.compat import keras
 from pet_keras.config import RESUME_MAY_CHANGE
 from pet_keras.data import split_labeled
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.modes import CLASSIFIER, training_sets
 from pet_keras.pattern import PVP
-from pet_keras.runstate import CROSS_VALIDATION, finished_run
+from pet_keras.runstate import CROSS_VALIDATION, examples_digest, finished_classifier, finished_run
 from pet_keras.train import check_prompt_only, fit_pet
 
 Checkpoint = namedtuple('Checkpoint', 'config_path checkpoint_path dict_path tokenizer')
@@ -38,7 +37,7 @@ def run(task, config):
     if prepared.valid is None and prepared.labeled and config.folds:
         record = {'cross_validation': cross_validated_steps(prepared, config)}
         steps = record['cross_validation']['steps']
-        keras.backend.clear_session()
+        runtime.fresh_session(config.seed)
     labeled, unlabeled = training_sets(config.mode, prepared.labeled, prepared.unlabeled)
     if config.mode == CLASSIFIER:
         results = fit_classifier_with(config, prepared, labeled, prepared.valid, prepared.test, prepared.out,
@@ -122,13 +121,18 @@ def cross_validated_steps(prepared, config):
     """``pet_keras.crossval``'s choice of steps for a run without validation: a fit_pet (or
     fit_classifier) run per fold in <out>/cross-validation/fold-<n>, each under the run's
     budget; a PET fold finished by an earlier call with the same settings is read back,
-    not trained again (a classifier run always starts again)."""
+    not trained again."""
 
     def fit_fold(number, train, held_out):
         fold_dir = os.path.join(prepared.out, CROSS_VALIDATION, 'fold-%d' % number)
-        keras.backend.clear_session()
+        runtime.fresh_session(config.seed)
         if config.mode == CLASSIFIER:
-            return fit_classifier_with(config, prepared, train, held_out, None, fold_dir)
+            done = finished_classifier(fold_dir, prepared.settings, train, RESUME_MAY_CHANGE)
+            if done:
+                print('fold %d: the finished run in %s' % (number, fold_dir))
+                return done
+            record = {'training_data': examples_digest(train)}
+            return fit_classifier_with(config, prepared, train, held_out, None, fold_dir, record=record)
         unlabeled = training_sets(config.mode, [], prepared.unlabeled)[1]
         generator = training_generator(config, prepared.pvp, train, unlabeled)
         done = finished_run(fold_dir, prepared.settings, generator, RESUME_MAY_CHANGE)

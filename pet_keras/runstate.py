@@ -58,17 +58,18 @@ def training_data(generator):
     return record
 
 
+def examples_digest(examples):
+    """How many ``examples`` and a digest of their fields and labels."""
+    h = hashlib.sha256()
+    for e in examples or ():
+        h.update(json.dumps([e.fields, e.label], ensure_ascii=False, sort_keys=True).encode('utf-8'))
+    return {'examples': len(examples or ()), 'sha256': h.hexdigest()}
+
+
 def evaluation_data(valid, test):
-    """What the evaluations of a run were made on: each split's size and a digest of its
-    examples' fields and labels (a resumed run must evaluate on the same)."""
-
-    def digest(examples):
-        h = hashlib.sha256()
-        for e in examples or ():
-            h.update(json.dumps([e.fields, e.label], ensure_ascii=False, sort_keys=True).encode('utf-8'))
-        return {'examples': len(examples or ()), 'sha256': h.hexdigest()}
-
-    return {'valid': digest(valid), 'test': digest(test)}
+    """What the evaluations of a run were made on: each split's ``examples_digest`` (a resumed
+    run must evaluate on the same)."""
+    return {'valid': examples_digest(valid), 'test': examples_digest(test)}
 
 
 def changes(saved, run, may_change):
@@ -109,6 +110,30 @@ def finished_run(out_dir, settings, generator, may_change):
             % (out_dir, '; '.join(changed))
         )
     return read_json(os.path.join(out_dir, 'results.json'))
+
+
+def finished_classifier(out_dir, settings, examples, may_change):
+    """The results of the classifier run ``fit_classifier`` finished in ``out_dir`` with these
+    settings (but for those in ``may_change``) on these training ``examples`` (their
+    ``examples_digest``, recorded as its ``training_data``), or None when it holds none.
+    Refuses a finished run made otherwise, or one that does not record what it trained on:
+    training again would overwrite it."""
+    path = os.path.join(out_dir, 'results.json')
+    if not os.path.isfile(path):
+        return None
+    saved = read_json(path)
+    if not isinstance(saved, dict) or not isinstance(saved.get('settings'), dict) or 'training_data' not in saved:
+        raise ValueError(
+            '%s holds a finished run that does not record its settings and training data, so it cannot be '
+            'reused: move it away or use another folder' % out_dir
+        )
+    changed = changes(saved, {'settings': settings, 'training_data': examples_digest(examples)}, may_change)
+    if changed:
+        raise ValueError(
+            '%s holds a finished run with other settings or training data (%s): use another folder'
+            % (out_dir, '; '.join(changed))
+        )
+    return saved
 
 
 # what a PET or classifier run writes in its folder: what --overwrite removes, and only that

@@ -57,3 +57,11 @@ def strategy(distribute=None):
 def seed(value):
     """Seed Python's random, NumPy and TensorFlow (keras.utils.set_random_seed)."""
     keras.utils.set_random_seed(value)
+
+
+def fresh_session(value):
+    """Start the next model of a run that builds several (folds, patterns, the distillation): Keras'
+    session cleared and the seeds set to ``value`` again, so the model's initial head and dropout
+    masks are the ones it would draw alone, whether the models before it trained or were loaded."""
+    keras.backend.clear_session()
+    seed(value)

@@ -5,8 +5,8 @@ generations, and distillation into a plain [CLS] classifier.
     python scripts/sentiment_ensemble.py --data-dir ../shared/datasets/sentiment --patterns P1 P2 P3 P4 P5
     python scripts/sentiment_ensemble.py --generations 2          # iPET: two more generations
 
-Running the same command again loads the patterns whose runs finished
-instead of training them again.
+Running the same command again loads the patterns and the distillation whose
+runs finished instead of training them again.
 Each generation trains one MLM per pattern (--mode few-shot or semi-supervised)
 and averages their label distributions (--weighted: by validation accuracy).
 iPET adds, per class, the ensemble's most confident unlabeled examples to the

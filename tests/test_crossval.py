@@ -95,7 +95,7 @@ def test_unsupervised_runs_need_validation_and_say_so(checkpoint, tmp_path, caps
     assert '--mode unsupervised chooses its best step on validation data' in capsys.readouterr().err
 
 
-def test_the_classifier_without_valid_is_cross_validated_too(checkpoint, tmp_path):  # noqa: F811
+def test_the_classifier_without_valid_is_cross_validated_too(checkpoint, tmp_path, capsys):  # noqa: F811
     rows = [
         {'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('春天很好', '秋天不好', '花草很美', '石头不美')
     ]
@@ -108,6 +108,16 @@ def test_the_classifier_without_valid_is_cross_validated_too(checkpoint, tmp_pat
     assert choice['steps'] == 2 and [p['step'] for p in choice['mean_curve']] == [2]  # a random head is never kept
     assert results['best_step'] == 2 and results['valid'] is None and results['test'] is None
     assert (out / 'cross-validation' / 'fold-2' / 'classifier.json').is_file()
+
+    # stopped after its folds (no results.json yet): the same command reads the finished folds back
+    folds = [(out / 'cross-validation' / ('fold-%d' % n) / 'results.json').read_bytes() for n in (1, 2)]
+    (out / 'results.json').unlink()
+    capsys.readouterr()
+    assert commands.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert 'fold 1: the finished run' in printed and 'fold 2: the finished run' in printed
+    assert [(out / 'cross-validation' / ('fold-%d' % n) / 'results.json').read_bytes() for n in (1, 2)] == folds
+    assert json.loads((out / 'results.json').read_text(encoding='utf-8'))['cross_validation'] == choice
 
 
 def test_the_sentiment_script_without_its_validation_file_cross_validates(checkpoint, tmp_path, monkeypatch, capsys):  # noqa: F811

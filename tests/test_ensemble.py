@@ -5,6 +5,7 @@ import pet_keras  # noqa: F401  (before tensorflow / bert4keras)
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -212,13 +213,36 @@ def test_ensemble_script_runs_pet_ipet_and_distillation(tiny_folder, tmp_path):
     assert (out / 'distilled' / 'results.json').is_file()
     assert '| distilled classifier |' in result.stdout
 
-    # the same command again loads every finished pattern run instead of training it
+    # the same command again loads every finished run, the distillation's too, instead of training it
+    distilled = (out / 'distilled' / 'results.json').read_bytes()
     again = ensemble()
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count('loading the finished run') == 4 and 'zero-shot evaluation' not in again.stdout
+    assert again.stdout.count('loading the finished run') == 5 and 'zero-shot evaluation' not in again.stdout
+    assert 'distillation: loading the finished run' in again.stdout
+    assert (out / 'distilled' / 'results.json').read_bytes() == distilled
     rerun = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     for record, before in zip(rerun['generations'], results['generations']):
         assert {k: record[k] for k in ('P1', 'P2', 'labeled')} == {k: before[k] for k in ('P1', 'P2', 'labeled')}
+    assert rerun['distilled'] == results['distilled']
+
+    # a model trains the same whether the models before it trained or were loaded: each starts from the seed
+    def losses(folder):
+        return [r['loss'] for r in json.loads((folder / 'results.json').read_text(encoding='utf-8'))['evaluations']]
+
+    trained = {name: losses(out / name) for name in ('generation-1/P2', 'distilled')}
+    for name in trained:
+        shutil.rmtree(out / name)
+    again = ensemble()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count('loading the finished run') == 3
+    assert {name: losses(out / name) for name in trained} == trained
+
+    # a distillation made with other settings: refused before any pattern is loaded or trained
+    distilled = (out / 'distilled' / 'results.json').read_bytes()
+    other = ensemble('--temperature', '3')
+    assert other.returncode == 2 and 'holds a finished run with other settings' in other.stderr
+    assert 'temperature: 2.0, now 3.0' in other.stderr and 'loading the finished run' not in other.stdout
+    assert (out / 'distilled' / 'results.json').read_bytes() == distilled
 
     # other training settings: refused, nothing overwritten
     weights = (out / 'generation-0' / 'P1' / 'bert_model.ckpt.data-00000-of-00001').read_bytes()
