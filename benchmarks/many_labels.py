@@ -13,6 +13,7 @@ learning rate) with the names and with the two-character words.
     python benchmarks/many_labels.py                           # embedded model, dev and test
     python benchmarks/many_labels.py --max-eval 400 --few-shot # shorter evaluation, plus few-shot
     python benchmarks/many_labels.py --max-eval 400 --few-shot --verbalizers two --windows  # whole texts
+    python benchmarks/many_labels.py --few-shot --verbalizers two --lexical  # with the lexical expert
 
 Writes <out>/many_labels.json.
 """
@@ -31,7 +32,7 @@ from pet_keras.data import read_jsonl  # noqa: E402
 from pet_keras.model import build_mlm, load_config, load_tokenizer  # noqa: E402
 from pet_keras.pattern import PVP  # noqa: E402
 from pet_keras.verbalizer import Verbalizer  # noqa: E402
-from pet_keras import budget  # noqa: E402
+from pet_keras import budget, lexical  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.train import fit_pet  # noqa: E402
@@ -62,6 +63,9 @@ def parse_args(argv=None):
         choices=list(VERBALIZERS),
         default=list(VERBALIZERS),
         help='names: each label its own name; mean: the same, mean per token; two: two characters each',
+    )
+    p.add_argument(
+        '--lexical', action='store_true', help='few-shot: also the lexical expert beside PET (pet_keras.lexical)'
     )
     p.add_argument('--windows', action='store_true', help='read long texts whole, in windows (PVP.text_windows)')
     p.add_argument('--slot-loss', choices=budget.SLOT_LOSSES, default=budget.SLOT_LOSS, help="PET slot's training loss")
@@ -108,7 +112,11 @@ def few_shot(mlm, pvp, train, splits, args):
             out_dir=out_dir,
             verbose=2,
         )
-    return {key: results[key] for key in ('valid', 'test', 'best_step', 'evaluations')}
+    record = {key: results[key] for key in ('valid', 'test', 'best_step', 'evaluations')}
+    if args.lexical:
+        _, record['lexical_expert'] = lexical.fit_expert(Scorer(mlm, pvp), train, splits['valid'], splits['test'])
+        print('with the lexical expert: %s' % {k: record['lexical_expert'][k] for k in ('weight', 'valid', 'test')})
+    return record
 
 
 def main(argv=None):
@@ -131,6 +139,7 @@ def main(argv=None):
         'command': 'python benchmarks/many_labels.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
         'windows': args.windows,
         'slot_loss': args.slot_loss,
+        'lexical': args.lexical,
         'runs': {},
     }
     if args.few_shot:

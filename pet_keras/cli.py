@@ -214,6 +214,13 @@ def training_flags(p):
         '(decoupled); the random extra masks keep the masked-LM loss (default %s)' % budget.SLOT_LOSS,
     )
     r.add_argument(
+        '--lexical',
+        action='store_true',
+        help='add a lexical expert to PET: TF-IDF character n-grams and a linear SVM trained on the labeled '
+        "examples, its scores added to PET's label log-probabilities with a weight chosen on validation "
+        '(few-shot and semi-supervised; README, "Accuracy, measured")',
+    )
+    r.add_argument(
         '--prompt-only',
         action='store_true',
         help="train only the embeddings of the pattern's learned tokens [P]; the encoder, the MLM head and "

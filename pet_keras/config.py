@@ -20,7 +20,10 @@ from pet_keras.verbalizer import Verbalizer
 
 # the settings a resumed run may change: none of them changes the data or what the steps done mean
 # (mixed_precision changes the compute dtype only; weights and optimizer state are float32 either way)
-RESUME_MAY_CHANGE = ('resume', 'overwrite', 'steps', 'patience', 'out', 'distribute', 'tensorboard', 'mixed_precision')
+# lexical: the expert is fitted after PET has trained, so it changes nothing PET trains on
+RESUME_MAY_CHANGE = (
+    'resume', 'overwrite', 'steps', 'patience', 'out', 'distribute', 'tensorboard', 'mixed_precision', 'lexical',
+)  # fmt: skip
 
 
 @dataclass
@@ -39,6 +42,7 @@ class RunConfig:
     mask_rate: float = 0.15
     slot_loss: str = budget.SLOT_LOSS
     prompt_only: bool = False
+    lexical: bool = False
     labeled_share: Optional[float] = budget.LABELED_SHARE
     folds: int = crossval.FOLDS
     seed: int = 0
@@ -62,6 +66,11 @@ class RunConfig:
         budget.check_slot_loss(self.slot_loss, ())
         if self.prompt_only and self.mode == modes.CLASSIFIER:
             raise ValueError("--prompt-only trains a pattern's [P] tokens; --mode classifier has no pattern")
+        if self.lexical and self.mode not in ('few-shot', 'semi-supervised'):
+            raise ValueError(
+                '--lexical learns from labeled examples beside PET: --mode few-shot or semi-supervised, not %s'
+                % self.mode
+            )
         if self.mode in modes.TRAINED and self.steps < 1:
             raise ValueError(
                 '--steps %d: --mode %s trains, so it needs at least one step (--mode zero-shot only '

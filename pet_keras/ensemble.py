@@ -175,6 +175,8 @@ def full_pet(task, config, templates, presets=(), weighted=False, generations=0,
         raise ValueError('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
     if task.valid is None:
         raise ValueError('an ensemble needs validation examples: each pattern keeps its best weights on them')
+    if config.lexical:
+        raise ValueError('--lexical is for a run of one pattern; an ensemble does not take it')
     if config.resume or config.distribute:  # each pattern's run resumes and distributes on its own
         raise ValueError(
             '--resume and --distribute are not supported for an ensemble: train its patterns one by one for those '

@@ -7,16 +7,18 @@ import json
 import os
 from collections import namedtuple
 
-from pet_keras import budget, crossval, runtime, startup
+from pet_keras import budget, crossval, lexical, runtime, startup
 from pet_keras.batching import PetDataGenerator
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.classifier import build_classifier, fit_classifier
 from pet_keras.config import RESUME_MAY_CHANGE
 from pet_keras.data import split_labeled
+from pet_keras.io import write_json
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.modes import CLASSIFIER, training_sets
 from pet_keras.pattern import PVP
 from pet_keras.runstate import CROSS_VALIDATION, examples_digest, finished_classifier, finished_run
+from pet_keras.scoring import Scorer
 from pet_keras.train import check_prompt_only, fit_pet
 
 Checkpoint = namedtuple('Checkpoint', 'config_path checkpoint_path dict_path tokenizer')
@@ -44,8 +46,10 @@ def run(task, config):
                                       steps=steps, record=record)  # fmt: skip
     else:
         generator = training_generator(config, prepared.pvp, labeled, unlabeled)
-        results = fit_pet_with(config, prepared, generator, prepared.valid, prepared.test, prepared.out,
-                               steps=steps, tensorboard=config.tensorboard, record=record)[1]  # fmt: skip
+        mlm, results = fit_pet_with(config, prepared, generator, prepared.valid, prepared.test, prepared.out,
+                                    steps=steps, tensorboard=config.tensorboard, record=record)  # fmt: skip
+        if config.lexical:
+            results = with_lexical_expert(config, prepared, mlm, results)
     if record:
         choice = record['cross_validation']
         print(
@@ -142,6 +146,30 @@ def cross_validated_steps(prepared, config):
         return fit_pet_with(config, prepared, generator, held_out, None, fold_dir)[1]
 
     return crossval.cross_validate(fit_fold, prepared.labeled, config.folds, config.seed)
+
+
+def with_lexical_expert(config, prepared, mlm, results):
+    """The run's results with ``lexical.fit_expert``'s record (``lexical_expert``), the expert saved
+    beside PET's weights in the run folder, results.json written again."""
+    scorer = Scorer(mlm, prepared.pvp, calibrate=config.calibrate)
+    model, expert = lexical.fit_expert(
+        scorer, prepared.labeled, prepared.valid, prepared.test, config.folds or crossval.FOLDS, config.seed
+    )
+    model.save(prepared.out, expert['weight'])
+    results = dict(results, lexical_expert=expert)
+    write_json(os.path.join(prepared.out, 'results.json'), results)
+    alone = expert['lexical']
+    print(
+        'with the lexical expert (char %d-%d grams, C %g, weight %g): valid %s, test %s; the lexical model alone: '
+        'valid %s, test %s'
+        % (*alone['ngram_range'], alone['C'], expert['weight'], percent(expert['valid']), percent(expert['test']),
+           percent(alone.get('valid', alone.get('cross_validated'))), percent(alone.get('test')))
+    )  # fmt: skip
+    return results
+
+
+def percent(value):
+    return '-' if value is None else '%.4f' % value
 
 
 def fit_classifier_with(config, prepared, train, valid, test, out, **more):

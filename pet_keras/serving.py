@@ -15,6 +15,7 @@ import tensorflow as tf
 from pet_keras.io import atomic_folder, read_json, refuse_overwriting_inputs
 from pet_keras.classifier import CLASSIFIER_SPEC, CLASSIFIER_WEIGHTS, ClassifierScorer, build_classifier
 from pet_keras.data import Example
+from pet_keras.lexical import LEXICAL_SPEC, LexicalModel, Mixture
 from pet_keras.model import build_mlm, load_config, load_tokenizer
 from pet_keras.pattern import PVP
 from pet_keras.scoring import Scorer
@@ -172,7 +173,10 @@ def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
         model=model,
         dict_path=os.path.join(model_dir, 'vocab.txt'),
     )
-    return Predictor(model_dir, Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate), pvp.pattern.fields)
+    scorer = Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate)
+    if os.path.isfile(os.path.join(model_dir, LEXICAL_SPEC)):  # trained with --lexical
+        scorer = Mixture(scorer, *LexicalModel.load(model_dir))
+    return Predictor(model_dir, scorer, pvp.pattern.fields)
 
 
 def load_classifier(model_dir, tokenizer, batch_size, model):
@@ -296,6 +300,12 @@ def export_saved_model(model_dir, out_dir, calibrate=None, model=None, overwrite
     with windows (pvp.json "windows"), a server cuts long texts into the same windows
     (``PVP.text_windows``) and averages their log-probabilities. Returns ``out_dir``."""
     refuse_overwriting_inputs(out_dir, '--out', {'--model-dir': model_dir})
+    if os.path.isfile(os.path.join(model_dir, LEXICAL_SPEC)):
+        raise ValueError(
+            '%s: trained with --lexical; a SavedModel holds the masked LM, not the lexical expert '
+            '(lexical.json): predict with pet-keras predict or pet_keras.serving.load, or export a run '
+            'trained without --lexical' % model_dir
+        )
     taken = os.path.exists(out_dir) and not (os.path.isdir(out_dir) and not os.listdir(out_dir))
     if taken and not overwrite:
         raise FileExistsError('%s: exists and is not empty (pet-keras export --overwrite replaces it)' % out_dir)

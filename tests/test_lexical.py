@@ -1,17 +1,18 @@
-"""The lexical baseline (benchmarks/lexical.py): chosen on validation, scored on test, whole texts.
-Needs scikit-learn (benchmarks/requirements.txt); skipped without it."""
+"""The lexical model (pet_keras.lexical) as the baseline (benchmarks/lexical.py) and as PET's
+expert (--lexical): chosen on validation, scored on test, whole texts, saved without pickle."""
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip(
-    'sklearn', reason='the lexical baseline needs scikit-learn (pip install -r benchmarks/requirements.txt)'
-)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
-from lexical import C_GRID, NGRAMS, lexical_baseline  # noqa: E402
+from lexical import lexical_baseline  # noqa: E402
 
+from pet_keras.lexical import C_GRID, NGRAM_RANGES as NGRAMS  # noqa: E402
+
+from test_inputs_read_only import checkpoint, jsonl, train_argv  # noqa: E402, F401  (fixtures)
 from tiny import ex  # noqa: E402
 
 
@@ -41,3 +42,94 @@ def test_without_validation_the_choice_is_cross_validated_on_the_labeled_rows():
     record = lexical_baseline(task(20), None, task(10, 200), folds=4)
     assert record['chosen_by'] == '4-fold cross-validation' and record['valid'] == 1.0 and record['test'] == 1.0
     assert max(g['valid'] for g in record['grid']) == record['valid']
+
+
+def test_the_expert_saved_and_loaded_scores_the_same_and_refuses_files_that_do_not_fit(tmp_path):
+    import numpy as np
+
+    from pet_keras.lexical import LexicalModel
+
+    model, record = LexicalModel.fit(task(20), ['neg', 'pos', 'other'], task(10, 100))
+    assert record['chosen_by'] == 'validation' and record['valid'] == 1.0
+    scores = model.scores(task(10, 200))
+    assert scores.shape == (10, 3) and (scores.argmax(1) == [1 if i % 2 else 0 for i in range(10)]).all()
+    assert (scores[:, 2] < scores[:, :2].min(1)).all()  # a label with no labeled rows never wins
+    model.save(str(tmp_path), 4)
+    loaded, weight = LexicalModel.load(str(tmp_path))
+    assert weight == 4.0 and loaded.labels == ['neg', 'pos', 'other']
+    np.testing.assert_allclose(loaded.scores(task(10, 200)), scores, rtol=1e-6)
+
+    spec = json.loads((tmp_path / 'lexical.json').read_text(encoding='utf-8'))
+    (tmp_path / 'lexical.json').write_text(json.dumps(dict(spec, labels=['neg', 'pos'])), encoding='utf-8')
+    with pytest.raises(ValueError, match='do not fit together'):
+        LexicalModel.load(str(tmp_path))
+    (tmp_path / 'lexical.npz').write_bytes(b'not an npz')
+    with pytest.raises(ValueError, match='not the lexical expert a run wrote'):
+        LexicalModel.load(str(tmp_path))
+
+
+def test_the_weight_moves_the_mixture_from_pet_to_the_lexical_model():
+    import numpy as np
+
+    from pet_keras.lexical import choose_weight, mix
+
+    pet = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]])
+    lexical = np.array([[-1.0, 1.0], [1.0, -1.0], [1.0, -1.0]])
+    assert (mix(pet, lexical, 0).argmax(1) == [0, 0, 1]).all()  # PET alone
+    assert (mix(pet, lexical, 64).argmax(1) == [1, 0, 0]).all()  # the lexical model all but alone
+    np.testing.assert_allclose(mix(pet, lexical, 1).sum(1), 1, rtol=1e-6)
+    weight, curve = choose_weight(pet, lexical, np.array([1, 0, 0]))
+    assert (
+        curve[0] == pytest.approx(1 / 3) and curve[weight] == 1.0 and weight == min(w for w in curve if curve[w] == 1)
+    )
+
+
+def test_train_with_lexical_saves_the_expert_and_predict_uses_it(checkpoint, tmp_path, capsys):  # noqa: F811
+    import numpy as np
+
+    from pet_keras import commands
+    from pet_keras.lexical import LexicalModel, mix
+    from pet_keras.serving import export_saved_model, load
+
+    def rows(n, offset):
+        return [{'text': '今天去看看' * 4 + ('很好' if (i + offset) % 2 else '不好'), 'label': ('good', 'bad')[i % 2]}
+                for i in range(n)]  # fmt: skip
+
+    files = {split: jsonl(tmp_path / 'data' / ('%s.jsonl' % split), rows(n, 0)) for split, n in
+             (('train', 12), ('valid', 8), ('test', 8))}  # fmt: skip
+    out = tmp_path / 'run'
+    assert commands.main(train_argv(checkpoint, files, out, '--lexical')) == 0
+    assert 'with the lexical expert' in capsys.readouterr().out
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    expert = results['lexical_expert']
+    assert [w['weight'] for w in expert['weights']] == [0, 0.5, 1, 2, 4, 8, 16, 32, 64]
+    assert expert['valid'] == max(w['valid'] for w in expert['weights']) and 0 <= expert['test'] <= 1
+    assert expert['lexical']['test'] == 1.0  # 很好 / 不好 at the end of every text
+
+    predictor = load(str(out))
+    lexical, weight = LexicalModel.load(str(out))
+    examples = predictor.examples([r['text'] for r in rows(4, 1)])
+    pet_alone = predictor.scorer.scorer.predict_proba(examples, verbose=False)
+    expected = mix(pet_alone, lexical.scores(examples), weight)
+    got = np.array(
+        [[p['probabilities'][label] for label in predictor.labels] for p in predictor.predict_examples(examples)]
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match='trained with --lexical; a SavedModel holds the masked LM'):
+        export_saved_model(str(out), str(tmp_path / 'exported'))
+    assert not (tmp_path / 'exported').exists()
+
+
+def test_lexical_without_labels_is_refused_before_any_work(checkpoint, tmp_path, capsys):  # noqa: F811
+    from pet_keras import commands
+
+    train = jsonl(
+        tmp_path / 'train.jsonl', [{'text': '春天很好', 'label': 'good'}, {'text': '秋天不好', 'label': 'bad'}]
+    )
+    argv = train_argv(
+        checkpoint, {'train': train, 'valid': train}, tmp_path / 'run', '--mode', 'zero-shot', '--lexical'
+    )
+    with pytest.raises(SystemExit):
+        commands.main(argv)
+    assert '--lexical learns from labeled examples beside PET' in capsys.readouterr().err
+    assert not (tmp_path / 'run').exists()
