@@ -102,7 +102,7 @@ def test_train_with_lexical_saves_the_expert_and_predict_uses_it(checkpoint, tmp
     assert 'with the lexical expert' in capsys.readouterr().out
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     expert = results['lexical_expert']
-    assert [w['weight'] for w in expert['weights']] == [0, 0.5, 1, 2, 4, 8, 16, 32, 64]
+    assert [w['weight'] for w in expert['weights']] == [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
     assert expert['valid'] == max(w['valid'] for w in expert['weights']) and 0 <= expert['test'] <= 1
     assert expert['lexical']['test'] == 1.0  # 很好 / 不好 at the end of every text
 
