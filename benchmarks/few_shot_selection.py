@@ -10,7 +10,9 @@ its 1,185) and seed, the test accuracy of the weights four rules choose:
   valid160  the best step on the first 160 validation rows (a FewCLUE-sized dev set)
   oracle    the best step on the full validation set (the grid's protocol)
 
-and the absolute error of the cross-validated estimate against the test accuracy of its choice.
+and the absolute error of the cross-validated estimate against the test accuracy of its choice;
+also (cv_lexical) the test accuracy of ``--lexical`` without validation: the cv rule's weights
+with the lexical expert, its n-grams and C cross-validated, at the default weight.
 
 One reference run per task and seed trains on every labeled example for --max-steps steps
 (no early stopping), saving its weights after each interval; the valid160 and oracle curves are
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402  (imports pet_keras first)
 import common  # noqa: E402
 
-from pet_keras import budget, crossval  # noqa: E402
+from pet_keras import budget, crossval, lexical  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.model import build_mlm  # noqa: E402
@@ -133,6 +135,21 @@ def weights_accuracy(mlm, pvp, folder, step, examples):
     return Scorer(mlm, pvp).accuracy(examples, verbose=False)
 
 
+def with_lexical(task, seed, ckpt, args, work, step):
+    """``pet-keras train --lexical`` without validation: the reference run's weights at the
+    cross-validated ``step`` and the lexical expert (its n-grams and C cross-validated, the default
+    weight); the mixture's and the lexical model's test accuracy. None when the reference run's
+    weights are gone (a unit measured before this rule, its work folder removed)."""
+    reference = os.path.join(work, 'reference')
+    if not os.path.exists(os.path.join(reference, 'step-%d.h5' % step)):
+        return None
+    pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
+    mlm = fresh_mlm(ckpt, seed)
+    training_model(mlm, 0.0, pvp).load_weights(os.path.join(reference, 'step-%d.h5' % step))
+    _, expert = lexical.fit_expert(Scorer(mlm, pvp), task.labeled, None, task.test, args.folds, seed)
+    return {'test': expert['test'], 'weight': expert['weight'], 'lexical_test': expert['lexical']['test']}
+
+
 def first_best(curve):
     best = max(curve.values())
     return min(step for step, value in curve.items() if value == best)
@@ -205,6 +222,9 @@ def summary(done):
             'max_estimate_error': float(max(u['estimate_error'] for u in units)),
             'cv_seconds': float(np.mean([u['seconds']['cross_validation'] for u in units])),
         }
+        with_expert = [u['cv_lexical']['test'] for u in units if u.get('cv_lexical')]
+        if with_expert:
+            rows[name].update(test_cv_lexical=float(np.mean(with_expert)), cv_lexical_seeds=len(with_expert))
     return rows
 
 
@@ -223,6 +243,10 @@ def main(argv=None):
             work = os.path.join(args.work_dir, name, 'seed%d' % seed)
             if key not in units:
                 units[key] = unit(task, seed, ckpt, args, work)
+                done['summary'] = summary(units)
+                common.write_json(path, done)
+            if 'cv_lexical' not in units[key]:
+                units[key]['cv_lexical'] = with_lexical(task, seed, ckpt, args, work, units[key]['steps']['cv'])
                 done['summary'] = summary(units)
                 common.write_json(path, done)
             if seed == 0 and name not in checks:
