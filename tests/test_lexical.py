@@ -133,3 +133,15 @@ def test_lexical_without_labels_is_refused_before_any_work(checkpoint, tmp_path,
         commands.main(argv)
     assert '--lexical learns from labeled examples beside PET' in capsys.readouterr().err
     assert not (tmp_path / 'run').exists()
+
+
+def test_an_ensemble_refuses_lexical_before_any_work(tmp_path):
+    from pet_keras.config import RunConfig, TaskSpec
+    from pet_keras.ensemble import full_pet
+
+    rows = task(4)
+    spec = TaskSpec('t', '____{text}', {'neg': ['不'], 'pos': ['很']}, train=rows, valid=rows, test=rows)
+    config = RunConfig(lexical=True, out=str(tmp_path / 'run'))
+    with pytest.raises(ValueError, match='--lexical is for a run of one pattern'):
+        full_pet(spec, config, {'a': '____{text}', 'b': '{text}____'})
+    assert not (tmp_path / 'run').exists()
