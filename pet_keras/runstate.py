@@ -149,6 +149,8 @@ RUN_FILES = (
     'bert_model.ckpt.index',
     'bert_model.ckpt.data-00000-of-00001',
     'checkpoint',
+    'lexical.json',  # pet_keras.lexical's expert (--lexical)
+    'lexical.npz',
 )
 CROSS_VALIDATION = 'cross-validation'  # a run chosen by pet_keras.crossval: its folds' run folders
 RUN_FOLDERS = (BACKUP, 'tensorboard', CROSS_VALIDATION)

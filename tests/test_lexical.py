@@ -119,6 +119,11 @@ def test_train_with_lexical_saves_the_expert_and_predict_uses_it(checkpoint, tmp
         export_saved_model(str(out), str(tmp_path / 'exported'))
     assert not (tmp_path / 'exported').exists()
 
+    # --overwrite without --lexical: the old expert goes with the old run, so predict is PET's alone
+    assert commands.main(train_argv(checkpoint, files, out, '--overwrite')) == 0
+    assert not (out / 'lexical.json').exists() and not (out / 'lexical.npz').exists()
+    assert 'lexical_expert' not in json.loads((out / 'results.json').read_text(encoding='utf-8'))
+
 
 def test_lexical_without_labels_is_refused_before_any_work(checkpoint, tmp_path, capsys):  # noqa: F811
     from pet_keras import commands
