@@ -150,3 +150,18 @@ def test_an_ensemble_refuses_lexical_before_any_work(tmp_path):
     with pytest.raises(ValueError, match='--lexical is for a run of one pattern'):
         full_pet(spec, config, {'a': '____{text}', 'b': '{text}____'})
     assert not (tmp_path / 'run').exists()
+
+
+def test_train_with_lexical_and_no_validation_cross_validates_the_expert(checkpoint, tmp_path):  # noqa: F811
+    from pet_keras import commands
+    from pet_keras.lexical import DEFAULT_WEIGHT
+
+    rows = [{'text': '今天去看看' + ('很好' if i % 2 else '不好'), 'label': ('bad', 'good')[i % 2]} for i in range(12)]
+    files = {'train': jsonl(tmp_path / 'train.jsonl', rows), 'test': jsonl(tmp_path / 'test.jsonl', rows[:6])}
+    out = tmp_path / 'run'
+    assert commands.main(train_argv(checkpoint, files, out, '--lexical', '--folds', '2')) == 0
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    expert = results['lexical_expert']
+    assert expert['weight'] == DEFAULT_WEIGHT and expert['valid'] is None and 'weights' not in expert
+    assert expert['lexical']['chosen_by'] == '2-fold cross-validation' and expert['lexical']['test'] == 1.0
+    assert results['cross_validation']['folds'] == 2 and (out / 'lexical.npz').is_file()
