@@ -35,6 +35,8 @@ def measure(run_dir, labeled, valid, test):
     if settings.get('mode') not in ('few-shot', 'semi-supervised'):
         raise SystemExit('%s: a %s run; the lexical expert joins few-shot and semi-supervised runs' % (
             run_dir, settings.get('mode')))  # fmt: skip
+    if 'lexical_expert' in results:  # its scorer would be PET and the expert already
+        raise SystemExit('%s: trained with --lexical; its results.json has the expert already' % run_dir)
     scorer = load(run_dir).scorer
     pet_valid, pet_test = scorer.accuracy(valid, verbose=False), scorer.accuracy(test, verbose=False)
     if abs(pet_valid - results['valid']) > 1e-3:  # another validation set than the run's: wrong --task
@@ -62,9 +64,9 @@ def summary(cells):
     out = {}
     for task, runs in by_task.items():
         entry = {'runs': len(runs), 'weights': [r['mixture']['weight'] for r in runs]}
-        for name, field in (('pet', 'pet'), ('lexical', 'lexical'), ('mixture', 'mixture')):
+        for name in ('pet', 'lexical', 'mixture'):
             for split in ('valid', 'test'):
-                values = [r[field][split] for r in runs]
+                values = [r[name][split] for r in runs]
                 entry['%s_%s' % (name, split)] = [
                     float(np.mean(values)),
                     float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,

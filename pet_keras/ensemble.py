@@ -132,14 +132,10 @@ def ipet(config, prepared, pvps, presets=(), generations=0, growth=5, weighted=F
 
 def distill(config, prepared, soft_labels, out_dir, settings):
     """Distillation: a fresh [CLS] classifier trained on the labeled examples' own labels and
-    the unlabeled ones' ``soft_labels`` (the ensemble's), softened by ``settings['temperature']``.
-    Returns fit_classifier's results; a distillation ``out_dir`` finished with these ``settings``
-    (the ensemble's) on the same examples is read back instead of trained again."""
+    the unlabeled ones' ``soft_labels`` (the ensemble's), softened by ``settings['temperature']``
+    (``settings``: the ensemble's, recorded with the examples' digest, which ``full_pet`` checks on
+    a rerun). Returns fit_classifier's results."""
     examples = prepared.labeled + prepared.unlabeled
-    finished = finished_classifier(out_dir, settings, examples, REUSABLE_IF_CHANGED)
-    if finished:
-        print('distillation: loading the finished run in %s' % out_dir)
-        return finished
     runtime.fresh_session(config.seed)
     config_path, checkpoint_path, _, tokenizer = prepared.checkpoint
     classifier = build_classifier(config_path, checkpoint_path, len(prepared.labels), model=config.model)
@@ -186,15 +182,17 @@ def full_pet(task, config, templates, presets=(), weighted=False, generations=0,
     settings = dict(prepared.settings, patterns=list(templates), generations=generations,
                     growth=growth, weighted=weighted, temperature=temperature)  # fmt: skip
     distilled_dir = os.path.join(prepared.out, 'distilled')
-    # a finished distillation made otherwise is refused now, not after every pattern has trained
-    finished_classifier(distilled_dir, settings, prepared.labeled + prepared.unlabeled, REUSABLE_IF_CHANGED)
+    # a finished distillation is read back; one made otherwise is refused now, before any pattern trains
+    distilled = finished_classifier(distilled_dir, settings, prepared.labeled + prepared.unlabeled, REUSABLE_IF_CHANGED)
     pvps = {name: runner.task_pvp(task, prepared.checkpoint.tokenizer, t) for name, t in templates.items()}
 
     # one model per pattern, then their ensemble; iPET grows the labeled set
     records, ensemble = ipet(config, prepared, pvps, presets, generations, growth, weighted)
 
     # distillation: a [CLS] classifier on the ensemble's soft labels
-    student = distill(config, prepared, ensemble['unlabeled'], distilled_dir, settings)
+    if distilled:
+        print('distillation: loading the finished run in %s' % distilled_dir)
+    student = distilled or distill(config, prepared, ensemble['unlabeled'], distilled_dir, settings)
     results = {
         'settings': settings,
         'generations': records,

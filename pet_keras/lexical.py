@@ -15,9 +15,11 @@ import os
 import time
 
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
 
 from pet_keras.crossval import FOLDS, fold_splits
-from pet_keras.io import read_json, write_json
+from pet_keras.io import atomic_path, read_json, write_json
 
 NGRAM_RANGES = ((1, 1), (1, 2), (1, 3))
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -33,23 +35,13 @@ def text_of(example):
     return ' '.join(str(v) for v in example.fields.values())
 
 
-def _sklearn():
-    try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.svm import LinearSVC
-    except ImportError:
-        raise SystemExit('the lexical expert needs scikit-learn: pip install -r requirements.txt') from None
-    return TfidfVectorizer, LinearSVC
-
-
 class LexicalModel:
     """Character n-gram TF-IDF (sublinear term frequency, unit length) and one linear score per
     label: ``scores(examples)`` is (examples, labels), higher for the likelier label, divided by
     ``scale``: the spread of the scores on the labeled rows. A strongly regularised SVM (small C)
     scores in hundredths, a weak one in units; so scaled, one weight suits both."""
 
-    def __init__(self, labels, ngram_range, vocabulary, idf, coef, intercept, scale=1.0):
-        TfidfVectorizer, _ = _sklearn()
+    def __init__(self, labels, ngram_range, vocabulary, idf, coef, intercept, scale):
         self.labels = list(labels)
         self.ngram_range = tuple(ngram_range)
         self.vectorizer = TfidfVectorizer(
@@ -65,7 +57,6 @@ class LexicalModel:
         """The grid of n-gram ranges and C fitted on ``labeled`` and chosen on ``valid`` (None: on
         ``folds``-fold cross-validation over ``labeled``), refitted on all of ``labeled``:
         (the model, its record: the choice and its accuracy)."""
-        TfidfVectorizer, LinearSVC = _sklearn()
         started = time.time()
         if len({e.label for e in labeled}) < 2:
             raise ValueError('the lexical expert needs labeled examples of at least two labels')
@@ -92,9 +83,8 @@ class LexicalModel:
                     best = (accuracy, ngram, c)
         accuracy, ngram, c = best
         vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
-        svm = LinearSVC(C=c, random_state=seed).fit(
-            vectorizer.fit_transform([text_of(e) for e in labeled]), [e.label for e in labeled]
-        )
+        x_labeled = vectorizer.fit_transform([text_of(e) for e in labeled])
+        svm = LinearSVC(C=c, random_state=seed).fit(x_labeled, [e.label for e in labeled])
         coef, intercept = svm.coef_, svm.intercept_
         if len(svm.classes_) == 2:  # one decision function d for the second class: scores -d/2, d/2
             coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
@@ -105,9 +95,9 @@ class LexicalModel:
         coef = np.stack([coef[r] if r is not None else np.zeros(coef.shape[1]) for r in rows])
         intercept = np.array([intercept[r] if r is not None else floor for r in rows])
         vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
-        model = cls(labels, ngram, vocabulary, vectorizer.idf_, coef, intercept)
-        raw = model.scores(labeled)
-        model.scale = float(np.std(raw - raw.mean(axis=1, keepdims=True))) or 1.0
+        raw = np.asarray(x_labeled @ coef.T) + intercept
+        scale = float(np.std(raw - raw.mean(axis=1, keepdims=True))) or 1.0
+        model = cls(labels, ngram, vocabulary, vectorizer.idf_, coef, intercept, scale)
         record = {
             'ngram_range': list(ngram),
             'C': c,
@@ -132,12 +122,8 @@ class LexicalModel:
             'weight': weight,
             'vocabulary': self.vectorizer.vocabulary,
         }
-        arrays = os.path.join(folder, LEXICAL_ARRAYS)
-        partial = arrays + '.partial.npz'
-        np.savez_compressed(
-            partial, idf=self.vectorizer.idf_, coef=self.coef, intercept=self.intercept, scale=self.scale
-        )
-        os.replace(partial, arrays)
+        with atomic_path(os.path.join(folder, LEXICAL_ARRAYS)) as tmp, open(tmp, 'wb') as f:
+            np.savez_compressed(f, idf=self.vectorizer.idf_, coef=self.coef, intercept=self.intercept, scale=self.scale)
         write_json(os.path.join(folder, LEXICAL_SPEC), spec)
 
     @classmethod

@@ -103,13 +103,19 @@ def finished_run(out_dir, settings, generator, may_change):
     saved = read_json(path) if os.path.exists(path) else {}
     if not saved.get('finished'):
         return None
-    changed = changes(saved, {'settings': settings, 'training_data': training_data(generator)}, may_change)
+    refuse_changed(out_dir, saved, {'settings': settings, 'training_data': training_data(generator)}, may_change)
+    return read_json(os.path.join(out_dir, 'results.json'))
+
+
+def refuse_changed(out_dir, saved, run, may_change):
+    """Refuse to reuse the finished run ``saved`` in ``out_dir`` for ``run`` (its settings and
+    training data) when they differ (but for the settings in ``may_change``)."""
+    changed = changes(saved, run, may_change)
     if changed:
         raise ValueError(
             '%s holds a finished run with other settings or training data (%s): use another folder'
             % (out_dir, '; '.join(changed))
         )
-    return read_json(os.path.join(out_dir, 'results.json'))
 
 
 def finished_classifier(out_dir, settings, examples, may_change):
@@ -127,12 +133,7 @@ def finished_classifier(out_dir, settings, examples, may_change):
             '%s holds a finished run that does not record its settings and training data, so it cannot be '
             'reused: move it away or use another folder' % out_dir
         )
-    changed = changes(saved, {'settings': settings, 'training_data': examples_digest(examples)}, may_change)
-    if changed:
-        raise ValueError(
-            '%s holds a finished run with other settings or training data (%s): use another folder'
-            % (out_dir, '; '.join(changed))
-        )
+    refuse_changed(out_dir, saved, {'settings': settings, 'training_data': examples_digest(examples)}, may_change)
     return saved
 
 

@@ -106,6 +106,10 @@ def test_train_refuses_an_out_on_any_input_and_leaves_it_unchanged(checkpoint, t
     for out in (tmp_path / 'data', tmp_path, checkpoint, checkpoint.parent, task.parent):
         code, err = command(capsys, train_argv(checkpoint, files, out) + ['--task', str(task)])
         refused(code, err, '--out %s' % out, 'which this command reads')
+        code, err = command(
+            capsys, train_argv(checkpoint, files, out, '--lexical', '--task', str(task))
+        )  # its files too
+        refused(code, err, '--out %s' % out, 'which this command reads')
     for out in list(files.values()) + [checkpoint / 'bert_model.ckpt.index']:
         code, err = command(capsys, train_argv(checkpoint, files, out))
         refused(code, err)  # a file: refused as one, before anything is read
@@ -169,9 +173,10 @@ def test_a_finished_run_is_replaced_only_with_overwrite(checkpoint, run_folder, 
     assert command(capsys, train_argv(checkpoint, files, out, '--mode', 'zero-shot'))[0] == 0
     (out / 'notes.txt').write_text('mine')
     before = fingerprint(out)
-    code, err = command(capsys, train_argv(checkpoint, files, out, '--mode', 'few-shot'))
-    refused(code, err, 'holds a finished run', '--overwrite')
-    assert fingerprint(out) == before
+    for more in ([], ['--lexical']):
+        code, err = command(capsys, train_argv(checkpoint, files, out, '--mode', 'few-shot', *more))
+        refused(code, err, 'holds a finished run', '--overwrite')
+        assert fingerprint(out) == before
     code, err = command(capsys, train_argv(checkpoint, files, out, '--mode', 'few-shot', '--overwrite'))
     assert code == 0, err
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
@@ -263,6 +268,7 @@ def test_overwrite_never_removes_what_the_command_reads(run_folder, tmp_path, ca
     files = task_files(tmp_path / 'data')
     before = fingerprint(run_folder)
     for out in (run_folder, run_folder.parent):
-        code, err = command(capsys, train_argv(run_folder, files, out, '--overwrite'))
-        refused(code, err, 'which this command reads')
+        for more in ([], ['--lexical']):
+            code, err = command(capsys, train_argv(run_folder, files, out, '--overwrite', *more))
+            refused(code, err, 'which this command reads')
     assert fingerprint(run_folder) == before
