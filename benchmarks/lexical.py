@@ -31,7 +31,8 @@ def lexical_baseline(labeled, valid, test, seed=0, folds=None):
     from pet_keras.lexical import LexicalModel
 
     labels = sorted({e.label for e in list(labeled) + list(valid or []) + list(test or [])})
-    model, record = LexicalModel.fit(labeled, labels, None if folds else valid, folds or FOLDS, seed)
+    fields = list(labeled[0].fields)  # the benchmarks' tasks: one text field, or a pair in reading order
+    model, record = LexicalModel.fit(labeled, labels, fields, None if folds else valid, folds or FOLDS, seed)
     test_accuracy = None
     if test:
         truth = np.array([labels.index(e.label) for e in test])

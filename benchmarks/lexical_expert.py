@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""PET with the lexical expert (``--lexical``), measured on finished PET run folders.
+"""PET with the lexical expert (the default; ``--no-lexical`` leaves it out), measured on finished
+PET run folders trained with ``--no-lexical``.
 
 For each run folder (few-shot or semi-supervised, written by scripts/sentiment.py, news.py or
 ``pet-keras train`` on the development data), the lexical expert is fitted on the rows the run
@@ -8,7 +9,7 @@ the lexical model alone: what ``--lexical`` adds to that run (it fits after PET 
 changes nothing PET trains on). Nothing is written into the run folders. Results go to
 <out>/lexical_expert.json after every run; a run already there is skipped.
 
-    python scripts/sentiment.py --data-dir ../shared/datasets/sentiment --seed 0 --out runs/sentiment-s0
+    python scripts/sentiment.py --data-dir ../shared/datasets/sentiment --no-lexical --seed 0 --out runs/sentiment-s0
     python benchmarks/lexical_expert.py --task sentiment --runs runs/sentiment-s0 runs/sentiment-s1 ...
 """
 
@@ -36,7 +37,7 @@ def measure(run_dir, labeled, valid, test):
         raise SystemExit('%s: a %s run; the lexical expert joins few-shot and semi-supervised runs' % (
             run_dir, settings.get('mode')))  # fmt: skip
     if 'lexical_expert' in results:  # its scorer would be PET and the expert already
-        raise SystemExit('%s: trained with --lexical; its results.json has the expert already' % run_dir)
+        raise SystemExit('%s: trained with the lexical expert; measure runs trained with --no-lexical' % run_dir)
     scorer = load(run_dir).scorer
     pet_valid, pet_test = scorer.accuracy(valid, verbose=False), scorer.accuracy(test, verbose=False)
     if abs(pet_valid - results['valid']) > 1e-3:  # another validation set than the run's: wrong --task

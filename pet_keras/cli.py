@@ -215,10 +215,11 @@ def training_flags(p):
     )
     r.add_argument(
         '--lexical',
-        action='store_true',
-        help='add a lexical expert to PET: TF-IDF character n-grams and a linear SVM trained on the labeled '
-        "examples, its scores added to PET's label log-probabilities with a weight chosen on validation "
-        '(few-shot and semi-supervised; README, "Accuracy, measured")',
+        action=argparse.BooleanOptionalAction,
+        help='the lexical expert beside PET: TF-IDF character n-grams and a linear SVM trained on the labeled '
+        "examples, its scores added to PET's label log-probabilities with a weight chosen on validation. "
+        'The default for few-shot and semi-supervised runs of one pattern; --no-lexical: PET alone '
+        '(README, "Accuracy, measured")',
     )
     r.add_argument(
         '--prompt-only',

@@ -31,7 +31,8 @@ class RunConfig:
     """How a run trains. The fields are the flags of the scripts and of ``pet-keras train``
     (``--help`` lists them), with the flags' defaults; ``patience=None`` never stops early (the flag's
     0), ``learning_rate=None`` takes the mode's default (``budget.default_learning_rate``) and
-    ``checkpoint_dir=None`` the embedded checkpoint."""
+    ``checkpoint_dir=None`` the embedded checkpoint. ``lexical=None`` (the default) adds the lexical
+    expert where it can join (``runner.adds_lexical_expert``), True requires it, False leaves PET alone."""
 
     mode: str = 'few-shot'
     steps: int = budget.STEPS
@@ -42,7 +43,7 @@ class RunConfig:
     mask_rate: float = 0.15
     slot_loss: str = budget.SLOT_LOSS
     prompt_only: bool = False
-    lexical: bool = False
+    lexical: Optional[bool] = None
     labeled_share: Optional[float] = budget.LABELED_SHARE
     folds: int = crossval.FOLDS
     seed: int = 0
@@ -66,7 +67,7 @@ class RunConfig:
         budget.check_slot_loss(self.slot_loss, ())
         if self.prompt_only and self.mode == modes.CLASSIFIER:
             raise ValueError("--prompt-only trains a pattern's [P] tokens; --mode classifier has no pattern")
-        if self.lexical and self.mode not in ('few-shot', 'semi-supervised'):
+        if self.lexical and self.mode not in modes.WITH_LEXICAL_EXPERT:
             raise ValueError(
                 '--lexical learns from labeled examples beside PET: --mode few-shot or semi-supervised, not %s'
                 % self.mode

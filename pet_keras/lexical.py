@@ -30,9 +30,10 @@ LEXICAL_SPEC = 'lexical.json'
 LEXICAL_ARRAYS = 'lexical.npz'
 
 
-def text_of(example):
-    """An example's text for the lexical model: its fields' values, in order."""
-    return ' '.join(str(v) for v in example.fields.values())
+def text_of(example, fields):
+    """An example's text for the lexical model: its ``fields`` (the pattern's, in the pattern's
+    order) joined by one space, as a server of an exported run builds its ``text`` input."""
+    return ' '.join(str(example.fields[name]) for name in fields)
 
 
 class LexicalModel:
@@ -41,8 +42,9 @@ class LexicalModel:
     ``scale``: the spread of the scores on the labeled rows. A strongly regularised SVM (small C)
     scores in hundredths, a weak one in units; so scaled, one weight suits both."""
 
-    def __init__(self, labels, ngram_range, vocabulary, idf, coef, intercept, scale):
+    def __init__(self, labels, fields, ngram_range, vocabulary, idf, coef, intercept, scale):
         self.labels = list(labels)
+        self.fields = list(fields)
         self.ngram_range = tuple(ngram_range)
         self.vectorizer = TfidfVectorizer(
             analyzer='char', ngram_range=self.ngram_range, sublinear_tf=True, vocabulary=list(vocabulary)
@@ -53,10 +55,10 @@ class LexicalModel:
         self.scale = float(scale)
 
     @classmethod
-    def fit(cls, labeled, labels, valid=None, folds=FOLDS, seed=0):
-        """The grid of n-gram ranges and C fitted on ``labeled`` and chosen on ``valid`` (None: on
-        ``folds``-fold cross-validation over ``labeled``), refitted on all of ``labeled``:
-        (the model, its record: the choice and its accuracy)."""
+    def fit(cls, labeled, labels, fields, valid=None, folds=FOLDS, seed=0):
+        """The grid of n-gram ranges and C fitted on ``labeled`` (their text: ``fields`` joined)
+        and chosen on ``valid`` (None: on ``folds``-fold cross-validation over ``labeled``),
+        refitted on all of ``labeled``: (the model, its record: the choice and its accuracy)."""
         started = time.time()
         if len({e.label for e in labeled}) < 2:
             raise ValueError('the lexical expert needs labeled examples of at least two labels')
@@ -66,8 +68,8 @@ class LexicalModel:
             fitted = []
             for train, held_out in splits:
                 vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
-                x_train = vectorizer.fit_transform([text_of(e) for e in train])
-                x_held = vectorizer.transform([text_of(e) for e in held_out])
+                x_train = vectorizer.fit_transform([text_of(e, fields) for e in train])
+                x_held = vectorizer.transform([text_of(e, fields) for e in held_out])
                 fitted.append((x_train, [e.label for e in train], x_held, np.array([e.label for e in held_out])))
             for c in C_GRID:
                 accuracy = float(
@@ -83,7 +85,7 @@ class LexicalModel:
                     best = (accuracy, ngram, c)
         accuracy, ngram, c = best
         vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
-        x_labeled = vectorizer.fit_transform([text_of(e) for e in labeled])
+        x_labeled = vectorizer.fit_transform([text_of(e, fields) for e in labeled])
         svm = LinearSVC(C=c, random_state=seed).fit(x_labeled, [e.label for e in labeled])
         coef, intercept = svm.coef_, svm.intercept_
         if len(svm.classes_) == 2:  # one decision function d for the second class: scores -d/2, d/2
@@ -97,7 +99,7 @@ class LexicalModel:
         vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
         raw = np.asarray(x_labeled @ coef.T) + intercept
         scale = float(np.std(raw - raw.mean(axis=1, keepdims=True))) or 1.0
-        model = cls(labels, ngram, vocabulary, vectorizer.idf_, coef, intercept, scale)
+        model = cls(labels, fields, ngram, vocabulary, vectorizer.idf_, coef, intercept, scale)
         record = {
             'ngram_range': list(ngram),
             'C': c,
@@ -111,13 +113,14 @@ class LexicalModel:
 
     def scores(self, examples):
         """(examples, labels) decision scores."""
-        x = self.vectorizer.transform([text_of(e) for e in examples])
+        x = self.vectorizer.transform([text_of(e, self.fields) for e in examples])
         return (np.asarray(x @ self.coef.T) + self.intercept) / self.scale
 
     def save(self, folder, weight):
         """lexical.json and lexical.npz in ``folder``, with the ``weight`` of the scores in a ``Mixture``."""
         spec = {
             'labels': self.labels,
+            'fields': self.fields,
             'ngram_range': list(self.ngram_range),
             'weight': weight,
             'vocabulary': self.vectorizer.vocabulary,
@@ -134,8 +137,11 @@ class LexicalModel:
         try:
             with np.load(os.path.join(folder, LEXICAL_ARRAYS), allow_pickle=False) as arrays:
                 idf, coef, intercept, scale = (arrays[k] for k in ('idf', 'coef', 'intercept', 'scale'))
-            labels, ngram, vocabulary, weight = (spec[k] for k in ('labels', 'ngram_range', 'vocabulary', 'weight'))
+            labels, fields, ngram, vocabulary, weight = (
+                spec[k] for k in ('labels', 'fields', 'ngram_range', 'vocabulary', 'weight')
+            )
             shapes_fit = coef.shape == (len(labels), len(vocabulary)) == (len(intercept), len(idf))
+            shapes_fit = shapes_fit and bool(fields) and all(isinstance(name, str) for name in fields)
         except (OSError, KeyError, TypeError, ValueError) as e:
             raise ValueError(
                 '%s: not the lexical expert a run wrote (%s: %s); restore lexical.json and lexical.npz'
@@ -143,10 +149,10 @@ class LexicalModel:
             ) from None
         if not shapes_fit or not isinstance(weight, (int, float)) or isinstance(weight, bool):
             raise ValueError(
-                '%s: lexical.json and lexical.npz do not fit together (labels, vocabulary, weight); restore the '
-                'files the run wrote' % folder
+                '%s: lexical.json and lexical.npz do not fit together (labels, fields, vocabulary, weight); '
+                'restore the files the run wrote' % folder
             )
-        return cls(labels, ngram, vocabulary, idf, coef, intercept, float(scale)), float(weight)
+        return cls(labels, fields, ngram, vocabulary, idf, coef, intercept, float(scale)), float(weight)
 
 
 def mix(probs, scores, weight):
@@ -189,7 +195,7 @@ def fit_expert(scorer, labeled, valid, test, folds=FOLDS, seed=0):
     (None: ``DEFAULT_WEIGHT``): (the ``LexicalModel``, its record: the lexical model alone, the
     weight and its curve, and the mixture's validation and test accuracy)."""
     labels = list(scorer.pvp.labels)
-    lexical, record = LexicalModel.fit(labeled, labels, valid, folds, seed)
+    lexical, record = LexicalModel.fit(labeled, labels, scorer.pvp.pattern.fields, valid, folds, seed)
     result = {'lexical': record}
     weight, result['valid'] = DEFAULT_WEIGHT, None
     if valid:

@@ -24,6 +24,8 @@ MODES = {
 # chooses the others' number of steps over their labeled examples
 WITHOUT_VALIDATION = ('zero-shot', 'few-shot', 'semi-supervised', CLASSIFIER)
 PET_MODES = tuple(name for name in MODES if name != CLASSIFIER)
+# the modes the lexical expert joins (pet_keras.lexical): PET trained on labeled examples
+WITH_LEXICAL_EXPERT = tuple(name for name, mode in MODES.items() if mode.labeled and name != CLASSIFIER)
 TRAINED = tuple(name for name, mode in MODES.items() if mode.labeled or mode.unlabeled)
 
 

@@ -15,7 +15,7 @@ from pet_keras.config import RESUME_MAY_CHANGE
 from pet_keras.data import split_labeled
 from pet_keras.io import write_json
 from pet_keras.model import build_mlm, load_config, load_tokenizer
-from pet_keras.modes import CLASSIFIER, training_sets
+from pet_keras.modes import CLASSIFIER, WITH_LEXICAL_EXPERT, training_sets
 from pet_keras.pattern import PVP
 from pet_keras.runstate import CROSS_VALIDATION, examples_digest, finished_classifier, finished_run
 from pet_keras.scoring import Scorer
@@ -48,7 +48,7 @@ def run(task, config):
         generator = training_generator(config, prepared.pvp, labeled, unlabeled)
         mlm, results = fit_pet_with(config, prepared, generator, prepared.valid, prepared.test, prepared.out,
                                     steps=steps, tensorboard=config.tensorboard, record=record)  # fmt: skip
-        if config.lexical:
+        if adds_lexical_expert(config, labeled):
             results = with_lexical_expert(config, prepared, mlm, results)
     if record:
         choice = record['cross_validation']
@@ -86,6 +86,11 @@ def prepare(task, config, ensemble=False):
         )
     )
     startup.check_data(config.mode, task.labeled_fraction, *used, task.train, task.valid, task.test, task.unlabeled)
+    if config.lexical and len({e.label for e in used[0]}) < 2:
+        raise ValueError(
+            '--lexical: the labeled examples have fewer than two labels, and the lexical expert learns to tell '
+            'labels apart; label examples of two labels or more, or leave --lexical out'
+        )
     checkpoint = load_checkpoint(config)
     pvp = None if config.mode == CLASSIFIER else task_pvp(task, checkpoint.tokenizer)  # no label words needed
     if pvp is not None:
@@ -146,6 +151,14 @@ def cross_validated_steps(prepared, config):
         return fit_pet_with(config, prepared, generator, held_out, None, fold_dir)[1]
 
     return crossval.cross_validate(fit_fold, prepared.labeled, config.folds, config.seed)
+
+
+def adds_lexical_expert(config, labeled):
+    """Whether the run adds the lexical expert: as ``config.lexical`` says, and by default (None)
+    in the modes it joins when the ``labeled`` examples have two labels or more."""
+    if config.lexical is None:
+        return config.mode in WITH_LEXICAL_EXPERT and len({e.label for e in labeled}) > 1
+    return config.lexical
 
 
 def with_lexical_expert(config, prepared, mlm, results):

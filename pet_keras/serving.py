@@ -174,7 +174,7 @@ def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
         dict_path=os.path.join(model_dir, 'vocab.txt'),
     )
     scorer = Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate)
-    if os.path.isfile(os.path.join(model_dir, LEXICAL_SPEC)):  # trained with --lexical
+    if os.path.isfile(os.path.join(model_dir, LEXICAL_SPEC)):  # a run with the lexical expert
         scorer = Mixture(scorer, *LexicalModel.load(model_dir))
     return Predictor(model_dir, scorer, pvp.pattern.fields)
 
@@ -223,13 +223,59 @@ INPUT_SIGNATURE = [
 ]
 
 
+# Python's str.isspace characters (re's \s in sklearn's whitespace rule) in RE2's syntax, whose \s is ASCII only
+WHITESPACE = r'[\x{9}-\x{d}\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}-\x{2029}\x{202f}\x{205f}\x{3000}]'
+
+
+class _LexicalScores(tf.Module):
+    """A ``lexical.LexicalModel``'s scores in TensorFlow, for a SavedModel: ``self(text)`` is
+    (batch, labels) for a batch of texts, as ``LexicalModel.scores`` computes them with
+    scikit-learn's char analyzer (lower case, runs of white space as one space, n-grams of
+    code points), sublinear term frequency × idf at unit length, and the SVM's weights."""
+
+    def __init__(self, lexical):
+        super().__init__()
+        vocabulary = list(lexical.vectorizer.vocabulary)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(vocabulary, tf.range(len(vocabulary), dtype=tf.int64)), -1
+        )
+        # variables, not constants: saved beside the graph, not in it (119 labels × 178k n-grams is 85 MB)
+        self.idf = tf.Variable(lexical.vectorizer.idf_, dtype=tf.float32, trainable=False)
+        self.coef = tf.Variable(lexical.coef.T, dtype=tf.float32, trainable=False)  # (vocabulary, labels)
+        self.intercept = tf.Variable(lexical.intercept, dtype=tf.float32, trainable=False)
+        self.scale, self.ngram_range, self.size = lexical.scale, lexical.ngram_range, len(vocabulary)
+
+    def __call__(self, text):
+        text = tf.strings.regex_replace(tf.strings.lower(text, encoding='utf-8'), WHITESPACE + '{2,}', ' ')
+        chars = tf.strings.unicode_split(text, 'UTF-8')
+        low, high = self.ngram_range
+        grams = tf.concat([tf.strings.ngrams(chars, n, separator='') for n in range(low, high + 1)], axis=1)
+        ids = self.table.lookup(grams.flat_values)
+        known = ids >= 0
+        rows, ids = tf.boolean_mask(grams.value_rowids(), known), tf.boolean_mask(ids, known)
+        # one entry per (row, n-gram) that occurs, with its count
+        entries, _, counts = tf.unique_with_counts(rows * self.size + ids)
+        rows, ids = entries // self.size, entries % self.size
+        values = (1.0 + tf.math.log(tf.cast(counts, tf.float32))) * tf.gather(self.idf, ids)
+        batch = tf.shape(text, out_type=tf.int64)[0]
+        norms = tf.sqrt(tf.math.unsorted_segment_sum(values * values, rows, batch))
+        values /= tf.gather(tf.where(norms > 0, norms, 1.0), rows)
+        scores = tf.math.unsorted_segment_sum(values[:, None] * tf.gather(self.coef, ids), rows, batch)
+        return (scores + self.intercept) / self.scale
+
+
 class _Serving(tf.Module):
     """The scorer's model as a SavedModel: signature ``serving_default``
-    (token_ids, segment_ids) → {probabilities, label}."""
+    (token_ids, segment_ids) → {probabilities, label}; for a run with the lexical expert
+    (a ``Mixture``), (token_ids, segment_ids, text) → the mixture's."""
 
     def __init__(self, scorer, model_dir):
         super().__init__()
         pvp = scorer.pvp
+        lexical = None
+        if isinstance(scorer, Mixture):
+            lexical, weight, scorer = _LexicalScores(scorer.lexical), scorer.weight, scorer.scorer
+            self.lexical = lexical
         if len(pvp.slot_lengths) > 1:
             raise ValueError(
                 'export reads the slot from the [MASK] tokens of one cloze; label words of %s tokens '
@@ -238,13 +284,13 @@ class _Serving(tf.Module):
             )
         self.model_variables = list(scorer.model.variables)  # tracked: saved with the function
         labels = tf.constant(pvp.labels)
-        self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in ('pvp.json', 'vocab.txt')]
+        assets = ('pvp.json', 'vocab.txt') + ((LEXICAL_SPEC,) if lexical else ())
+        self.assets = [tf.saved_model.Asset(os.path.join(model_dir, name)) for name in assets]
         # weights are frozen here, so the content-free distribution is a constant
         content_free = tf.constant(scorer.content_free_log_proba()) if scorer.calibrate else None
         mask_id, slot_length = pvp.tokenizer._token_mask_id, pvp.slot_length
 
-        @tf.function(input_signature=INPUT_SIGNATURE)
-        def serve(token_ids, segment_ids):
+        def pet_probabilities(token_ids, segment_ids):
             # the slot is where the pattern put its [MASK] tokens (text never tokenizes to [MASK])
             is_mask = tf.equal(token_ids, mask_id)
             first = tf.argmax(tf.cast(is_mask, tf.int32), axis=1, output_type=tf.int32)
@@ -261,8 +307,24 @@ class _Serving(tf.Module):
                     tf.where(tf.logical_not(ok))[:, 0],
                 ],
             )
-            probs = scorer.probabilities([token_ids, segment_ids, slots], content_free)
+            return scorer.probabilities([token_ids, segment_ids, slots], content_free)
+
+        def outputs(probs):
             return {'probabilities': probs, 'label': tf.gather(labels, tf.argmax(probs, axis=1))}
+
+        if lexical is None:
+
+            @tf.function(input_signature=INPUT_SIGNATURE)
+            def serve(token_ids, segment_ids):
+                return outputs(pet_probabilities(token_ids, segment_ids))
+
+        else:
+
+            @tf.function(input_signature=INPUT_SIGNATURE + [tf.TensorSpec([None], tf.string, name='text')])
+            def serve(token_ids, segment_ids, text):
+                # lexical.mix: softmax(log p_PET + weight · lexical scores)
+                log_probs = tf.math.log(tf.maximum(pet_probabilities(token_ids, segment_ids), 1e-12))
+                return outputs(tf.nn.softmax(log_probs + weight * lexical(text), axis=1))
 
         self.serve = serve
 
@@ -291,21 +353,19 @@ def export_saved_model(model_dir, out_dir, calibrate=None, model=None, overwrite
     ``segment_ids`` (int32, [batch, length], padded with 0), finds the slot
     from the [MASK] tokens (PET), and returns ``probabilities`` (float32,
     [batch, labels], in the label order of pvp.json or classifier.json) and
-    ``label`` (string, [batch]). pvp.json (or classifier.json) and vocab.txt
-    are copied into ``out_dir/assets/`` so a server can build the inputs.
+    ``label`` (string, [batch]). A run with the lexical expert (lexical.json) takes a
+    third input, ``text`` (string, [batch]): each row's fields in lexical.json's "fields"
+    order, joined by one space; its probabilities are the mixture's, as ``load`` predicts.
+    pvp.json (or classifier.json), vocab.txt and lexical.json are copied into
+    ``out_dir/assets/`` so a server can build the inputs.
     Calibration as in ``load``. An ``out_dir`` that is, holds or lies inside
     ``model_dir`` is refused; a non-empty one unless ``overwrite``. The SavedModel
     is written beside ``out_dir`` and renamed over it when complete, so a failed
     export leaves what was there. The signature reads one cloze per row: for a run trained
     with windows (pvp.json "windows"), a server cuts long texts into the same windows
-    (``PVP.text_windows``) and averages their log-probabilities. Returns ``out_dir``."""
+    (``PVP.text_windows``, each window with its whole text) and averages their
+    log-probabilities. Returns ``out_dir``."""
     refuse_overwriting_inputs(out_dir, '--out', {'--model-dir': model_dir})
-    if os.path.isfile(os.path.join(model_dir, LEXICAL_SPEC)):
-        raise ValueError(
-            '%s: trained with --lexical; a SavedModel holds the masked LM, not the lexical expert '
-            '(lexical.json): predict with pet-keras predict or pet_keras.serving.load, or export a run '
-            'trained without --lexical' % model_dir
-        )
     taken = os.path.exists(out_dir) and not (os.path.isdir(out_dir) and not os.listdir(out_dir))
     if taken and not overwrite:
         raise FileExistsError('%s: exists and is not empty (pet-keras export --overwrite replaces it)' % out_dir)

@@ -49,7 +49,7 @@ def test_the_expert_saved_and_loaded_scores_the_same_and_refuses_files_that_do_n
 
     from pet_keras.lexical import LexicalModel
 
-    model, record = LexicalModel.fit(task(20), ['neg', 'pos', 'other'], task(10, 100))
+    model, record = LexicalModel.fit(task(20), ['neg', 'pos', 'other'], ['text'], task(10, 100))
     assert record['chosen_by'] == 'validation' and record['valid'] == 1.0
     scores = model.scores(task(10, 200))
     assert scores.shape == (10, 3) and (scores.argmax(1) == [1 if i % 2 else 0 for i in range(10)]).all()
@@ -84,8 +84,10 @@ def test_the_weight_moves_the_mixture_from_pet_to_the_lexical_model():
     )
 
 
-def test_train_with_lexical_saves_the_expert_and_predict_uses_it(checkpoint, tmp_path, capsys):  # noqa: F811
+def test_train_adds_the_expert_by_default_and_predict_and_export_use_it(checkpoint, tmp_path, capsys):  # noqa: F811
     import numpy as np
+    import tensorflow as tf
+    from bert4keras.snippets import sequence_padding
 
     from pet_keras import commands
     from pet_keras.lexical import LexicalModel, mix
@@ -98,7 +100,7 @@ def test_train_with_lexical_saves_the_expert_and_predict_uses_it(checkpoint, tmp
     files = {split: jsonl(tmp_path / 'data' / ('%s.jsonl' % split), rows(n, 0)) for split, n in
              (('train', 12), ('valid', 8), ('test', 8))}  # fmt: skip
     out = tmp_path / 'run'
-    assert commands.main(train_argv(checkpoint, files, out, '--lexical')) == 0
+    assert commands.main(train_argv(checkpoint, files, out)) == 0
     assert 'with the lexical expert' in capsys.readouterr().out
     results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
     expert = results['lexical_expert']
@@ -115,12 +117,21 @@ def test_train_with_lexical_saves_the_expert_and_predict_uses_it(checkpoint, tmp
         [[p['probabilities'][label] for label in predictor.labels] for p in predictor.predict_examples(examples)]
     )
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    with pytest.raises(ValueError, match='trained with --lexical; a SavedModel holds the masked LM'):
-        export_saved_model(str(out), str(tmp_path / 'exported'))
-    assert not (tmp_path / 'exported').exists()
 
-    # --overwrite without --lexical: the old expert goes with the old run, so predict is PET's alone
-    assert commands.main(train_argv(checkpoint, files, out, '--overwrite')) == 0
+    # the SavedModel takes the text beside the token ids and gives the mixture's probabilities
+    saved = tf.saved_model.load(export_saved_model(str(out), str(tmp_path / 'exported')))
+    encoded = [predictor.pvp.encode(e) for e in examples]
+    length = max(len(e.token_ids) for e in encoded)
+    served = saved.signatures['serving_default'](
+        token_ids=tf.constant(sequence_padding([e.token_ids for e in encoded], length), tf.int32),
+        segment_ids=tf.constant(sequence_padding([e.segment_ids for e in encoded], length), tf.int32),
+        text=tf.constant([e.fields['text'] for e in examples]),
+    )
+    np.testing.assert_allclose(served['probabilities'].numpy(), expected, atol=1e-5)
+    assert (tmp_path / 'exported' / 'assets' / 'lexical.json').is_file()
+
+    # --no-lexical with --overwrite: the old expert goes with the old run, so predict is PET's alone
+    assert commands.main(train_argv(checkpoint, files, out, '--overwrite', '--no-lexical')) == 0
     assert not (out / 'lexical.json').exists() and not (out / 'lexical.npz').exists()
     assert 'lexical_expert' not in json.loads((out / 'results.json').read_text(encoding='utf-8'))
 
@@ -138,6 +149,36 @@ def test_lexical_without_labels_is_refused_before_any_work(checkpoint, tmp_path,
         commands.main(argv)
     assert '--lexical learns from labeled examples beside PET' in capsys.readouterr().err
     assert not (tmp_path / 'run').exists()
+
+
+def test_the_saved_models_lexical_scores_are_scikit_learns(monkeypatch):
+    """The TensorFlow port (serving._LexicalScores) against LexicalModel.scores, on texts with what
+    the char analyzer changes: upper case (Latin, Greek, full width), runs of white space of
+    several kinds, characters outside the BMP, n-grams not in the vocabulary, the empty text."""
+    import random
+
+    import numpy as np
+    import tensorflow as tf
+
+    from pet_keras import lexical
+    from pet_keras.lexical import LexicalModel
+    from pet_keras.serving import _LexicalScores
+
+    rng = random.Random(0)
+    pieces = list('今天我们去了那个地方看看好坏的ABCabcＦｕｌｌ ,.!ΣΑΣİ😀\t\n\u00a0\u3000')
+    pieces += ['  ', '\n\n', '\u3000\u3000']
+
+    def texts(n, labels=None):
+        return [ex(''.join(rng.choice(pieces) for _ in range(rng.randint(0, 30))), labels and rng.choice(labels))
+                for _ in range(n)]  # fmt: skip
+
+    labeled = texts(60, 'xyz')
+    held_out = texts(100) + [ex(''), ex('   '), ex('未见')]
+    for ngram in NGRAMS:
+        monkeypatch.setattr(lexical, 'NGRAM_RANGES', (ngram,))
+        model, _ = LexicalModel.fit(labeled, ['x', 'y', 'z', 'w'], ['text'], folds=3)
+        served = _LexicalScores(model)(tf.constant([e.fields['text'] for e in held_out])).numpy()
+        np.testing.assert_allclose(served, model.scores(held_out), atol=1e-5)
 
 
 def test_an_ensemble_refuses_lexical_before_any_work(tmp_path):
@@ -165,3 +206,18 @@ def test_train_with_lexical_and_no_validation_cross_validates_the_expert(checkpo
     assert expert['weight'] == DEFAULT_WEIGHT and expert['valid'] is None and 'weights' not in expert
     assert expert['lexical']['chosen_by'] == '2-fold cross-validation' and expert['lexical']['test'] == 1.0
     assert results['cross_validation']['folds'] == 2 and (out / 'lexical.npz').is_file()
+
+
+def test_one_label_skips_the_default_expert_and_refuses_lexical(checkpoint, tmp_path, capsys):  # noqa: F811
+    from pet_keras import commands
+
+    rows = [{'text': '今天去看看很好', 'label': 'good'}] * 4
+    both = rows + [{'text': '今天去看看不好', 'label': 'bad'}] * 4
+    files = {'train': jsonl(tmp_path / 'train.jsonl', rows), 'valid': jsonl(tmp_path / 'valid.jsonl', both)}
+    with pytest.raises(SystemExit):
+        commands.main(train_argv(checkpoint, files, tmp_path / 'refused', '--lexical'))
+    assert 'the labeled examples have fewer than two labels' in capsys.readouterr().err
+    assert not (tmp_path / 'refused').exists()
+    assert commands.main(train_argv(checkpoint, files, tmp_path / 'run')) == 0
+    assert not (tmp_path / 'run' / 'lexical.json').exists()
+    assert 'lexical_expert' not in json.loads((tmp_path / 'run' / 'results.json').read_text(encoding='utf-8'))
