@@ -130,16 +130,16 @@ class LexicalModel:
         write_json(os.path.join(folder, LEXICAL_SPEC), spec)
 
     @classmethod
-    def load(cls, folder):
-        """(the model saved in ``folder``, its weight); refuses files that do not fit together."""
+    def load(cls, folder, fields):
+        """(the model saved in ``folder``, its weight); refuses files that do not fit together.
+        ``fields``: the pattern's, for a lexical.json written before it recorded its own."""
         spec_path = os.path.join(folder, LEXICAL_SPEC)
         spec = read_json(spec_path)
         try:
             with np.load(os.path.join(folder, LEXICAL_ARRAYS), allow_pickle=False) as arrays:
                 idf, coef, intercept, scale = (arrays[k] for k in ('idf', 'coef', 'intercept', 'scale'))
-            labels, fields, ngram, vocabulary, weight = (
-                spec[k] for k in ('labels', 'fields', 'ngram_range', 'vocabulary', 'weight')
-            )
+            labels, ngram, vocabulary, weight = (spec[k] for k in ('labels', 'ngram_range', 'vocabulary', 'weight'))
+            fields = spec.get('fields', fields)
             shapes_fit = coef.shape == (len(labels), len(vocabulary)) == (len(intercept), len(idf))
             shapes_fit = shapes_fit and bool(fields) and all(isinstance(name, str) for name in fields)
         except (OSError, KeyError, TypeError, ValueError) as e:

@@ -175,7 +175,7 @@ def load_pet(model_dir, tokenizer, batch_size, calibrate, model):
     )
     scorer = Scorer(mlm, pvp, batch_size=batch_size, calibrate=calibrate)
     if os.path.isfile(os.path.join(model_dir, LEXICAL_SPEC)):  # a run with the lexical expert
-        scorer = Mixture(scorer, *LexicalModel.load(model_dir))
+        scorer = Mixture(scorer, *LexicalModel.load(model_dir, pvp.pattern.fields))
     return Predictor(model_dir, scorer, pvp.pattern.fields)
 
 

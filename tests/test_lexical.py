@@ -55,17 +55,21 @@ def test_the_expert_saved_and_loaded_scores_the_same_and_refuses_files_that_do_n
     assert scores.shape == (10, 3) and (scores.argmax(1) == [1 if i % 2 else 0 for i in range(10)]).all()
     assert (scores[:, 2] < scores[:, :2].min(1)).all()  # a label with no labeled rows never wins
     model.save(str(tmp_path), 4)
-    loaded, weight = LexicalModel.load(str(tmp_path))
+    loaded, weight = LexicalModel.load(str(tmp_path), ['text'])
     assert weight == 4.0 and loaded.labels == ['neg', 'pos', 'other']
     np.testing.assert_allclose(loaded.scores(task(10, 200)), scores, rtol=1e-6)
 
     spec = json.loads((tmp_path / 'lexical.json').read_text(encoding='utf-8'))
+    assert spec['fields'] == ['text']
+    # a lexical.json from before "fields" was recorded reads the pattern's fields
+    (tmp_path / 'lexical.json').write_text(json.dumps({k: v for k, v in spec.items() if k != 'fields'}))
+    assert LexicalModel.load(str(tmp_path), ['text'])[0].fields == ['text']
     (tmp_path / 'lexical.json').write_text(json.dumps(dict(spec, labels=['neg', 'pos'])), encoding='utf-8')
     with pytest.raises(ValueError, match='do not fit together'):
-        LexicalModel.load(str(tmp_path))
+        LexicalModel.load(str(tmp_path), ['text'])
     (tmp_path / 'lexical.npz').write_bytes(b'not an npz')
     with pytest.raises(ValueError, match='not the lexical expert a run wrote'):
-        LexicalModel.load(str(tmp_path))
+        LexicalModel.load(str(tmp_path), ['text'])
 
 
 def test_the_weight_moves_the_mixture_from_pet_to_the_lexical_model():
@@ -109,7 +113,7 @@ def test_train_adds_the_expert_by_default_and_predict_and_export_use_it(checkpoi
     assert expert['lexical']['test'] == 1.0  # 很好 / 不好 at the end of every text
 
     predictor = load(str(out))
-    lexical, weight = LexicalModel.load(str(out))
+    lexical, weight = LexicalModel.load(str(out), ['text'])
     examples = predictor.examples([r['text'] for r in rows(4, 1)])
     pet_alone = predictor.scorer.scorer.predict_proba(examples, verbose=False)
     expected = mix(pet_alone, lexical.scores(examples), weight)
