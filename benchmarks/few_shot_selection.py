@@ -11,8 +11,9 @@ its 1,185) and seed, the test accuracy of the weights four rules choose:
   oracle    the best step on the full validation set (the grid's protocol)
 
 and the absolute error of the cross-validated estimate against the test accuracy of its choice;
-also (cv_lexical) the test accuracy of ``--lexical`` without validation: the cv rule's weights
-with the lexical expert, its n-grams and C cross-validated, at the default weight.
+also (``lexical``) each rule's choice with the lexical expert (on by default), fitted with the
+validation the rule had: cv and fixed none (its n-grams and C cross-validated, the default
+weight), valid160 the 160 rows, oracle the full validation set (n-grams, C and weight chosen there).
 
 One reference run per task and seed trains on every labeled example for --max-steps steps
 (no early stopping), saving its weights after each interval; the valid160 and oracle curves are
@@ -135,19 +136,36 @@ def weights_accuracy(mlm, pvp, folder, step, examples):
     return Scorer(mlm, pvp).accuracy(examples, verbose=False)
 
 
-def with_lexical(task, seed, ckpt, args, work, step):
-    """``pet-keras train --lexical`` without validation: the reference run's weights at the
-    cross-validated ``step`` and the lexical expert (its n-grams and C cross-validated, the default
-    weight); the mixture's and the lexical model's test accuracy. None when the reference run's
-    weights are gone (a unit measured before this rule, its work folder removed)."""
-    reference = os.path.join(work, 'reference')
-    if not os.path.exists(os.path.join(reference, 'step-%d.h5' % step)):
-        return None
+def with_lexical(task, seed, ckpt, args, work, record):
+    """Each rule's weights with the lexical expert as a run with that rule's validation fits it
+    (cv, fixed: none; valid160: its rows; oracle: the full set): the mixture's test accuracy, PET's
+    alone at the same weights, the lexical model's alone. A reference run whose weights are gone
+    (a unit measured before this rule) is trained again; how far its validation curve is from the
+    unit's is recorded (0: the same weights)."""
     pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
-    mlm = fresh_mlm(ckpt, seed)
-    training_model(mlm, 0.0, pvp).load_weights(os.path.join(reference, 'step-%d.h5' % step))
-    _, expert = lexical.fit_expert(Scorer(mlm, pvp), task.labeled, None, task.test, args.folds, seed)
-    return {'test': expert['test'], 'weight': expert['weight'], 'lexical_test': expert['lexical']['test']}
+    reference = os.path.join(work, 'reference')
+    retrained = not all(os.path.exists(os.path.join(reference, 'step-%d.h5' % s)) for s in record['steps'].values())
+    if retrained:
+        os.makedirs(reference, exist_ok=True)
+        saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
+        _, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
+        curve = crossval.accuracy_curve(results)
+        recorded = {int(step): value for step, value in record['curves']['oracle'].items()}
+        difference = max(abs(curve[step] - recorded[step]) for step in recorded)
+    validation = {'cv': None, 'fixed': None, 'valid160': task.valid[: args.small_valid], 'oracle': task.valid}
+    out = {'retrained_reference': retrained, 'curve_difference': difference if retrained else 0.0, 'rules': {}}
+    for rule, step in record['steps'].items():
+        mlm = fresh_mlm(ckpt, seed)
+        training_model(mlm, 0.0, pvp).load_weights(os.path.join(reference, 'step-%d.h5' % step))
+        scorer = Scorer(mlm, pvp)
+        _, expert = lexical.fit_expert(scorer, task.labeled, validation[rule], task.test, args.folds, seed)
+        out['rules'][rule] = {
+            'test': expert['test'],
+            'pet_test': scorer.accuracy(task.test, verbose=False),
+            'lexical_test': expert['lexical']['test'],
+            'weight': expert['weight'],
+        }
+    return out
 
 
 def first_best(curve):
@@ -222,9 +240,13 @@ def summary(done):
             'max_estimate_error': float(max(u['estimate_error'] for u in units)),
             'cv_seconds': float(np.mean([u['seconds']['cross_validation'] for u in units])),
         }
-        with_expert = [u['cv_lexical']['test'] for u in units if u.get('cv_lexical')]
+        with_expert = [u['lexical']['rules'] for u in units if u.get('lexical')]
         if with_expert:
-            rows[name].update(test_cv_lexical=float(np.mean(with_expert)), cv_lexical_seeds=len(with_expert))
+            rows[name]['lexical'] = {
+                'seeds': len(with_expert),
+                **{'test_%s' % rule: float(np.mean([r[rule]['test'] for r in with_expert])) for rule in RULES},
+                'cv_minus_oracle': float(np.mean([r['cv']['test'] - r['oracle']['test'] for r in with_expert])),
+            }
     return rows
 
 
@@ -245,8 +267,9 @@ def main(argv=None):
                 units[key] = unit(task, seed, ckpt, args, work)
                 done['summary'] = summary(units)
                 common.write_json(path, done)
-            if 'cv_lexical' not in units[key]:
-                units[key]['cv_lexical'] = with_lexical(task, seed, ckpt, args, work, units[key]['steps']['cv'])
+            if 'lexical' not in units[key]:
+                units[key].pop('cv_lexical', None)  # the cv rule of 'lexical', measured before the others
+                units[key]['lexical'] = with_lexical(task, seed, ckpt, args, work, units[key])
                 done['summary'] = summary(units)
                 common.write_json(path, done)
             if seed == 0 and name not in checks:
