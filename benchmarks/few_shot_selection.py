@@ -13,7 +13,8 @@ its 1,185) and seed, the test accuracy of the weights four rules choose:
 and the absolute error of the cross-validated estimate against the test accuracy of its choice;
 also (``lexical``) each rule's choice with the lexical expert (on by default), fitted with the
 validation the rule had: cv and fixed none (its n-grams and C cross-validated, the default
-weight), valid160 the 160 rows, oracle the full validation set (n-grams, C and weight chosen there).
+weight), valid160 the 160 rows, oracle the full validation set (n-grams, C and weight chosen there);
+and the cross-validated estimate with the expert (``runner.cross_validated_expert``) against test.
 
 One reference run per task and seed trains on every labeled example for --max-steps steps
 (no early stopping), saving its weights after each interval; the valid160 and oracle curves are
@@ -41,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402  (imports pet_keras first)
 import common  # noqa: E402
 
-from pet_keras import budget, crossval, lexical  # noqa: E402
+from pet_keras import budget, crossval, lexical, runner  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
 from pet_keras.compat import keras  # noqa: E402
 from pet_keras.model import build_mlm  # noqa: E402
@@ -140,21 +141,25 @@ def with_lexical(task, seed, ckpt, args, work, record):
     """Each rule's weights with the lexical expert as a run with that rule's validation fits it
     (cv, fixed: none; valid160: its rows; oracle: the full set): the mixture's test accuracy, PET's
     alone at the same weights, the lexical model's alone. A reference run whose weights are gone
-    (a unit measured before this rule) is trained again; how far its validation curve is from the
-    unit's is recorded (0: the same weights)."""
+    (a unit measured before this rule) is trained again. When its validation curve differs from
+    the unit's (``curve_difference``), it is another model: its own curves choose the valid160 and
+    oracle steps (``steps``)."""
     pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
     reference = os.path.join(work, 'reference')
-    retrained = not all(os.path.exists(os.path.join(reference, 'step-%d.h5' % s)) for s in record['steps'].values())
-    if retrained:
-        os.makedirs(reference, exist_ok=True)
-        saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
-        _, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
-        curve = crossval.accuracy_curve(results)
-        recorded = {int(step): value for step, value in record['curves']['oracle'].items()}
-        difference = max(abs(curve[step] - recorded[step]) for step in recorded)
+    os.makedirs(reference, exist_ok=True)
+    saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
+    mlm, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
+    curve = crossval.accuracy_curve(results)
+    recorded = {int(step): value for step, value in record['curves']['oracle'].items()}
+    steps = dict(record['steps'])
+    difference = max(abs(curve[step] - recorded[step]) for step in recorded)
+    if difference:
+        small = task.valid[: args.small_valid]
+        small_curve = {step: weights_accuracy(mlm, pvp, reference, step, small) for step in sorted(curve)}
+        steps.update(valid160=first_best(small_curve), oracle=first_best(curve))
     validation = {'cv': None, 'fixed': None, 'valid160': task.valid[: args.small_valid], 'oracle': task.valid}
-    out = {'retrained_reference': retrained, 'curve_difference': difference if retrained else 0.0, 'rules': {}}
-    for rule, step in record['steps'].items():
+    out = {'curve_difference': difference, 'steps': steps, 'rules': {}}
+    for rule, step in steps.items():
         mlm = fresh_mlm(ckpt, seed)
         training_model(mlm, 0.0, pvp).load_weights(os.path.join(reference, 'step-%d.h5' % step))
         scorer = Scorer(mlm, pvp)
@@ -166,6 +171,17 @@ def with_lexical(task, seed, ckpt, args, work, record):
             'weight': expert['weight'],
         }
     return out
+
+
+def lexical_estimate(task, seed, args, work, record):
+    """The cross-validated estimate with the lexical expert (``runner.cross_validated_expert``) over
+    the unit's fold runs and its error against the cv rule's test accuracy with the expert; None
+    when the fold runs are gone."""
+    fold_dirs = [os.path.join(work, 'fold-%d' % n) for n in range(1, args.folds + 1)]
+    if not all(os.path.exists(os.path.join(d, 'results.json')) for d in fold_dirs):
+        return None
+    estimate = runner.cross_validated_expert(fold_dirs, task.labeled, seed)
+    return dict(estimate, error=abs(estimate['accuracy'] - record['lexical']['rules']['cv']['test']))
 
 
 def first_best(curve):
@@ -240,13 +256,18 @@ def summary(done):
             'max_estimate_error': float(max(u['estimate_error'] for u in units)),
             'cv_seconds': float(np.mean([u['seconds']['cross_validation'] for u in units])),
         }
-        with_expert = [u['lexical']['rules'] for u in units if u.get('lexical')]
+        with_expert = [u['lexical'] for u in units if u.get('lexical')]
         if with_expert:
             rows[name]['lexical'] = {
                 'seeds': len(with_expert),
-                **{'test_%s' % rule: float(np.mean([r[rule]['test'] for r in with_expert])) for rule in RULES},
-                'cv_minus_oracle': float(np.mean([r['cv']['test'] - r['oracle']['test'] for r in with_expert])),
+                **{'test_%s' % rule: float(np.mean([r['rules'][rule]['test'] for r in with_expert])) for rule in RULES},
+                'cv_minus_oracle': float(
+                    np.mean([r['rules']['cv']['test'] - r['rules']['oracle']['test'] for r in with_expert])
+                ),
             }
+            errors = [r['cv_estimate']['error'] for r in with_expert if r.get('cv_estimate')]
+            if errors:
+                rows[name]['lexical'].update(estimate_error=float(np.mean(errors)), estimates=len(errors))
     return rows
 
 
@@ -270,6 +291,10 @@ def main(argv=None):
             if 'lexical' not in units[key]:
                 units[key].pop('cv_lexical', None)  # the cv rule of 'lexical', measured before the others
                 units[key]['lexical'] = with_lexical(task, seed, ckpt, args, work, units[key])
+                done['summary'] = summary(units)
+                common.write_json(path, done)
+            if units[key]['lexical'].get('cv_estimate') is None:
+                units[key]['lexical']['cv_estimate'] = lexical_estimate(task, seed, args, work, units[key])
                 done['summary'] = summary(units)
                 common.write_json(path, done)
             if seed == 0 and name not in checks:

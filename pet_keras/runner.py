@@ -7,7 +7,9 @@ import json
 import os
 from collections import namedtuple
 
-from pet_keras import budget, crossval, lexical, runtime, startup
+import numpy as np
+
+from pet_keras import budget, crossval, lexical, runtime, serving, startup
 from pet_keras.batching import PetDataGenerator
 from pet_keras.budget import EMBEDDED_CHECKPOINT
 from pet_keras.classifier import build_classifier, fit_classifier
@@ -51,11 +53,14 @@ def run(task, config):
         if adds_lexical_expert(config, labeled):
             results = with_lexical_expert(config, prepared, mlm, results)
     if record:
-        choice = record['cross_validation']
+        choice = results['cross_validation']
         print(
             'cross-validated accuracy %.4f ± %.4f (%d folds; %d steps on all %d labeled examples)'
             % (choice['accuracy'], choice['stderr'], choice['folds'], choice['steps'], len(labeled))
         )
+        if 'with_lexical_expert' in choice:
+            mixed = choice['with_lexical_expert']
+            print('cross-validated accuracy with the lexical expert %.4f ± %.4f' % (mixed['accuracy'], mixed['stderr']))
     return results
 
 
@@ -170,6 +175,10 @@ def with_lexical_expert(config, prepared, mlm, results):
     )
     model.save(prepared.out, expert['weight'])
     results = dict(results, lexical_expert=expert)
+    if 'cross_validation' in results:  # no validation: the estimate the user reads is the mixture's too
+        fold_dirs = [os.path.join(prepared.out, CROSS_VALIDATION, 'fold-%d' % n) for n in range(1, config.folds + 1)]
+        estimate = cross_validated_expert(fold_dirs, prepared.labeled, config.seed, config.calibrate, config.model)
+        results['cross_validation'] = dict(results['cross_validation'], with_lexical_expert=estimate)
     write_json(os.path.join(prepared.out, 'results.json'), results)
     alone = expert['lexical']
     print(
@@ -179,6 +188,24 @@ def with_lexical_expert(config, prepared, mlm, results):
            percent(alone.get('valid', alone.get('cross_validated'))), percent(alone.get('test')))
     )  # fmt: skip
     return results
+
+
+def cross_validated_expert(fold_dirs, labeled, seed, calibrate=False, model='bert'):
+    """The cross-validated accuracy of PET with the lexical expert, as a run without validation
+    adds it: on each fold of ``labeled`` (``crossval.fold_splits``), the fold's PET run (its folder
+    in ``fold_dirs``, weights kept at its best held-out step) and an expert fitted on the fold's
+    training examples (n-grams and C cross-validated on them, ``lexical.DEFAULT_WEIGHT``), scored
+    on the held-out fold."""
+    accuracies, folds = [], len(fold_dirs)
+    for fold_dir, (train, held_out) in zip(fold_dirs, crossval.fold_splits(labeled, folds, seed)):
+        runtime.fresh_session(seed)
+        pet = serving.load(fold_dir, calibrate=calibrate, model=model).scorer
+        accuracies.append(lexical.fit_expert(pet, train, None, held_out, folds, seed)[1]['test'])
+    return {
+        'accuracy': float(np.mean(accuracies)),
+        'stderr': float(np.std(accuracies, ddof=1) / np.sqrt(len(accuracies))),
+        'fold_accuracy': accuracies,
+    }
 
 
 def percent(value):

@@ -197,7 +197,7 @@ def test_an_ensemble_refuses_lexical_before_any_work(tmp_path):
     assert not (tmp_path / 'run').exists()
 
 
-def test_train_with_lexical_and_no_validation_cross_validates_the_expert(checkpoint, tmp_path):  # noqa: F811
+def test_train_with_lexical_and_no_validation_cross_validates_the_expert(checkpoint, tmp_path, capsys):  # noqa: F811
     from pet_keras import commands
     from pet_keras.lexical import DEFAULT_WEIGHT
 
@@ -210,6 +210,10 @@ def test_train_with_lexical_and_no_validation_cross_validates_the_expert(checkpo
     assert expert['weight'] == DEFAULT_WEIGHT and expert['valid'] is None and 'weights' not in expert
     assert expert['lexical']['chosen_by'] == '2-fold cross-validation' and expert['lexical']['test'] == 1.0
     assert results['cross_validation']['folds'] == 2 and (out / 'lexical.npz').is_file()
+    # the estimate a user reads is the mixture's too: each fold's PET run with an expert of its training rows
+    mixed = results['cross_validation']['with_lexical_expert']
+    assert len(mixed['fold_accuracy']) == 2 and mixed['accuracy'] == 1.0 and mixed['stderr'] == 0.0
+    assert 'cross-validated accuracy with the lexical expert 1.0000 ± 0.0000' in capsys.readouterr().out
 
 
 def test_one_label_skips_the_default_expert_and_refuses_lexical(checkpoint, tmp_path, capsys):  # noqa: F811
