@@ -26,6 +26,7 @@ from lexical import load_tasks  # noqa: E402
 
 from pet_keras.io import read_json  # noqa: E402
 from pet_keras.lexical import fit_expert  # noqa: E402
+from pet_keras.presets import NEWS_PATTERNS, SENTIMENT_PATTERNS  # noqa: E402
 from pet_keras.serving import load  # noqa: E402
 
 
@@ -58,10 +59,14 @@ def measure(run_dir, labeled, valid, test):
 
 
 def summary(cells):
-    """Mean and sample std over the runs of each task: PET, lexical, mixture (valid, test)."""
+    """Mean and sample std over the runs of each task and pattern (``task/P1``; a pattern that is no
+    preset by its template): PET, lexical, mixture (valid, test)."""
+    names = {template: name for name, template in {**SENTIMENT_PATTERNS, **NEWS_PATTERNS}.items()}
     by_task = {}
     for key, cell in cells.items():
-        by_task.setdefault(key.split('/')[0], []).append(cell)
+        template = cell['pattern']['pattern']
+        group = '%s/%s' % (key.split('/')[0], names.get(template, template))
+        by_task.setdefault(group, []).append(cell)
     out = {}
     for task, runs in by_task.items():
         entry = {'runs': len(runs), 'weights': [r['mixture']['weight'] for r in runs]}
