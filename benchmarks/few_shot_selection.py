@@ -7,7 +7,7 @@ its 1,185) and seed, the test accuracy of the weights four rules choose:
   cv        k-fold cross-validation over the labeled examples (pet_keras.crossval, as
             `pet-keras train` without --valid): the step with the best mean held-out accuracy
   fixed     a fixed budget of --fixed-steps steps (timoschick/pet trains 250 steps), no validation
-  valid160  the best step on the first 160 validation rows (a FewCLUE-sized dev set)
+  valid160  the best step on 160 validation rows drawn at random (a FewCLUE-sized dev set)
   oracle    the best step on the full validation set (the grid's protocol)
 
 and the absolute error of the cross-validated estimate against the test accuracy of its choice;
@@ -32,6 +32,7 @@ Results are saved after every unit to <out>/few_shot_selection.json, and a run r
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -137,6 +138,40 @@ def weights_accuracy(mlm, pvp, folder, step, examples):
     return Scorer(mlm, pvp).accuracy(examples, verbose=False)
 
 
+def small_validation(task, seed, size):
+    """A FewCLUE-sized validation set: ``size`` rows drawn at random (``seed``) from the full one.
+    Not its first rows: TNEWS' dev file is sorted by label, and its first 160 rows hold 3 of 15."""
+    return random.Random(seed).sample(list(task.valid), size)
+
+
+def reference_run(pvp, task, seed, ckpt, args, work):
+    """The reference run (every labeled example, --max-steps steps, no early stopping, its weights
+    saved after each interval), trained, resumed or read back: (mlm, its folder, its curve)."""
+    reference = os.path.join(work, 'reference')
+    os.makedirs(reference, exist_ok=True)
+    saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
+    mlm, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
+    return mlm, reference, crossval.accuracy_curve(results)
+
+
+def with_random_valid160(task, seed, ckpt, args, work, record):
+    """A unit measured when valid160 was the first 160 validation rows, with valid160 chosen on
+    ``small_validation`` instead (on its reference run, trained again if its weights are gone);
+    the old choice is kept as ``valid160_first_rows``; its lexical rules are measured again."""
+    pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
+    mlm, reference, curve = reference_run(pvp, task, seed, ckpt, args, work)
+    small = small_validation(task, seed, args.small_valid)
+    small_curve = {step: weights_accuracy(mlm, pvp, reference, step, small) for step in sorted(curve)}
+    step = first_best(small_curve)
+    record = dict(record, valid160_rows='random')
+    record['valid160_first_rows'] = {'step': record['steps']['valid160'], 'test': record['test']['valid160']}
+    record['steps'] = dict(record['steps'], valid160=step)
+    record['test'] = dict(record['test'], valid160=weights_accuracy(mlm, pvp, reference, step, task.test))
+    record['curves'] = dict(record['curves'], valid160=small_curve)
+    record.pop('lexical', None)
+    return record
+
+
 def with_lexical(task, seed, ckpt, args, work, record):
     """Each rule's weights with the lexical expert as a run with that rule's validation fits it
     (cv, fixed: none; valid160: its rows; oracle: the full set): the mixture's test accuracy, PET's
@@ -145,19 +180,15 @@ def with_lexical(task, seed, ckpt, args, work, record):
     the unit's (``curve_difference``), it is another model: its own curves choose the valid160 and
     oracle steps (``steps``)."""
     pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
-    reference = os.path.join(work, 'reference')
-    os.makedirs(reference, exist_ok=True)
-    saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
-    mlm, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
-    curve = crossval.accuracy_curve(results)
+    mlm, reference, curve = reference_run(pvp, task, seed, ckpt, args, work)
     recorded = {int(step): value for step, value in record['curves']['oracle'].items()}
     steps = dict(record['steps'])
     difference = max(abs(curve[step] - recorded[step]) for step in recorded)
+    small = small_validation(task, seed, args.small_valid)
     if difference:
-        small = task.valid[: args.small_valid]
         small_curve = {step: weights_accuracy(mlm, pvp, reference, step, small) for step in sorted(curve)}
         steps.update(valid160=first_best(small_curve), oracle=first_best(curve))
-    validation = {'cv': None, 'fixed': None, 'valid160': task.valid[: args.small_valid], 'oracle': task.valid}
+    validation = {'cv': None, 'fixed': None, 'valid160': small, 'oracle': task.valid}
     out = {'curve_difference': difference, 'steps': steps, 'rules': {}}
     for rule, step in steps.items():
         mlm = fresh_mlm(ckpt, seed)
@@ -192,13 +223,9 @@ def first_best(curve):
 def unit(task, seed, ckpt, args, work):
     """One task and seed: the four rules' steps, their test accuracies, the CV estimate."""
     pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
-    small = task.valid[: args.small_valid]
+    small = small_validation(task, seed, args.small_valid)
     started = time.time()
-    reference = os.path.join(work, 'reference')
-    os.makedirs(reference, exist_ok=True)
-    saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
-    mlm, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
-    oracle_curve = crossval.accuracy_curve(results)
+    mlm, reference, oracle_curve = reference_run(pvp, task, seed, ckpt, args, work)
     small_curve = {step: weights_accuracy(mlm, pvp, reference, step, small) for step in sorted(oracle_curve)}
     reference_seconds = time.time() - started
 
@@ -225,6 +252,7 @@ def unit(task, seed, ckpt, args, work):
         'cv_stderr': choice['stderr'],
         'cv_fold_accuracy': choice['fold_accuracy'],
         'estimate_error': abs(choice['accuracy'] - test['cv']),
+        'valid160_rows': 'random',
         'curves': {'oracle': oracle_curve, 'valid160': small_curve, 'cv_mean': choice['mean_curve']},
         'seconds': {'reference': round(reference_seconds, 1), 'cross_validation': round(cv_seconds, 1)},
     }
@@ -286,6 +314,10 @@ def main(argv=None):
             work = os.path.join(args.work_dir, name, 'seed%d' % seed)
             if key not in units:
                 units[key] = unit(task, seed, ckpt, args, work)
+                done['summary'] = summary(units)
+                common.write_json(path, done)
+            if units[key].get('valid160_rows') != 'random':
+                units[key] = with_random_valid160(task, seed, ckpt, args, work, units[key])
                 done['summary'] = summary(units)
                 common.write_json(path, done)
             if 'lexical' not in units[key]:
