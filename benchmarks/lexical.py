@@ -3,7 +3,7 @@
 
 TF-IDF over character n-grams (scikit-learn's TfidfVectorizer, sublinear term
 frequency) and a linear SVM (LinearSVC), trained on exactly the labeled rows
-pet_keras trains on: pet_keras.lexical's model, which `--lexical` adds to PET.
+pet_keras trains on: pet_keras.lexical's model, which few-shot runs add to PET by default.
 The n-gram range (1-1, 1-2, 1-3) and the regularisation C (0.03-10) are chosen on
 validation accuracy (with --folds K instead: on the mean held-out accuracy of K-fold
 cross-validation over the labeled rows, the folds pet_keras.crossval deals, then refit on all
