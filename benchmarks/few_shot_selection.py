@@ -190,7 +190,12 @@ def with_lexical(task, seed, ckpt, args, work, record):
         steps.update(valid160=first_best(small_curve), oracle=first_best(curve))
     validation = {'cv': None, 'fixed': None, 'valid160': small, 'oracle': task.valid}
     out = {'curve_difference': difference, 'steps': steps, 'rules': {}}
+    measured = {}  # cv and fixed often choose the same step, and neither has validation
     for rule, step in steps.items():
+        key = (step, rule if validation[rule] else None)
+        if key in measured:
+            out['rules'][rule] = measured[key]
+            continue
         mlm = fresh_mlm(ckpt, seed)
         training_model(mlm, 0.0, pvp).load_weights(os.path.join(reference, 'step-%d.h5' % step))
         scorer = Scorer(mlm, pvp)
@@ -201,6 +206,7 @@ def with_lexical(task, seed, ckpt, args, work, record):
             'lexical_test': expert['lexical']['test'],
             'weight': expert['weight'],
         }
+        measured[key] = out['rules'][rule]
     return out
 
 
