@@ -242,6 +242,12 @@ def training_flags(p):
         'the run trains k + 1 times and reports the cross-validated accuracy (default %d; 0: no '
         'cross-validation, --steps steps are trained and the last weights kept)' % crossval.FOLDS,
     )
+    r.add_argument(
+        '--fold-valid',
+        action='store_true',
+        help='add the validation examples to the labeled ones and choose the steps by cross-validation over '
+        "both (--folds; FewCLUE's train + dev): for a validation set too small to choose on",
+    )
     r.add_argument('--seed', type=int, default=0, help='seeds TensorFlow, NumPy and the masking')
     r.add_argument(
         '--out',

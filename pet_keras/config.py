@@ -32,7 +32,9 @@ class RunConfig:
     (``--help`` lists them), with the flags' defaults; ``patience=None`` never stops early (the flag's
     0), ``learning_rate=None`` takes the mode's default (``budget.default_learning_rate``) and
     ``checkpoint_dir=None`` the embedded checkpoint. ``lexical=None`` (the default) adds the lexical
-    expert where it can join (``runner.adds_lexical_expert``), True requires it, False leaves PET alone."""
+    expert where it can join (``runner.adds_lexical_expert``), True requires it, False leaves PET alone.
+    ``fold_valid`` adds the validation examples to the labeled ones, and the steps are then chosen
+    by cross-validation over both (``folds``; FewCLUE's train + dev)."""
 
     mode: str = 'few-shot'
     steps: int = budget.STEPS
@@ -46,6 +48,7 @@ class RunConfig:
     lexical: Optional[bool] = None
     labeled_share: Optional[float] = budget.LABELED_SHARE
     folds: int = crossval.FOLDS
+    fold_valid: bool = False
     seed: int = 0
     calibrate: bool = False
     out: Optional[str] = None
@@ -71,6 +74,11 @@ class RunConfig:
             raise ValueError(
                 '--lexical learns from labeled examples beside PET: --mode few-shot or semi-supervised, not %s'
                 % self.mode
+            )
+        if self.fold_valid and not modes.MODES[self.mode].labeled:
+            raise ValueError(
+                '--fold-valid adds the validation examples to the labeled ones; --mode %s trains on no labeled '
+                'examples: leave --fold-valid out' % self.mode
             )
         if self.mode in modes.TRAINED and self.steps < 1:
             raise ValueError(

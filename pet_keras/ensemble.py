@@ -169,8 +169,11 @@ def full_pet(task, config, templates, presets=(), weighted=False, generations=0,
         raise ValueError('--mode %s: an ensemble is of PET models (%s)' % (config.mode, ', '.join(PET_MODES)))
     if generations and config.mode not in ('few-shot', 'semi-supervised'):
         raise ValueError('--generations needs --mode few-shot or semi-supervised (iPET trains on pseudo-labels)')
-    if task.valid is None:
-        raise ValueError('an ensemble needs validation examples: each pattern keeps its best weights on them')
+    if task.valid is None or config.fold_valid:
+        raise ValueError(
+            'an ensemble needs validation examples: each pattern keeps its best weights on them'
+            + ('; leave --fold-valid out' if config.fold_valid else '')
+        )
     if config.lexical:
         raise ValueError('--lexical is for a run of one pattern; an ensemble does not take it')
     if config.resume or config.distribute:  # each pattern's run resumes and distributes on its own

@@ -79,6 +79,14 @@ def prepare(task, config, ensemble=False):
     runtime.set_precision(config.mixed_precision)
     labeled, unlabeled = split_labeled(task.train, task.labeled_fraction, task.split_seed)
     unlabeled = (unlabeled + list(task.unlabeled))[: task.max_unlabeled]
+    valid = task.valid
+    if config.fold_valid:  # a validation set too small to choose on: it joins the cross-validation's folds
+        if valid is None:
+            raise ValueError(
+                '--fold-valid adds the validation examples to the labeled ones, and there are none: give '
+                'validation data (--valid; a script without --no-valid), or leave --fold-valid out'
+            )
+        labeled, valid = labeled + list(valid), None
     used = (labeled, unlabeled) if ensemble else training_sets(config.mode, labeled, unlabeled)
     print(
         'train %d (labeled %d, unlabeled %d), valid %s, test %s'
@@ -86,7 +94,7 @@ def prepare(task, config, ensemble=False):
             len(task.train),
             len(used[0]),
             len(used[1]),
-            'left out' if task.valid is None else len(task.valid),
+            'left out' if task.valid is None else '%d%s' % (len(task.valid), ', labeled' if config.fold_valid else ''),
             '-' if task.test is None else len(task.test),
         )
     )
@@ -103,7 +111,7 @@ def prepare(task, config, ensemble=False):
         check_prompt_only(config.prompt_only, pvp)
     settings = dict(task.to_json(), **config.to_json())
     return Prepared(
-        out, strategy, checkpoint, pvp, task.labels, task.maxlen, labeled, unlabeled, task.valid, task.test, settings
+        out, strategy, checkpoint, pvp, task.labels, task.maxlen, labeled, unlabeled, valid, task.test, settings
     )
 
 

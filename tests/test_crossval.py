@@ -137,6 +137,38 @@ def test_the_sentiment_script_without_its_validation_file_cross_validates(checkp
     assert json.loads((out / 'results.json').read_text(encoding='utf-8'))['cross_validation']['folds'] == 2
 
 
+def test_fold_valid_cross_validates_over_train_and_dev(checkpoint, tmp_path, capsys):  # noqa: F811
+    rows = [
+        {'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('春天很好', '秋天不好', '花草很美', '石头不美')
+    ]
+    dev = [{'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('风雨很大', '山水不远')]
+    train = jsonl(tmp_path / 'data' / 'train.jsonl', rows)
+    valid = jsonl(tmp_path / 'data' / 'dev.jsonl', dev)
+    out = tmp_path / 'run'
+    argv = train_argv(checkpoint, {'train': train, 'valid': valid}, out, '--folds', '2', '--fold-valid', '--no-lexical')
+    assert commands.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert 'train 4 (labeled 6, unlabeled 0), valid 2, labeled' in printed
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    assert results['valid'] is None and results['settings']['fold_valid'] is True
+    assert 'on all 6 labeled examples' in printed and results['cross_validation']['folds'] == 2
+    held_out = [
+        json.loads((out / 'cross-validation' / ('fold-%d' % n) / 'results.json').read_text('utf-8')) for n in (1, 2)
+    ]
+    assert all(r['evaluations'] for r in held_out)
+
+    # nothing to fold in, or a mode without labeled examples: refused before any work
+    for more, message in (
+        ([], '--fold-valid adds the validation examples to the labeled ones, and there are none'),
+        (['--valid', valid, '--mode', 'zero-shot'], '--mode zero-shot trains on no labeled examples'),
+    ):
+        argv = train_argv(checkpoint, {'train': train}, tmp_path / 'refused', '--fold-valid', *more)
+        with pytest.raises(SystemExit):
+            commands.main(argv)
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / 'refused').exists()
+
+
 def test_folds_0_trains_the_budget_without_cross_validation(checkpoint, tmp_path):  # noqa: F811
     rows = [
         {'text': t, 'label': 'good' if '很' in t else 'bad'} for t in ('春天很好', '秋天不好', '花草很美', '石头不美')
