@@ -23,16 +23,17 @@ from pathlib import Path
 import numpy as np
 
 
-def lexical_baseline(labeled, valid, test, seed=0, folds=None):
+def lexical_baseline(labeled, valid, test, seed=0, folds=None, min_df=1):
     """pet_keras.lexical's model fitted on ``labeled`` (data.Example lists), chosen on ``valid``
-    (``folds``: on cross-validation over ``labeled`` instead, then refit on all of it); the record:
-    the choice's valid (cross-validated) and test accuracy, the choice, and the grid's accuracies."""
+    (``folds``: on cross-validation over ``labeled`` instead, then refit on all of it; ``min_df``:
+    n-grams of at least that many texts); the record: the choice's valid (cross-validated) and test
+    accuracy, the choice, its vocabulary's size, and the grid's accuracies."""
     from pet_keras.crossval import FOLDS
     from pet_keras.lexical import LexicalModel
 
     labels = sorted({e.label for e in list(labeled) + list(valid or []) + list(test or [])})
     fields = list(labeled[0].fields)  # the benchmarks' tasks: one text field, or a pair in reading order
-    model, record = LexicalModel.fit(labeled, labels, fields, None if folds else valid, folds or FOLDS, seed)
+    model, record = LexicalModel.fit(labeled, labels, fields, None if folds else valid, folds or FOLDS, seed, min_df)
     test_accuracy = None
     if test:
         truth = np.array([labels.index(e.label) for e in test])
@@ -42,6 +43,8 @@ def lexical_baseline(labeled, valid, test, seed=0, folds=None):
         'test': test_accuracy,
         'ngram_range': record['ngram_range'],
         'C': record['C'],
+        'min_df': min_df,
+        'vocabulary': record['vocabulary'],
         'grid': [{'ngram_range': g['ngram_range'], 'C': g['C'], 'valid': g['accuracy']} for g in record['grid']],
         'chosen_by': record['chosen_by'],
         'labeled': len(labeled),
@@ -83,16 +86,18 @@ def main(argv=None):
     )
     p.add_argument('--data-dir', default=str(common.SHARED / 'datasets'), help='holds sentiment/, tnews/, iflytek/')
     p.add_argument('--folds', type=int, help='choose by K-fold cross-validation over the labeled rows, not validation')
+    p.add_argument('--min-df', type=int, default=1, help='keep only n-grams found in at least N labeled texts')
     p.add_argument('--out', help='write the records as JSON here')
     args = p.parse_args(argv)
     records = {}
     for name, (labeled, valid, test) in load_tasks(args.tasks, Path(args.data_dir)).items():
-        records[name] = lexical_baseline(labeled, valid, test, folds=args.folds)
+        records[name] = lexical_baseline(labeled, valid, test, folds=args.folds, min_df=args.min_df)
         r = records[name]
         print(
-            '%s: labeled %d, valid %.2f, test %.2f (char %d-%d grams, C %g; %.1f s)'
-            % (name, r['labeled'], 100 * r['valid'], 100 * r['test'], *r['ngram_range'], r['C'], r['seconds'])
-        )
+            '%s: labeled %d, valid %.2f, test %.2f (char %d-%d grams, C %g, %d n-grams; %.1f s)'
+            % (name, r['labeled'], 100 * r['valid'], 100 * r['test'], *r['ngram_range'], r['C'], r['vocabulary'],
+               r['seconds'])
+        )  # fmt: skip
     if args.out:
         common.write_json(
             args.out,

@@ -55,10 +55,11 @@ class LexicalModel:
         self.scale = float(scale)
 
     @classmethod
-    def fit(cls, labeled, labels, fields, valid=None, folds=FOLDS, seed=0):
+    def fit(cls, labeled, labels, fields, valid=None, folds=FOLDS, seed=0, min_df=1):
         """The grid of n-gram ranges and C fitted on ``labeled`` (their text: ``fields`` joined)
         and chosen on ``valid`` (None: on ``folds``-fold cross-validation over ``labeled``),
-        refitted on all of ``labeled``: (the model, its record: the choice and its accuracy)."""
+        refitted on all of ``labeled``: (the model, its record: the choice and its accuracy).
+        ``min_df``: keep only n-grams found in at least that many training texts."""
         started = time.time()
         if len({e.label for e in labeled}) < 2:
             raise ValueError('the lexical expert needs labeled examples of at least two labels')
@@ -67,7 +68,7 @@ class LexicalModel:
         for ngram in NGRAM_RANGES:
             fitted = []
             for train, held_out in splits:
-                vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
+                vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True, min_df=min_df)
                 x_train = vectorizer.fit_transform([text_of(e, fields) for e in train])
                 x_held = vectorizer.transform([text_of(e, fields) for e in held_out])
                 fitted.append((x_train, [e.label for e in train], x_held, np.array([e.label for e in held_out])))
@@ -84,7 +85,7 @@ class LexicalModel:
                 if best is None or accuracy > best[0]:
                     best = (accuracy, ngram, c)
         accuracy, ngram, c = best
-        vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True)
+        vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True, min_df=min_df)
         x_labeled = vectorizer.fit_transform([text_of(e, fields) for e in labeled])
         svm = LinearSVC(C=c, random_state=seed).fit(x_labeled, [e.label for e in labeled])
         coef, intercept = svm.coef_, svm.intercept_
@@ -104,6 +105,7 @@ class LexicalModel:
             'ngram_range': list(ngram),
             'C': c,
             'chosen_by': 'validation' if valid else '%d-fold cross-validation' % folds,
+            'min_df': min_df,
             'valid' if valid else 'cross_validated': accuracy,
             'vocabulary': len(vocabulary),
             'grid': grid,

@@ -44,6 +44,15 @@ def test_without_validation_the_choice_is_cross_validated_on_the_labeled_rows():
     assert max(g['valid'] for g in record['grid']) == record['valid']
 
 
+def test_min_df_keeps_only_the_n_grams_of_that_many_texts():
+    labeled = task(20) + [ex('独一无二', 'pos', 'x:once')]
+    kept = lexical_baseline(labeled, task(10, 100), task(10, 200), min_df=2)
+    every = lexical_baseline(labeled, task(10, 100), task(10, 200))
+    assert every['min_df'] == 1 and kept['min_df'] == 2
+    # the one text's own n-grams (独, 独一, 一无 …: 4 + 3 + 2 of them at most) are gone, the shared ones stay
+    assert 0 < every['vocabulary'] - kept['vocabulary'] <= 9 and kept['test'] == 1.0
+
+
 def test_the_expert_saved_and_loaded_scores_the_same_and_refuses_files_that_do_not_fit(tmp_path):
     import numpy as np
 
