@@ -30,6 +30,14 @@ LEXICAL_SPEC = 'lexical.json'
 LEXICAL_ARRAYS = 'lexical.npz'
 
 
+def char_vectorizer(ngram_range, min_df=1, vocabulary=None):
+    """The expert's analyzer: character n-grams, sublinear tf × idf at unit length (what
+    serving._LexicalScores ports to TensorFlow); ``vocabulary``: a fitted model's."""
+    return TfidfVectorizer(
+        analyzer='char', ngram_range=tuple(ngram_range), sublinear_tf=True, min_df=min_df, vocabulary=vocabulary
+    )
+
+
 def text_of(example, fields):
     """An example's text for the lexical model: its ``fields`` (the pattern's, in the pattern's
     order) joined by one space, as a server of an exported run builds its ``text`` input."""
@@ -46,9 +54,7 @@ class LexicalModel:
         self.labels = list(labels)
         self.fields = list(fields)
         self.ngram_range = tuple(ngram_range)
-        self.vectorizer = TfidfVectorizer(
-            analyzer='char', ngram_range=self.ngram_range, sublinear_tf=True, vocabulary=list(vocabulary)
-        )
+        self.vectorizer = char_vectorizer(self.ngram_range, vocabulary=list(vocabulary))
         self.vectorizer.idf_ = np.asarray(idf, dtype='float64')
         self.coef = np.asarray(coef, dtype='float32')  # (labels, vocabulary)
         self.intercept = np.asarray(intercept, dtype='float32')  # (labels,)
@@ -68,7 +74,7 @@ class LexicalModel:
         for ngram in NGRAM_RANGES:
             fitted = []
             for train, held_out in splits:
-                vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True, min_df=min_df)
+                vectorizer = char_vectorizer(ngram, min_df)
                 x_train = vectorizer.fit_transform([text_of(e, fields) for e in train])
                 x_held = vectorizer.transform([text_of(e, fields) for e in held_out])
                 fitted.append((x_train, [e.label for e in train], x_held, np.array([e.label for e in held_out])))
@@ -85,7 +91,7 @@ class LexicalModel:
                 if best is None or accuracy > best[0]:
                     best = (accuracy, ngram, c)
         accuracy, ngram, c = best
-        vectorizer = TfidfVectorizer(analyzer='char', ngram_range=ngram, sublinear_tf=True, min_df=min_df)
+        vectorizer = char_vectorizer(ngram, min_df)
         x_labeled = vectorizer.fit_transform([text_of(e, fields) for e in labeled])
         svm = LinearSVC(C=c, random_state=seed).fit(x_labeled, [e.label for e in labeled])
         coef, intercept = svm.coef_, svm.intercept_
