@@ -2,7 +2,8 @@
 """How a few-shot run chooses its number of steps, and how good its own estimate is.
 
 For each task (few-shot, one pattern: sentiment P1 with its 168 labeled reviews, TNEWS N1 with
-its 1,185) and seed, the test accuracy of the weights four rules choose:
+its 1,185, IFLYTEK with its 3,024 and many_labels.py's pattern and two-character words) and seed,
+the test accuracy of the weights four rules choose:
 
   cv        k-fold cross-validation over the labeled examples (pet_keras.crossval, as
             `pet-keras train` without --valid): the step with the best mean held-out accuracy
@@ -26,7 +27,7 @@ The folds train under the default budget (patience 5, at most --max-steps steps)
 Results are saved after every unit to <out>/few_shot_selection.json, and a run resumes there.
 
     python benchmarks/few_shot_selection.py --sentiment-dir ../shared/datasets/sentiment \\
-        --tnews-dir ../shared/datasets/tnews --out results
+        --tnews-dir ../shared/datasets/tnews --iflytek-dir ../shared/datasets/iflytek --out results
 """
 
 import argparse
@@ -42,6 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402  (imports pet_keras first)
 import common  # noqa: E402
+import many_labels  # noqa: E402
 
 from pet_keras import budget, crossval, lexical, runner  # noqa: E402
 from pet_keras.batching import PetDataGenerator  # noqa: E402
@@ -50,8 +52,11 @@ from pet_keras.model import build_mlm  # noqa: E402
 from pet_keras.pattern import PVP  # noqa: E402
 from pet_keras.scoring import Scorer  # noqa: E402
 from pet_keras.train import fit_pet, training_model  # noqa: E402
+from pet_keras.verbalizer import Verbalizer  # noqa: E402
 
-PATTERNS = {'sentiment': 'P1', 'tnews': 'N1'}
+PATTERNS = {'sentiment': 'P1', 'tnews': 'N1', 'iflytek': 'I1'}
+# the reference run's and the folds' steps: IFLYTEK's few-shot runs chose steps 650 to 1,400
+MAX_STEPS = {'sentiment': 600, 'tnews': 600, 'iflytek': 1600}
 RULES = ('cv', 'fixed', 'valid160', 'oracle')
 
 
@@ -61,17 +66,43 @@ def parse_args(argv=None):
     p.add_argument('--tasks', nargs='+', choices=sorted(PATTERNS), default=sorted(PATTERNS))
     p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--folds', type=int, default=crossval.FOLDS)
-    p.add_argument('--max-steps', type=int, default=600, help='the reference run and the folds (default 600)')
+    p.add_argument(
+        '--max-steps',
+        type=int,
+        help='the reference run and the folds (default: %s)' % ', '.join('%s %d' % kv for kv in MAX_STEPS.items()),
+    )
     p.add_argument('--fixed-steps', type=int, default=250)
     p.add_argument('--small-valid', type=int, default=160)
     p.add_argument('--sentiment-dir', default='../shared/datasets/sentiment')
     p.add_argument('--tnews-dir', default='../shared/datasets/tnews')
+    p.add_argument('--iflytek-dir', default='../shared/datasets/iflytek')
     p.add_argument('--out', default='results')
     p.add_argument('--work-dir', default='runs/few_shot_selection')
     args = p.parse_args(argv)
-    if args.fixed_steps > args.max_steps or args.fixed_steps % budget.EVAL_EVERY:
+    if args.fixed_steps > min(max_steps(args, name) for name in args.tasks) or args.fixed_steps % budget.EVAL_EVERY:
         p.error('--fixed-steps must be a multiple of %d and at most --max-steps' % budget.EVAL_EVERY)
     return args
+
+
+def max_steps(args, name):
+    return args.max_steps or MAX_STEPS[name]
+
+
+def load_task(name, args):
+    """accuracy.py's task, or IFLYTEK (not one of accuracy.py's tasks) as many_labels.py reads it."""
+    if name != 'iflytek':
+        return accuracy.load_task(name, task_args(args))
+    train, valid, test = many_labels.load_splits(args.iflytek_dir)
+    words = many_labels.two_character_words(many_labels.label_names(train, valid, test))
+    return argparse.Namespace(
+        name=name,
+        labeled=train,
+        valid=valid,
+        test=test,
+        templates={PATTERNS[name]: many_labels.PATTERN},
+        verbalizer=Verbalizer(words),
+        maxlen=128,
+    )
 
 
 def task_args(args):
@@ -150,7 +181,8 @@ def reference_run(pvp, task, seed, ckpt, args, work):
     reference = os.path.join(work, 'reference')
     os.makedirs(reference, exist_ok=True)
     saver = SaveEveryInterval(reference, budget.EVAL_EVERY)
-    mlm, results = fit(ckpt, pvp, task.labeled, task.valid, seed, args.max_steps, reference, callbacks=[saver])
+    steps = max_steps(args, task.name)
+    mlm, results = fit(ckpt, pvp, task.labeled, task.valid, seed, steps, reference, callbacks=[saver])
     return mlm, reference, crossval.accuracy_curve(results)
 
 
@@ -239,7 +271,8 @@ def unit(task, seed, ckpt, args, work):
 
     def fit_fold(number, train, held_out):
         fold_dir = os.path.join(work, 'fold-%d' % number)
-        return fit(ckpt, pvp, train, held_out, seed, args.max_steps, fold_dir, patience=budget.PATIENCE)[1]
+        steps = max_steps(args, task.name)
+        return fit(ckpt, pvp, train, held_out, seed, steps, fold_dir, patience=budget.PATIENCE)[1]
 
     choice = crossval.cross_validate(fit_fold, task.labeled, args.folds, seed)
     cv_seconds = time.time() - started
@@ -313,7 +346,7 @@ def main(argv=None):
     done['command'] = common.command_line('benchmarks/few_shot_selection.py', argv or sys.argv[1:])
     done['machine'] = common.machine_info()
     ckpt = accuracy.Checkpoint(args.checkpoint_dir)
-    tasks = {name: accuracy.load_task(name, task_args(args)) for name in args.tasks}
+    tasks = {name: load_task(name, args) for name in args.tasks}
     for seed in range(args.seeds):  # seed by seed, so a run cut short has every task
         for name, task in tasks.items():
             key = '%s/seed%d' % (name, seed)

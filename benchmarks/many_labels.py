@@ -86,6 +86,20 @@ def two_character_words(names):
     return words
 
 
+def load_splits(data_dir, max_eval=None):
+    """FewCLUE IFLYTEK's few-shot training set, dev and public test (their first ``max_eval``)."""
+    data = Path(data_dir)
+
+    def read(file):
+        return list(read_jsonl(str(data / file), {'text': 'sentence'}, 'label_des'))
+
+    return read('train_few_all.json'), read('dev_few_all.json')[:max_eval], read('test_public.json')[:max_eval]
+
+
+def label_names(*splits):
+    return sorted({e.label for split in splits for e in split})
+
+
 def timed(scorer, examples):
     scorer.predict_proba(examples[: scorer.batch_size], verbose=False)  # traces every shape once
     started = time.perf_counter()
@@ -123,13 +137,9 @@ def main(argv=None):
     args = parse_args(argv)
     config_path, checkpoint_path, dict_path = startup.checkpoint_files(args.checkpoint_dir)
     tokenizer = load_tokenizer(dict_path, load_config(config_path), config_path)
-    data = Path(args.data_dir)
-    splits = {
-        name: list(read_jsonl(str(data / file), {'text': 'sentence'}, 'label_des'))[: args.max_eval]
-        for name, file in (('valid', 'dev_few_all.json'), ('test', 'test_public.json'))
-    }
-    train = read_jsonl(str(data / 'train_few_all.json'), {'text': 'sentence'}, 'label_des')
-    names = sorted({e.label for split in [train] + list(splits.values()) for e in split})
+    train, valid, test = load_splits(args.data_dir, args.max_eval)
+    splits = {'valid': valid, 'test': test}
+    names = label_names(train, valid, test)
     mlm = build_mlm(config_path, checkpoint_path, dict_path=dict_path)
     results = {
         'checkpoint': common.portable_path(args.checkpoint_dir),
