@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import accuracy as accuracy_benchmark  # noqa: E402
 import baselines  # noqa: E402
 import common  # noqa: E402
+import few_shot_selection  # noqa: E402
 import many_labels  # noqa: E402
 import reference  # noqa: E402
 import speed  # noqa: E402
@@ -521,21 +522,30 @@ def test_accuracy_quick_run_resumes(sharp_checkpoint, data_dirs, tmp_path):
     assert json.loads((tmp_path / 'accuracy.json').read_text(encoding='utf-8'))['cells'] == saved['cells']
 
 
-def test_many_labels_scores_mixed_and_equal_length_names(sharp_checkpoint, tmp_path):
-    """IFLYTEK-like data (label names of 2-4 characters, key label_des): each
-    verbalizer runs, the mixed-length ones with one slot length per name length."""
-    names = ['体育', '新闻', '文化', '财经股票', '汽车', '科技军事', '旅游', '农业']
-    assert len({w[0] for w in many_labels.two_character_words(names + ['体育新闻']).values()}) == len(names) + 1
+IFLYTEK_NAMES = ['体育', '新闻', '文化', '财经股票', '汽车', '科技军事', '旅游', '农业']
+
+
+def write_iflytek(data):
+    """IFLYTEK-like FewCLUE files: label names of 2-4 characters under the key label_des."""
     rng = random.Random(2)
-    data = tmp_path / 'iflytek'
     data.mkdir()
     for name, n in (('train_few_all.json', 16), ('dev_few_all.json', 12), ('test_public.json', 12)):
         rows = [
-            json.dumps({'label': i % 8, 'label_des': names[i % 8], 'sentence': text(rng), 'id': i}, ensure_ascii=False)
+            json.dumps(
+                {'label': i % 8, 'label_des': IFLYTEK_NAMES[i % 8], 'sentence': text(rng), 'id': i}, ensure_ascii=False
+            )
             + '\n'
             for i in range(n)
         ]
         (data / name).write_text(''.join(rows), encoding='utf-8')
+    return data
+
+
+def test_many_labels_scores_mixed_and_equal_length_names(sharp_checkpoint, tmp_path):
+    """Each verbalizer runs, the mixed-length ones with one slot length per name length."""
+    names = IFLYTEK_NAMES
+    assert len({w[0] for w in many_labels.two_character_words(names + ['体育新闻']).values()}) == len(names) + 1
+    data = write_iflytek(tmp_path / 'iflytek')
     result = run(
         'many_labels.py',
         '--checkpoint-dir',
@@ -566,3 +576,19 @@ def test_many_labels_scores_mixed_and_equal_length_names(sharp_checkpoint, tmp_p
     assert runs['two characters each']['slot_lengths'] == [2]
     for run_ in runs.values():
         assert 0 <= run_['valid'] <= 1 and run_['test_examples_per_second'] > 0
+
+
+def test_few_shot_selection_reads_iflytek_with_two_character_words(tmp_path, capsys):
+    data = write_iflytek(tmp_path / 'iflytek')
+    args = few_shot_selection.parse_args(['--tasks', 'iflytek', '--iflytek-dir', str(data)])
+    task = few_shot_selection.load_task('iflytek', args)
+    assert (len(task.labeled), len(task.valid), len(task.test)) == (16, 12, 12)
+    assert sorted(task.verbalizer.labels) == sorted(IFLYTEK_NAMES)
+    assert {len(words[0]) for words in task.verbalizer.label_words.values()} == {2}
+    assert task.templates == {'I1': many_labels.PATTERN} and task.maxlen == 128
+    assert few_shot_selection.max_steps(args, 'iflytek') == 1600 and few_shot_selection.max_steps(args, 'tnews') == 600
+    shorter = few_shot_selection.parse_args(['--tasks', 'iflytek', '--max-steps', '300'])
+    assert few_shot_selection.max_steps(shorter, 'iflytek') == 300
+    with pytest.raises(SystemExit):
+        few_shot_selection.parse_args(['--max-steps', '200'])  # below the fixed budget of 250 steps
+    assert '--fixed-steps must be' in capsys.readouterr().err
