@@ -23,7 +23,10 @@ evaluated on those weights, and test accuracy only at the steps chosen. Training
 labeled example for N steps is what the cross-validated run trains last (same examples, seed,
 batches and learning rate), so its final model is the reference run's step N: the script
 checks this once per task by training that final model and comparing their test accuracies.
-The folds train under the default budget (patience 5, at most --max-steps steps).
+The folds train under the default budget (patience 5, at most --max-steps steps); ``fold_patience``
+reads off their curves what a fold stopped after fewer evaluations without a better held-out
+accuracy would have chosen (its curve is a prefix of the same run), the steps the folds would have
+trained, and the test accuracy there: the evidence for ``budget.FOLD_PATIENCE``.
 Results are saved after every unit to <out>/few_shot_selection.json, and a run resumes there.
 
     python benchmarks/few_shot_selection.py --sentiment-dir ../shared/datasets/sentiment \\
@@ -58,6 +61,7 @@ PATTERNS = {'sentiment': 'P1', 'tnews': 'N1', 'iflytek': 'I1'}
 # the reference run's and the folds' steps: IFLYTEK's few-shot runs chose steps 650 to 1,400
 MAX_STEPS = {'sentiment': 600, 'tnews': 600, 'iflytek': 1600}
 RULES = ('cv', 'fixed', 'valid160', 'oracle')
+FOLD_PATIENCES = (budget.PATIENCE, 4, budget.FOLD_PATIENCE)
 
 
 def parse_args(argv=None):
@@ -253,6 +257,47 @@ def lexical_estimate(task, seed, args, work, record):
     return dict(estimate, error=abs(estimate['accuracy'] - record['lexical']['rules']['cv']['test']))
 
 
+def stopped_early(curve, patience):
+    """The prefix of a fold's held-out ``curve`` a run with ``patience`` evaluates (fit_pet's rule:
+    step 0 is the first best, a run stops ``patience`` evaluations after its best)."""
+    kept, best, since = {}, None, 0
+    for step in sorted(curve):
+        kept[step] = curve[step]
+        if best is None or curve[step] > best:
+            best, since = curve[step], 0
+        else:
+            since += 1
+            if since == patience:
+                break
+    return kept
+
+
+def fold_patience(task, seed, ckpt, args, work):
+    """For each patience in FOLD_PATIENCES, the cross-validated choice from the folds' curves cut
+    where a fold with that patience stops (``stopped_early``), its estimate, the fold steps trained
+    and the test accuracy of the reference run's weights at that step; None when the folds are gone."""
+    paths = [os.path.join(work, 'fold-%d' % n, 'results.json') for n in range(1, args.folds + 1)]
+    if not all(os.path.exists(path) for path in paths):
+        return None
+    curves = []
+    for path in paths:
+        with open(path, encoding='utf-8') as f:
+            curves.append(crossval.accuracy_curve(json.load(f)))
+    pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
+    mlm, reference, _ = reference_run(pvp, task, seed, ckpt, args, work)
+    out = {}
+    for patience in FOLD_PATIENCES:
+        cut = [stopped_early(curve, patience) for curve in curves]
+        choice = crossval.choose_steps(cut)
+        out[str(patience)] = {
+            'steps': choice['steps'],
+            'estimate': choice['accuracy'],
+            'fold_steps': [max(curve) for curve in cut],
+            'test': weights_accuracy(mlm, pvp, reference, choice['steps'], task.test),
+        }
+    return out
+
+
 def first_best(curve):
     best = max(curve.values())
     return min(step for step, value in curve.items() if value == best)
@@ -335,6 +380,16 @@ def summary(done):
             errors = [r['cv_estimate']['error'] for r in with_expert if r.get('cv_estimate')]
             if errors:
                 rows[name]['lexical'].update(estimate_error=float(np.mean(errors)), estimates=len(errors))
+        cut = [u['fold_patience'] for u in units if u.get('fold_patience')]
+        if cut:
+            rows[name]['fold_patience'] = {
+                patience: {
+                    'seeds': len(cut),
+                    'test': float(np.mean([c[patience]['test'] for c in cut])),
+                    'fold_steps': float(np.mean([sum(c[patience]['fold_steps']) for c in cut])),
+                }
+                for patience in cut[0]
+            }
     return rows
 
 
@@ -366,6 +421,10 @@ def main(argv=None):
                 common.write_json(path, done)
             if units[key]['lexical'].get('cv_estimate') is None:
                 units[key]['lexical']['cv_estimate'] = lexical_estimate(task, seed, args, work, units[key])
+                done['summary'] = summary(units)
+                common.write_json(path, done)
+            if 'fold_patience' not in units[key]:
+                units[key]['fold_patience'] = fold_patience(task, seed, ckpt, args, work)
                 done['summary'] = summary(units)
                 common.write_json(path, done)
             if seed == 0 and name not in checks:

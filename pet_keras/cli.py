@@ -243,6 +243,13 @@ def training_flags(p):
         'cross-validation, --steps steps are trained and the last weights kept)' % crossval.FOLDS,
     )
     r.add_argument(
+        '--fold-patience',
+        type=whole(0),
+        default=budget.FOLD_PATIENCE,
+        help='without validation data: each fold stops after N evaluations without a better held-out accuracy '
+        '(default %d; 0: never stop early)' % budget.FOLD_PATIENCE,
+    )
+    r.add_argument(
         '--fold-valid',
         action='store_true',
         help='add the validation examples to the labeled ones and choose the steps by cross-validation over '

@@ -22,7 +22,8 @@ from pet_keras.verbalizer import Verbalizer
 # (mixed_precision changes the compute dtype only; weights and optimizer state are float32 either way)
 # lexical: the expert is fitted after PET has trained, so it changes nothing PET trains on
 RESUME_MAY_CHANGE = (
-    'resume', 'overwrite', 'steps', 'patience', 'out', 'distribute', 'tensorboard', 'mixed_precision', 'lexical',
+    'resume', 'overwrite', 'steps', 'patience', 'fold_patience', 'out', 'distribute', 'tensorboard',
+    'mixed_precision', 'lexical',
 )  # fmt: skip
 
 
@@ -34,7 +35,8 @@ class RunConfig:
     ``checkpoint_dir=None`` the embedded checkpoint. ``lexical=None`` (the default) adds the lexical
     expert where it can join (``runner.adds_lexical_expert``), True requires it, False leaves PET alone.
     ``fold_valid`` adds the validation examples to the labeled ones, and the steps are then chosen
-    by cross-validation over both (``folds``; FewCLUE's train + dev)."""
+    by cross-validation over both (``folds``; FewCLUE's train + dev). ``fold_patience`` is the folds'
+    patience (None: they never stop early); ``patience`` acts on validation, which such a run lacks."""
 
     mode: str = 'few-shot'
     steps: int = budget.STEPS
@@ -48,6 +50,7 @@ class RunConfig:
     lexical: Optional[bool] = None
     labeled_share: Optional[float] = budget.LABELED_SHARE
     folds: int = crossval.FOLDS
+    fold_patience: Optional[int] = budget.FOLD_PATIENCE
     fold_valid: bool = False
     seed: int = 0
     calibrate: bool = False
@@ -67,6 +70,9 @@ class RunConfig:
     def __post_init__(self):
         modes.check(self.mode)
         budget.check(self.steps, self.eval_every, self.patience, self.learning_rate)
+        if self.fold_patience is not None and (not isinstance(self.fold_patience, int) or self.fold_patience < 1):
+            raise ValueError('fold_patience must be a whole number >= 1 (or None: folds never stop early), got %r'
+                             % (self.fold_patience,))  # fmt: skip
         budget.check_slot_loss(self.slot_loss, ())
         if self.prompt_only and self.mode == modes.CLASSIFIER:
             raise ValueError("--prompt-only trains a pattern's [P] tokens; --mode classifier has no pattern")
@@ -89,10 +95,12 @@ class RunConfig:
     @classmethod
     def from_flags(cls, args, **defaults):
         """The config of parsed flags (``args``, argparse's Namespace; ``--lr`` is
-        ``learning_rate``, ``--patience 0`` is None); ``defaults``: values for fields the flags
-        leave unset (None), e.g. the script's ``out``."""
+        ``learning_rate``, ``--patience 0`` and ``--fold-patience 0`` are None); ``defaults``: values
+        for fields the flags leave unset (None), e.g. the script's ``out``."""
         flags = dict(vars(args), learning_rate=getattr(args, 'lr', None))
-        flags['patience'] = flags.get('patience') or None
+        for name in ('patience', 'fold_patience'):
+            if name in flags:
+                flags[name] = flags[name] or None
         values = {f.name: flags[f.name] for f in dataclasses.fields(cls) if f.name in flags}
         values.update((key, value) for key, value in defaults.items() if values.get(key) is None)
         return cls(**values)

@@ -142,7 +142,7 @@ def task_pvp(task, tokenizer, template=None):
 def cross_validated_steps(prepared, config):
     """``pet_keras.crossval``'s choice of steps for a run without validation: a fit_pet (or
     fit_classifier) run per fold in <out>/cross-validation/fold-<n>, each under the run's
-    budget; a PET fold finished by an earlier call with the same settings is read back,
+    budget with ``config.fold_patience``; a PET fold finished by an earlier call with the same settings is read back,
     not trained again."""
 
     def fit_fold(number, train, held_out):
@@ -154,14 +154,16 @@ def cross_validated_steps(prepared, config):
                 print('fold %d: the finished run in %s' % (number, fold_dir))
                 return done
             record = {'training_data': examples_digest(train)}
-            return fit_classifier_with(config, prepared, train, held_out, None, fold_dir, record=record)
+            return fit_classifier_with(
+                config, prepared, train, held_out, None, fold_dir, record=record, patience=config.fold_patience
+            )
         unlabeled = training_sets(config.mode, [], prepared.unlabeled)[1]
         generator = training_generator(config, prepared.pvp, train, unlabeled)
         done = finished_run(fold_dir, prepared.settings, generator, RESUME_MAY_CHANGE)
         if done:
             print('fold %d: the finished run in %s' % (number, fold_dir))
             return done
-        return fit_pet_with(config, prepared, generator, held_out, None, fold_dir)[1]
+        return fit_pet_with(config, prepared, generator, held_out, None, fold_dir, patience=config.fold_patience)[1]
 
     return crossval.cross_validate(fit_fold, prepared.labeled, config.folds, config.seed)
 

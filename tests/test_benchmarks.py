@@ -592,3 +592,11 @@ def test_few_shot_selection_reads_iflytek_with_two_character_words(tmp_path, cap
     with pytest.raises(SystemExit):
         few_shot_selection.parse_args(['--max-steps', '200'])  # below the fixed budget of 250 steps
     assert '--fixed-steps must be' in capsys.readouterr().err
+
+
+def test_a_fold_curve_cut_where_a_smaller_patience_stops():
+    curve = {0: 0.5, 50: 0.6, 100: 0.6, 150: 0.55, 200: 0.7, 250: 0.65, 300: 0.6, 350: 0.6}
+    assert few_shot_selection.stopped_early(curve, 2) == {0: 0.5, 50: 0.6, 100: 0.6, 150: 0.55}  # no tie improves
+    assert max(few_shot_selection.stopped_early(curve, 3)) == 350
+    assert few_shot_selection.stopped_early(curve, 5) == curve  # ended before its patience ran out
+    assert few_shot_selection.stopped_early({0: 0.5, 50: 0.4, 100: 0.5}, 2) == {0: 0.5, 50: 0.4, 100: 0.5}

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from pet_keras import cli, runner
+from pet_keras import budget, cli, runner
 from pet_keras.config import RunConfig, TaskSpec
 from pet_keras.data import Dataset, Example
 from pet_keras.presets import SENTIMENT_PATTERNS
@@ -29,6 +29,9 @@ def test_flags_become_a_run_config():
     )
     config = RunConfig.from_flags(args, out='runs/default')
     assert (config.learning_rate, config.patience, config.mode, config.seed) == (1e-4, None, 'semi-supervised', 3)
+    assert config.fold_patience == budget.FOLD_PATIENCE == 3  # the folds' own, not --patience
+    never = cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(['--fold-patience', '0'])
+    assert (RunConfig.from_flags(never).fold_patience, RunConfig.from_flags(never).patience) == (None, 5)
     assert config.slot_loss == 'labels'
     assert config.out == 'runs/default'  # the flag was not given: the script's default
     given = cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(['--out', 'mine'])
@@ -55,6 +58,8 @@ def test_run_config_json_round_trip_is_checked():
         RunConfig.from_json({'patience': True})
     with pytest.raises(ValueError, match='mode must be one of'):
         RunConfig(mode='fewshot')
+    with pytest.raises(ValueError, match='fold_patience must be a whole number >= 1'):
+        RunConfig(fold_patience=0)
     with pytest.raises(ValueError, match='--steps 0: --mode few-shot trains'):
         RunConfig(steps=0)
 

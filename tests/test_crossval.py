@@ -62,7 +62,9 @@ def test_train_without_valid_chooses_steps_by_cross_validation(checkpoint, tmp_p
     train = jsonl(tmp_path / 'data' / 'train.jsonl', rows)
     test = jsonl(tmp_path / 'data' / 'test.jsonl', rows[:4])
     out = tmp_path / 'run'
-    argv = train_argv(checkpoint, {'train': train, 'test': test}, out, '--mode', 'few-shot', '--folds', '2')
+    argv = train_argv(
+        checkpoint, {'train': train, 'test': test}, out, '--mode', 'few-shot', '--folds', '2', '--fold-patience', '7'
+    )
     argv[argv.index('--steps') + 1] = '4'
     assert commands.main(argv) == 0
     printed = capsys.readouterr().out
@@ -79,6 +81,7 @@ def test_train_without_valid_chooses_steps_by_cross_validation(checkpoint, tmp_p
     for fold in (1, 2):
         fold_results = json.loads((out / 'cross-validation' / ('fold-%d' % fold) / 'results.json').read_text('utf-8'))
         assert fold_results['evaluations'][-1]['step'] == 4 and fold_results['test'] is None
+        assert fold_results['budget']['patience'] == 7  # --fold-patience, not --patience (5), stops a fold
     # the same flags again (--overwrite): the same folds, the same choice
     assert commands.main(argv + ['--overwrite']) == 0
     again = json.loads((out / 'results.json').read_text(encoding='utf-8'))['cross_validation']
