@@ -29,7 +29,7 @@ def test_flags_become_a_run_config():
     )
     config = RunConfig.from_flags(args, out='runs/default')
     assert (config.learning_rate, config.patience, config.mode, config.seed) == (1e-4, None, 'semi-supervised', 3)
-    assert config.fold_patience == budget.FOLD_PATIENCE == 3  # the folds' own, not --patience
+    assert config.fold_patience == budget.FOLD_PATIENCE  # the folds' own, not --patience
     never = cli.script_parser('test', SENTIMENT_PATTERNS, 'P1', 'data').parse_args(['--fold-patience', '0'])
     assert (RunConfig.from_flags(never).fold_patience, RunConfig.from_flags(never).patience) == (None, 5)
     assert config.slot_loss == 'labels'
