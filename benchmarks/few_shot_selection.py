@@ -285,15 +285,18 @@ def fold_patience(task, seed, ckpt, args, work):
             curves.append(crossval.accuracy_curve(json.load(f)))
     pvp = PVP(task.templates[PATTERNS[task.name]], task.verbalizer, ckpt.tokenizer, task.maxlen)
     mlm, reference, _ = reference_run(pvp, task, seed, ckpt, args, work)
-    out = {}
+    out, test = {}, {}  # test accuracy by step: the patiences often choose the same one
     for patience in FOLD_PATIENCES:
         cut = [stopped_early(curve, patience) for curve in curves]
         choice = crossval.choose_steps(cut)
+        step = choice['steps']
+        if step not in test:
+            test[step] = weights_accuracy(mlm, pvp, reference, step, task.test)
         out[str(patience)] = {
-            'steps': choice['steps'],
+            'steps': step,
             'estimate': choice['accuracy'],
             'fold_steps': [max(curve) for curve in cut],
-            'test': weights_accuracy(mlm, pvp, reference, choice['steps'], task.test),
+            'test': test[step],
         }
     return out
 
