@@ -317,7 +317,8 @@ def unit(task, seed, ckpt, args, work):
 
     started = time.time()
 
-    def fit_fold(number, train, held_out):
+    def fit_fold(number, train, held_out, cap):
+        # uncapped (not pet-keras train's cap): fold_patience reads each fold's whole curve
         fold_dir = os.path.join(work, 'fold-%d' % number)
         steps = max_steps(args, task.name)
         return fit(ckpt, pvp, train, held_out, seed, steps, fold_dir, patience=budget.PATIENCE)[1]
@@ -390,6 +391,10 @@ def summary(done):
                     'seeds': len(cut),
                     'test': float(np.mean([c[patience]['test'] for c in cut])),
                     'fold_steps': float(np.mean([sum(c[patience]['fold_steps']) for c in cut])),
+                    # as pet-keras train trains them: each fold capped at the steps every earlier one reached
+                    'fold_steps_capped': float(
+                        np.mean([sum(crossval.capped_steps(c[patience]['fold_steps'])) for c in cut])
+                    ),
                 }
                 for patience in cut[0]
             }

@@ -6,9 +6,11 @@ Language Models"). Here the labeled examples are dealt into ``k`` folds, stratif
 for each fold a model trains on the other folds under the run's budget (patience included) and
 is evaluated on the held-out fold every ``eval_every`` steps. The chosen number of steps is the
 one with the best mean held-out accuracy (step 0, the untrained model, included) among the
-steps every fold reached; that mean, with its standard error over the folds, estimates the
-final model's accuracy. The final model trains once on every labeled example for that many
-steps, with no validation (``fit_pet(valid=None)``). The cost is k + 1 runs.
+steps every fold reached, so a fold trains no further than the last step every earlier fold
+reached: that saves fold steps and never changes the choice. That mean, with its standard
+error over the folds, estimates the final model's accuracy. The final model trains once on
+every labeled example for that many steps, with no validation (``fit_pet(valid=None)``). The
+cost is at most k + 1 runs.
 """
 
 import math
@@ -73,14 +75,23 @@ def choose_steps(curves):
     }
 
 
+def capped_steps(stops):
+    """The steps each fold trains when it stops at the last step every earlier fold reached,
+    given the step each would stop at on its own (``stops``, in fold order)."""
+    return [int(step) for step in np.minimum.accumulate(stops)]
+
+
 def cross_validate(fit_fold, examples, k=FOLDS, seed=0):
-    """``fit_fold(number, training examples, held-out examples)`` (fit_pet's or fit_classifier's
-    results) for each
-    of the ``k`` folds (numbered from 1), then ``choose_steps`` over their curves."""
-    curves = []
+    """``fit_fold(number, training examples, held-out examples, steps)`` (fit_pet's or
+    fit_classifier's results) for each of the ``k`` folds (numbered from 1), then
+    ``choose_steps`` over their curves. ``steps`` caps a fold's budget: None for the first fold
+    (the run's own), then the last step every earlier fold reached (``capped_steps``)."""
+    curves, stops = [], []
     for number, (train, held_out) in enumerate(fold_splits(examples, k, seed), 1):
         print('cross-validation fold %d of %d: train %d, held out %d' % (number, k, len(train), len(held_out)))
-        curves.append(accuracy_curve(fit_fold(number, train, held_out)))
+        cap = capped_steps(stops)[-1] if stops else None
+        curves.append(accuracy_curve(fit_fold(number, train, held_out, cap)))
+        stops.append(max(curves[-1]))
     choice = choose_steps(curves)
     print(
         'cross-validated accuracy %.4f ± %.4f (standard error, %d folds) at step %d'

@@ -142,10 +142,11 @@ def task_pvp(task, tokenizer, template=None):
 def cross_validated_steps(prepared, config):
     """``pet_keras.crossval``'s choice of steps for a run without validation: a fit_pet (or
     fit_classifier) run per fold in <out>/cross-validation/fold-<n>, each under the run's
-    budget with ``config.fold_patience``; a PET fold finished by an earlier call with the same settings is read back,
-    not trained again."""
+    budget with ``config.fold_patience`` and at most the steps ``crossval.cross_validate`` allows it;
+    a PET fold finished by an earlier call with the same settings is read back, not trained again."""
 
-    def fit_fold(number, train, held_out):
+    def fit_fold(number, train, held_out, steps):
+        steps = config.steps if steps is None else min(steps, config.steps)
         fold_dir = os.path.join(prepared.out, CROSS_VALIDATION, 'fold-%d' % number)
         runtime.fresh_session(config.seed)
         if config.mode == CLASSIFIER:
@@ -154,16 +155,17 @@ def cross_validated_steps(prepared, config):
                 print('fold %d: the finished run in %s' % (number, fold_dir))
                 return done
             record = {'training_data': examples_digest(train)}
-            return fit_classifier_with(
-                config, prepared, train, held_out, None, fold_dir, record=record, patience=config.fold_patience
-            )
+            return fit_classifier_with(config, prepared, train, held_out, None, fold_dir, record=record,
+                                       steps=steps, patience=config.fold_patience)  # fmt: skip
         unlabeled = training_sets(config.mode, [], prepared.unlabeled)[1]
         generator = training_generator(config, prepared.pvp, train, unlabeled)
         done = finished_run(fold_dir, prepared.settings, generator, RESUME_MAY_CHANGE)
         if done:
             print('fold %d: the finished run in %s' % (number, fold_dir))
             return done
-        return fit_pet_with(config, prepared, generator, held_out, None, fold_dir, patience=config.fold_patience)[1]
+        return fit_pet_with(
+            config, prepared, generator, held_out, None, fold_dir, steps=steps, patience=config.fold_patience
+        )[1]
 
     return crossval.cross_validate(fit_fold, prepared.labeled, config.folds, config.seed)
 

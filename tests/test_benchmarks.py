@@ -600,3 +600,18 @@ def test_a_fold_curve_cut_where_a_smaller_patience_stops():
     assert max(few_shot_selection.stopped_early(curve, 3)) == 350
     assert few_shot_selection.stopped_early(curve, 5) == curve  # ended before its patience ran out
     assert few_shot_selection.stopped_early({0: 0.5, 50: 0.4, 100: 0.5}, 2) == {0: 0.5, 50: 0.4, 100: 0.5}
+
+
+def test_the_summary_counts_fold_steps_with_and_without_the_cap():
+    units = {
+        'sentiment/seed%d' % seed: {
+            'test': dict.fromkeys(few_shot_selection.RULES, 0.7),
+            'estimate_error': 0.01,
+            'seconds': {'cross_validation': 10.0},
+            'fold_patience': {'5': {'test': 0.7, 'fold_steps': stops}},
+        }
+        for seed, stops in enumerate(([300, 450, 200, 450], [400, 350, 500, 300]))
+    }
+    row = few_shot_selection.summary(units)['sentiment']['fold_patience']['5']
+    assert row['fold_steps'] == (1400 + 1550) / 2
+    assert row['fold_steps_capped'] == (300 + 300 + 200 + 200 + 400 + 350 + 350 + 300) / 2

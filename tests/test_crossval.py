@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pet_keras import commands
-from pet_keras.crossval import choose_steps, fold_splits, stratified_folds
+from pet_keras.crossval import capped_steps, choose_steps, cross_validate, fold_splits, stratified_folds
 from pet_keras.data import Example
 from test_inputs_read_only import checkpoint, jsonl, train_argv  # noqa: F401  (fixtures)
 
@@ -50,6 +50,22 @@ def test_the_chosen_step_has_the_best_mean_over_steps_every_fold_reached():
     assert choice['stderr'] == pytest.approx(np.std([0.7, 0.8, 0.6], ddof=1) / np.sqrt(3))
     assert [p['step'] for p in choice['mean_curve']] == [0, 50, 100]
     assert choose_steps([{0: 0.5, 50: 0.5}, {0: 0.5, 50: 0.5}])['steps'] == 0  # a tie: the fewer steps
+
+
+def test_a_fold_trains_no_further_than_every_earlier_fold_reached():
+    stops = {1: 150, 2: 250, 3: 100, 4: 200}  # where each fold's patience would stop it
+    caps = []
+
+    def fit_fold(number, train, held_out, steps):
+        caps.append(steps)
+        last = min(stops[number], steps or stops[number])
+        curve = [{'step': s, 'valid': 0.5 + s / 1000 if s < 100 else 0.5} for s in range(50, last + 1, 50)]
+        return {'zero_shot': {'valid': 0.4}, 'evaluations': curve}
+
+    choice = cross_validate(fit_fold, examples({'a': 8, 'b': 8}), k=4)
+    assert caps == [None, 150, 150, 100]
+    assert choice['steps'] == 50 and [p['step'] for p in choice['mean_curve']] == [0, 50, 100]
+    assert capped_steps([150, 250, 100, 200]) == [150, 150, 100, 100]
 
 
 def test_train_without_valid_chooses_steps_by_cross_validation(checkpoint, tmp_path, capsys):  # noqa: F811
