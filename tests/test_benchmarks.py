@@ -602,6 +602,14 @@ def test_a_fold_curve_cut_where_a_smaller_patience_stops():
     assert few_shot_selection.stopped_early({0: 0.5, 50: 0.4, 100: 0.5}, 2) == {0: 0.5, 50: 0.4, 100: 0.5}
 
 
+def test_a_unit_is_read_again_for_a_patience_it_lacks():
+    assert few_shot_selection.FOLD_PATIENCES == (5, 4, 3)
+    assert few_shot_selection.lacks_fold_patience({})
+    assert not few_shot_selection.lacks_fold_patience({'fold_patience': None})  # its folds are gone
+    assert few_shot_selection.lacks_fold_patience({'fold_patience': {'5': {}, '4': {}}})
+    assert not few_shot_selection.lacks_fold_patience({'fold_patience': {'5': {}, '4': {}, '3': {}}})
+
+
 def test_the_summary_counts_fold_steps_with_and_without_the_cap():
     units = {
         'sentiment/seed%d' % seed: {
