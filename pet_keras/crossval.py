@@ -89,8 +89,7 @@ def cross_validate(fit_fold, examples, k=FOLDS, seed=0):
     curves, stops = [], []
     for number, (train, held_out) in enumerate(fold_splits(examples, k, seed), 1):
         print('cross-validation fold %d of %d: train %d, held out %d' % (number, k, len(train), len(held_out)))
-        cap = capped_steps(stops)[-1] if stops else None
-        curves.append(accuracy_curve(fit_fold(number, train, held_out, cap)))
+        curves.append(accuracy_curve(fit_fold(number, train, held_out, min(stops) if stops else None)))
         stops.append(max(curves[-1]))
     choice = choose_steps(curves)
     print(
